@@ -1,0 +1,27 @@
+"""Shared test fixtures: data cache location, isolated Jupyter/IPython dirs, tiny real problems."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("DSOPT_DATA") or (REPO.parent / "shared" / "data"))
+
+# Tests never write into the user's Jupyter/IPython configuration.
+_tmp = Path(tempfile.mkdtemp(prefix="dsopt-test-home-"))
+for var in ("IPYTHONDIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR"):
+    os.environ.setdefault(var, str(_tmp / var.lower()))
+os.environ.setdefault("DSOPT_DATA", str(SHARED_DATA))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The read-only dataset cache (../shared/data beside the checkout, or $DSOPT_DATA)."""
+    if not (SHARED_DATA / "SHA256SUMS").is_file():
+        pytest.fail(f"dataset cache not found at {SHARED_DATA}; set DSOPT_DATA")
+    return SHARED_DATA
