@@ -141,7 +141,8 @@ def _alpha_t(alpha: Any, targets: torch.Tensor, n_classes: int, like: torch.Tens
     if isinstance(alpha, (torch.Tensor, np.ndarray, list, tuple)):
         a = torch.as_tensor(alpha, dtype=like.dtype, device=like.device)
         if a.ndim != 1 or a.numel() != n_classes or not torch.isfinite(a).all() or (a < 0).any():
-            raise ParameterError("alpha", f"alpha as per-class weights must be {n_classes} finite values >= 0; got {alpha!r}")
+            raise ParameterError(
+                "alpha", f"alpha as per-class weights must be {n_classes} finite values >= 0; got {alpha!r}")
         return a[targets]
     a = _check_alpha(alpha)
     if n_classes != 2:
@@ -229,7 +230,7 @@ def class_balanced_class_weights(counts: Any, beta: float = 0.999) -> np.ndarray
     n = _check_counts(counts)
     beta = float(check_number("beta", beta, low=0.0, high=1.0, high_inclusive=False))
     with np.errstate(divide="ignore"):
-        effective = -np.expm1(n * np.log1p(-beta)) / (1.0 - beta)  # (1 - beta^n)/(1 - beta), accurate near 1
+        effective = -np.expm1(n * np.log1p(beta - 1.0)) / (1.0 - beta)  # (1 - beta^n)/(1 - beta), accurate near 1
     w = 1.0 / effective
     return w * (n.size / w.sum())
 
@@ -420,7 +421,8 @@ class WeightingCallback(Callback):
     knobs changed, so a new scheme takes effect from that step's loss on. At ``batch_end`` the batch's
     ``last_weights`` are collected by target class; at ``epoch_end`` the per-class mean and 10/50/90 %
     quantiles are logged as ``weight_mean/class_<c>``, ``weight_q10/class_<c>``, ... ``switches`` lists
-    ``(step, scheme name, params)`` for every scheme in force.
+    ``(step, scheme name, params)`` for every scheme in force. ``class_counts`` (training-set examples per
+    class) are handed to the loss, for the class-balanced and inverse-frequency schemes.
     """
 
     def __init__(self, weighted_loss: WeightedLoss, class_counts: Any, scheme: str = "none", **params: Any):
@@ -429,9 +431,7 @@ class WeightingCallback(Callback):
             key = sorted(bad)[0]
             raise ParameterError(key, f"{key} is not a weighting knob; allowed: {', '.join(_KNOB_PARAMS)}")
         self.loss = weighted_loss
-        self.class_counts = _check_counts(class_counts)
-        if weighted_loss.class_counts is None:
-            weighted_loss.class_counts = self.class_counts
+        self.class_counts = weighted_loss.class_counts = _check_counts(class_counts)  # the loss uses these
         specs = {p.name: p for s in SCHEMES.values() for p in s.params}
         self.defaults = {"scheme": check_choice("scheme", scheme, SCHEMES)}
         self.defaults.update({k: specs[k].validate(params.get(k, specs[k].default)) for k in _KNOB_PARAMS})

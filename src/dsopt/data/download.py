@@ -30,7 +30,7 @@ from typing import Iterable
 
 from ..atomic import atomic_open
 from ..validation import check_number
-from .cache import CORRUPT, OK, check_file, file_path, remember_hash
+from .cache import CORRUPT, MISSING, OK, check_file, file_path, remember_hash
 from .errors import ChecksumMismatchError, CorruptFileError, DataError, DataUnavailableError
 from .registry import DatasetInfo, FileSource, ZipSource, get_info
 
@@ -135,31 +135,52 @@ def _extract(archive: Path, members: dict[str, str], info: DatasetInfo) -> None:
             remember_hash(dest, spec.sha256)
 
 
+def _from_local_archives(info: DatasetInfo, need: set[str]) -> None:
+    """Extract members in ``need`` from valid archives already stored in the cache.
+
+    Not a download, so it also runs with ``DSOPT_OFFLINE=1``: a user may drop the official zip
+    at its path (the error message says where) and ``load`` takes the files from it.
+    """
+    for src in info.sources:
+        if not (isinstance(src, ZipSource) and src.keep_as) or src.keep_as in need:
+            continue
+        members = {m: rel for m, rel in src.members.items() if rel in need}
+        if not members:
+            continue
+        kept = check_file(info, info.file(src.keep_as))
+        if kept.status != OK:
+            continue
+        _writable_or_raise(file_path(info.folder or ""))
+        _extract(kept.path, members, info)
+        need -= set(members.values())
+
+
 def _from_zip(info: DatasetInfo, src: ZipSource, wanted: set[str], attempts: list[str],
               tried: list[str], *, timeout: float, progress: bool) -> set[str]:
-    """Provide ``wanted`` relpaths from a zip source; return those now in place."""
+    """Download the archive of ``src`` (URLs in order) and extract ``wanted``; return those now in place.
+
+    The archive is stored at ``keep_as`` when that is wanted or missing; otherwise (no
+    ``keep_as``, or a corrupt stored archive that ``load`` must not silently replace) it goes to
+    a temp dir that is removed afterwards.
+    """
     members = {m: rel for m, rel in src.members.items() if rel in wanted}
-    if src.keep_as and src.keep_as not in wanted:
-        kept = check_file(info, info.file(src.keep_as))
-        if kept.status == OK:  # reuse the valid archive already in the cache
-            try:
-                _extract(kept.path, members, info)
-                return set(members.values())
-            except _FETCH_ERRORS as exc:
-                attempts.append(f"{kept.path}: {_reason(exc)}")
+    keep = bool(src.keep_as) and (
+        src.keep_as in wanted or check_file(info, info.file(src.keep_as)).status == MISSING
+    )
     for url in src.urls:
         tried.append(url)
         try:
-            if src.keep_as:
+            if keep:
                 archive = download_file(url, file_path(src.keep_as), sha256=src.sha256,
                                         timeout=timeout, progress=progress)
                 _extract(archive, members, info)
-            else:
-                with tempfile.TemporaryDirectory(prefix="dsopt-download-") as tmp:
-                    archive = download_file(url, Path(tmp) / Path(urllib.parse.urlparse(url).path).name,
-                                            sha256=src.sha256, timeout=timeout, progress=progress)
-                    _extract(archive, members, info)
-            return set(members.values()) | ({src.keep_as} & wanted if src.keep_as else set())
+                return set(members.values()) | {src.keep_as}
+            with tempfile.TemporaryDirectory(prefix="dsopt-download-") as tmp:
+                name = Path(urllib.parse.urlparse(url).path).name or "archive.zip"
+                archive = download_file(url, Path(tmp) / name, sha256=src.sha256,
+                                        timeout=timeout, progress=progress)
+                _extract(archive, members, info)
+            return set(members.values())
         except _FETCH_ERRORS as exc:
             attempts.append(f"{url}: {_reason(exc)}")
     return set()
@@ -183,8 +204,9 @@ def _download_missing(info: DatasetInfo, need: set[str], *, timeout: float, prog
     tried: list[str] = []
     attempts: list[str] = []
     hints: list[str] = []
+    _from_local_archives(info, need)
     can_try = base is not None and base.startswith("file:") if offline else True
-    if can_try:
+    if need and can_try:
         _writable_or_raise(file_path(info.folder or ""))
         if base is not None:
             for rel in sorted(need):

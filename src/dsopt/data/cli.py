@@ -1,0 +1,167 @@
+"""The ``dsopt data`` command: list, fetch, verify and locate datasets.
+
+Contract with the top-level CLI (``src/dsopt/cli.py``)::
+
+    parser = argparse.ArgumentParser(prog="dsopt")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    dsopt.data.cli.register(subparsers)      # adds "data" and its subcommands
+    args = parser.parse_args(argv)
+    return args.func(args)                   # an int exit code: 0 ok, 1 failure
+
+Every subcommand sets ``args.func``, a function taking the parsed ``argparse.Namespace``,
+printing to stdout (errors to stderr) and returning the exit code (it never calls
+``sys.exit``). Subcommands:
+
+* ``dsopt data list`` - name, rows, task, licence and whether the files are cached.
+* ``dsopt data fetch NAME [NAME ...]`` (or ``all``) - download and verify; 1 if any fails.
+* ``dsopt data verify [NAME ...]`` - each file OK / MISSING / CORRUPT; 1 if any is not OK.
+* ``dsopt data path [NAME]`` - the cache dir (``$DSOPT_DATA`` or the user cache), or a dataset's folder.
+
+``main(argv)`` runs the ``data`` command on its own (used by tests; ``python -m
+dsopt.data.cli`` works but is not part of the contract).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..validation import ParameterError
+from .cache import MISSING, OK, data_dir, dataset_path, verify
+from .download import fetch
+from .errors import DataError
+from .registry import DATASETS, get_info
+
+
+def _cached_state(name: str) -> str:
+    info = get_info(name)
+    if info.bundled:
+        return "bundled"
+    states = {st.status for st in verify([name])}
+    if states == {OK}:
+        return "yes"
+    if states == {MISSING}:
+        return "no"
+    if OK in states and states <= {OK, MISSING}:
+        return "partial"
+    return "CORRUPT"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print one line per registered dataset."""
+    rows = [(n, i.rows, i.task, i.licence, _cached_state(n)) for n, i in DATASETS.items()]
+    header = ("name", "rows", "task", "licence", "cached")
+    widths = [max(len(str(r[k])) for r in rows + [header]) for k in range(4)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
+    print(fmt.format(*header))
+    for r in rows:
+        print(fmt.format(*r))
+    print(f"\ndata dir: {data_dir()}")
+    return 0
+
+
+def _expand(names: list[str]) -> list[str]:
+    if not names or any(n.lower() == "all" for n in names):
+        return list(DATASETS)
+    return [get_info(n).name for n in names]
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    """Download and verify the named datasets (``all`` for every one)."""
+    try:
+        selected = _expand(args.names)
+    except ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    code = 0
+    for name in selected:
+        try:
+            paths = fetch(name, force=args.force, timeout=args.timeout, progress=not args.quiet)
+        except (DataError, ParameterError) as exc:
+            print(f"{name}: FAILED\n{exc}", file=sys.stderr)
+            code = 1
+            continue
+        where = dataset_path(name) if paths else "bundled with scikit-learn"
+        print(f"{name}: OK ({len(paths)} file(s)) {where}")
+    return code
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check every file's SHA-256; print ``STATUS path``; exit 1 if any is not OK."""
+    try:
+        selected = _expand(args.names)
+    except ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    results = verify(selected)
+    for st in results:
+        line = f"{st.status:<8} {st.path}"
+        if st.status not in (OK, MISSING):
+            line += f"\n         expected sha256 {st.expected}\n         actual   sha256 {st.actual}"
+        print(line)
+    bad = [st for st in results if not st.ok]
+    if bad:
+        names = sorted({st.dataset for st in bad})
+        print(f"\n{len(bad)} of {len(results)} file(s) not OK. Fix: delete corrupt files, then "
+              f"`dsopt data fetch {' '.join(names)}`.", file=sys.stderr)
+        return 1
+    print(f"\nall {len(results)} file(s) OK in {data_dir()}")
+    return 0
+
+
+def cmd_path(args: argparse.Namespace) -> int:
+    """Print the data dir, or the folder of one dataset."""
+    if args.name:
+        try:
+            print(dataset_path(args.name))
+        except ParameterError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    else:
+        print(data_dir())
+    return 0
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``data`` command to ``subparsers`` (from ``add_subparsers``); return its parser.
+
+    After ``parse_args``, call ``args.func(args)`` and use the returned int as the exit code.
+    """
+    p = subparsers.add_parser(
+        "data", help="list, fetch, verify and locate datasets",
+        description="Datasets live in $DSOPT_DATA (default: the user cache dir). "
+        "DSOPT_DATA_MIRROR=URL downloads from URL/<relpath>; DSOPT_OFFLINE=1 never downloads.",
+    )
+    sub = p.add_subparsers(dest="data_command", metavar="{list,fetch,verify,path}")
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+    pl = sub.add_parser("list", help="registered datasets and whether they are cached")
+    pl.set_defaults(func=cmd_list)
+
+    pf = sub.add_parser("fetch", help="download and verify datasets")
+    pf.add_argument("names", nargs="+", metavar="NAME", help=f"dataset name or 'all' ({', '.join(DATASETS)})")
+    pf.add_argument("--force", action="store_true", help="download again even if the files are valid")
+    pf.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds (default 60)")
+    pf.add_argument("--quiet", action="store_true", help="no progress bar")
+    pf.set_defaults(func=cmd_fetch)
+
+    pv = sub.add_parser("verify", help="check every stored file against its SHA-256 (exit 1 if any is bad)")
+    pv.add_argument("names", nargs="*", metavar="NAME", help="datasets to check (default: all)")
+    pv.set_defaults(func=cmd_verify)
+
+    pp = sub.add_parser("path", help="print the data cache dir (or one dataset's folder)")
+    pp.add_argument("name", nargs="?", help="dataset name")
+    pp.set_defaults(func=cmd_path)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``data`` subcommands standalone: ``main(["verify"])`` is ``dsopt data verify``."""
+    parser = argparse.ArgumentParser(prog="dsopt")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    register(subparsers)
+    args = parser.parse_args(["data", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
