@@ -73,12 +73,13 @@ def test_range_test_on_digits_suggests_rates_inside_the_sweep_and_restores_every
     opt = used_adam(model, loader)
     model[2].eval()  # a submodule in its own mode must come back that way
     before = snapshot(model, opt)
-    r = lr_range_test(model, opt, torch.nn.functional.cross_entropy, loader, progress=False)
+    # end_lr=100 (not 10): AdamW on this MLP then blows up for every seed tried, not just most.
+    r = lr_range_test(model, opt, torch.nn.functional.cross_entropy, loader, end_lr=100.0, progress=False)
     assert_same(before, snapshot(model, opt))
 
     assert isinstance(r, RangeTestResult) and len(r.lrs) == len(r.losses) == len(r.smoothed)
-    assert r.lrs[0] == pytest.approx(1e-7) and np.allclose(np.diff(np.log(r.lrs)), math.log(1e8) / 99)
-    assert r.stopped_early and len(r.lrs) < 100  # AdamW on this MLP blows up before lr = 10
+    assert r.lrs[0] == pytest.approx(1e-7) and np.allclose(np.diff(np.log(r.lrs)), math.log(1e9) / 99)
+    assert r.stopped_early and len(r.lrs) < 100
     assert r.smoothed[-1] > 4.0 * r.smoothed.min()
     assert set(r.suggestions) == {"steepest", "min_div_10", "valley"}
     for name, lr in r.suggestions.items():
@@ -100,7 +101,7 @@ def test_smoothing_is_a_bias_corrected_ema():
         avg = 0.9 * avg + 0.1 * loss
         expected.append(avg / (1 - 0.9 ** (i + 1)))
     np.testing.assert_allclose(r.smoothed, expected, rtol=1e-12)
-    assert r.smoothed[0] == r.losses[0] and not r.stopped_early and len(r.lrs) == 30
+    assert r.smoothed[0] == pytest.approx(r.losses[0], rel=1e-15) and not r.stopped_early and len(r.lrs) == 30
     assert r.lrs[-1] == pytest.approx(1e-2)
 
 
@@ -199,13 +200,13 @@ def test_arguments_are_validated(name, value):
 
 
 def test_suggestions_on_a_known_curve():
-    """A smooth S-shaped curve falling fastest at lr = 1e-2 with its minimum at 3e-1."""
+    """A smooth S-shaped curve falling fastest at lr = 1e-2, turning up again beyond 0.3."""
     lrs = np.logspace(-6, 1, 141)
     x = np.log10(lrs)
     loss = 2.0 - np.tanh(x + 2.0) + 0.6 * np.clip(x - math.log10(0.3), 0, None) ** 2
     s = suggest_lrs(lrs, loss)
     assert s["steepest"] == pytest.approx(1e-2, rel=0.13)
-    assert s["min_div_10"] == pytest.approx(0.03, rel=0.13)
+    assert 0.3 < lrs[np.argmin(loss)] < 0.6 and s["min_div_10"] == lrs[np.argmin(loss)] / 10
     assert 1e-5 < s["valley"] < 0.3
     with pytest.raises(ParameterError):
         suggest_lrs(lrs, loss[:-1])

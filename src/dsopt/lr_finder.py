@@ -106,7 +106,8 @@ def suggest_lrs(lrs: Any, smoothed: Any) -> dict[str, float]:
     """Suggested rates from a range-test curve, computed against log10(lr).
 
     * ``steepest``: where the smoothed loss falls fastest per decade (most negative
-      ``d loss / d log10 lr``);
+      ``d loss / d log10 lr``), searched up to the smoothed minimum only -- past it the loss is
+      unstable, and a collapse back down after a spike can be steeper than the real descent;
     * ``min_div_10``: the rate at the smoothed minimum, divided by 10 (fastai's ``minimum``; held
       inside the swept range);
     * ``valley``: fastai's valley rule (:func:`_valley_index`), its default since 2021.
@@ -120,9 +121,10 @@ def suggest_lrs(lrs: Any, smoothed: Any) -> dict[str, float]:
     window = _trim(len(lrs))
     x, y = np.log10(lrs[window]), smoothed[window]
     slope = np.gradient(y, x)
+    lowest = int(np.argmin(y))
     return {
-        "steepest": float(lrs[window][int(np.argmin(slope))]),
-        "min_div_10": float(max(lrs[window][int(np.argmin(y))] / 10.0, lrs[0])),
+        "steepest": float(lrs[window][int(np.argmin(slope[: lowest + 1]))]),
+        "min_div_10": float(max(lrs[window][lowest] / 10.0, lrs[0])),
         "valley": float(lrs[window][_valley_index(y)]),
     }
 

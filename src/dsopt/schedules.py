@@ -450,7 +450,9 @@ class LRScheduleCallback(Callback):
         self.per = check_choice("per", per, ["batch", "epoch"])
         if param_groups is not None:
             if isinstance(param_groups, (str, bytes)) or not isinstance(param_groups, Sequence) or not param_groups:
-                raise ParameterError("param_groups", f"param_groups must be None or a non-empty list of group indices; got {param_groups!r}")
+                raise ParameterError(
+                    "param_groups", f"param_groups must be None or a non-empty list of group indices; got {param_groups!r}"
+                )
             param_groups = [check_number("param_groups", g, low=0, integer=True) for g in param_groups]
         self.param_groups = param_groups
         self.schedule = _coerce_schedule(schedule_or_params)
@@ -471,9 +473,11 @@ class LRScheduleCallback(Callback):
             # Cross-check against the applied partner value, so an impossible pair is refused when
             # it is typed; lower eta_min first to lower base_lr below it.
             if name == "eta_min" and self.params is not None and value > self.params["base_lr"]:
-                raise ParameterError("eta_min", f"eta_min must be a number in [0.0, base_lr={self.params['base_lr']!r}]; got {value!r}")
+                limit = self.params["base_lr"]
+                raise ParameterError("eta_min", f"eta_min must be a number in [0.0, base_lr={limit!r}]; got {value!r}")
             if name == "base_lr" and self.params is not None and value < self.params["eta_min"]:
-                raise ParameterError("base_lr", f"base_lr must be a number in [eta_min={self.params['eta_min']!r}, {MAX_LR!r}]; got {value!r}")
+                floor = self.params["eta_min"]
+                raise ParameterError("base_lr", f"base_lr must be a number in [eta_min={floor!r}, {MAX_LR!r}]; got {value!r}")
             return value
         return validate
 
