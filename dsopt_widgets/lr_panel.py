@@ -82,7 +82,7 @@ class LRPanel:
         return {
             "base_lr": W.FloatLogSlider(value=p["base_lr"], base=10, min=-6, max=0, step=0.1, description="base LR",
                                         readout_format=".1e", style=style, continuous_update=True),
-            "T_0": W.IntSlider(value=p["T_0"], min=1, max=max(hz, p["T_0"]), description="T_0", style=style),
+            "T_0": W.IntSlider(value=p["T_0"], min=1, max=max(hz, 2 * p["T_0"]), description="T_0", style=style),
             "T_mult": W.IntSlider(value=p["T_mult"], min=1, max=max(4, p["T_mult"]), description="T_mult", style=style),
             "eta_min": W.FloatText(value=p["eta_min"], description="eta_min", style=style, layout=W.Layout(width="220px")),
             "warmup": W.FloatSlider(value=p["warmup"], min=0, max=max(hz / 2, p["warmup"]), step=0.5, description="warmup",
@@ -150,8 +150,10 @@ class LRPanel:
             self._say(f"not applied: {exc}", error=True)
             return None
         self.params = validate_params({**self.params, **queued})
-        step = self.trainer.state.step if self.trainer is not None else 0
-        self._say(f"applied from step {step} on (next step boundary)")
+        if self.trainer is not None and self.trainer.running:
+            self._say(f"applied from step {self.trainer.state.step} on (next step boundary)")
+        else:
+            self._say("queued: the run is not training now; the values apply when it (re)starts")
         return queued
 
     def export(self) -> dict:

@@ -25,3 +25,7 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "SHA256SUMS").is_file():
         pytest.fail(f"dataset cache not found at {SHARED_DATA}; set DSOPT_DATA")
     return SHARED_DATA
+
+import sys  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # test helpers (jupyterlab_harness)

@@ -54,8 +54,24 @@ def study_schedules(epochs: int, base_lr: float, article: tuple[int, int] = (5, 
 
 
 def run_one(task_name: str, schedule: Schedule, *, epochs: int, seed: int, scale: str = "workshop",
-            weight_decay: float = 0.01, device: str | None = None) -> dict:
-    """Train one model with ``schedule`` (stepped per batch, fractional epochs); return its curves."""
+            weight_decay: float = 0.01, device: str | None = None, threads: int | None = 1) -> dict:
+    """Train one model with ``schedule`` (stepped per batch, fractional epochs); return its curves.
+
+    ``threads``: torch CPU threads for this run (restored afterwards). One thread is both fastest
+    for these small models and independent of the machine's core count, so results do not change
+    with ``workers``.
+    """
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _run_one(task_name, schedule, epochs=epochs, seed=seed, scale=scale,
+                        weight_decay=weight_decay, device=device)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run_one(task_name, schedule, *, epochs, seed, scale, weight_decay, device) -> dict:
     from .schedules import LRScheduleCallback
 
     seed_everything(seed)
@@ -72,7 +88,6 @@ def run_one(task_name: str, schedule: Schedule, *, epochs: int, seed: int, scale
         "val_loss": rec.series("val_loss")[1],
         "test_accuracy": test["accuracy"],
         "lr_end": rec.last("lr"),
-        "seconds": sum(trainer.epoch_times),
     }
 
 
@@ -85,24 +100,60 @@ def epochs_to_reach(curve: list[float], target: float) -> int | None:
 
 
 def compare_schedules(tasks: list[str], schedules: Mapping[str, Schedule], *, epochs: int, seeds: list[int],
-                      scale: str = "workshop", cache_dir: str | Path | None = None, progress: bool = True) -> dict:
+                      scale: str = "workshop", cache_dir: str | Path | None = None, workers: int | None = None,
+                      progress: bool = True) -> dict:
     """Run every (task, schedule, seed); return ``{"runs": [...], "table": [...]}``.
 
-    Runs already in ``cache_dir`` (same task, schedule, seed, budget, scale) are read, not rerun.
+    Runs already in ``cache_dir`` (same task, schedule, seed, budget, scale) are read, not rerun;
+    each finished run is written there at once (atomically), so an interrupted comparison loses at
+    most the runs in flight. ``workers`` processes (default: one per CPU core, at most 4) run jobs
+    in parallel, one torch thread each; results do not depend on ``workers``.
     """
-    runs = []
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import multiprocessing
+    import os
+
     jobs = [(t, label, s) for t in tasks for label in schedules for s in seeds]
-    for task, label, seed in tqdm(jobs, desc="runs", disable=not progress):
-        key = _cache_key(task, label, schedules[label], seed, epochs, scale)
-        path = Path(cache_dir) / f"{key}.json" if cache_dir else None
+    done: dict[tuple, dict] = {}
+    todo = []
+    for job in jobs:
+        path = _cache_path(cache_dir, job, schedules[job[1]], epochs, scale)
         if path is not None and path.is_file():
-            result = json.loads(path.read_text())
+            done[job] = json.loads(path.read_text())
         else:
-            result = run_one(task, schedules[label], epochs=epochs, seed=seed, scale=scale)
-            if path is not None:
-                atomic_write_text(path, json.dumps(result))
-        runs.append({"task": task, "schedule": label, "seed": seed, **result})
+            todo.append(job)
+    workers = check_number("workers", workers or min(4, os.cpu_count() or 1), low=1, high=64, integer=True)
+    bar = tqdm(total=len(jobs), initial=len(done), desc="runs", disable=not progress)
+
+    def finish(job, result):
+        path = _cache_path(cache_dir, job, schedules[job[1]], epochs, scale)
+        if path is not None:
+            atomic_write_text(path, json.dumps(result))
+        done[job] = result
+        bar.update(1)
+
+    try:
+        if workers == 1 or len(todo) <= 1:
+            for job in todo:
+                finish(job, run_one(job[0], schedules[job[1]], epochs=epochs, seed=job[2], scale=scale))
+        else:
+            ctx = multiprocessing.get_context("spawn")  # fork after torch/threads is unsafe
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
+                futures = {pool.submit(run_one, job[0], schedules[job[1]], epochs=epochs, seed=job[2], scale=scale): job
+                           for job in todo}
+                for fut in as_completed(futures):
+                    finish(futures[fut], fut.result())
+    finally:
+        bar.close()
+    runs = [{"task": t, "schedule": label, "seed": s, **done[(t, label, s)]} for t, label, s in jobs]
     return {"runs": runs, "table": summarize(runs)}
+
+
+def _cache_path(cache_dir, job, schedule, epochs, scale) -> Path | None:
+    if not cache_dir:
+        return None
+    task, label, seed = job
+    return Path(cache_dir) / f"{_cache_key(task, label, schedule, seed, epochs, scale)}.json"
 
 
 def _cache_key(task, label, schedule, seed, epochs, scale) -> str:
@@ -134,7 +185,8 @@ def summarize(runs: list[dict], fraction: float = 0.95) -> list[dict]:
             reach = [epochs_to_reach(r["val_accuracy"], fraction * best[(task, r["seed"])]) for r in sel]
             budget = len(sel[0]["val_accuracy"])
             reached = [e for e in reach if e is not None]
-            e_mean, e_sd = _mean_sd(reached) if reached else (math.nan, math.nan)
+            # A run that never reaches the bar counts as budget + 1 (a lower bound), flagged by `reached`.
+            e_mean, e_sd = _mean_sd([budget + 1 if e is None else e for e in reach])
             t_mean, t_sd = _mean_sd([r["test_accuracy"] for r in sel])
             rows.append({
                 "task": task, "schedule": label, "n_seeds": len(sel), "budget": budget,
@@ -146,11 +198,14 @@ def summarize(runs: list[dict], fraction: float = 0.95) -> list[dict]:
 
 
 def format_table(rows: list[dict]) -> str:
-    """The comparison table as Markdown (mean +- sd; test accuracy in %)."""
+    """The comparison table as Markdown (mean +- sd; test accuracy in %).
+
+    "censored": some seeds never reached the bar within the budget; they count as budget + 1.
+    """
     out = ["| task | schedule | epochs to 95 % of best | reached | test accuracy (%) | LR at end |",
            "|---|---|---|---|---|---|"]
     for r in rows:
-        e = "n/a" if math.isnan(r["epochs_to_95"]) else f"{r['epochs_to_95']:.1f} +- {r['epochs_to_95_sd']:.1f}"
+        e = f"{r['epochs_to_95']:.1f} +- {r['epochs_to_95_sd']:.1f}" + ("" if r["reached_95"].split("/")[0] == r["reached_95"].split("/")[1] else " (censored)")
         out.append(f"| {r['task']} | {r['schedule']} | {e} | {r['reached_95']} | "
                    f"{100 * r['test_acc']:.1f} +- {100 * r['test_acc_sd']:.1f} | {r['lr_at_end']:.2e} |")
     return "\n".join(out)

@@ -86,6 +86,8 @@ class MultiHeadSelfAttention(nn.Module):
 
     def _fast_path_ok(self) -> bool:
         g = self.head_gate
+        # torch.all(...) syncs a GPU once per layer; a cache keyed on the tensor's version would
+        # miss edits made through head_gate.data, so correctness wins.
         return (self.use_sdpa and not self.record_attention and not g.requires_grad
                 and bool(torch.all(g == 1)))
 

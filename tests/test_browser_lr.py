@@ -1,0 +1,47 @@
+"""Chapter 01 in a real JupyterLab in headless Chromium: the panel renders, a slider drives both
+the preview in the page and the Python side (the panel's message and the run's Controls)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dsopt.runner import run_chapter
+
+from jupyterlab_harness import lab_page, run_all
+
+pytestmark = pytest.mark.browser
+
+
+def test_lr_panel_slider_updates_preview_and_python(tmp_path):
+    root = tmp_path / "lab"
+    root.mkdir()
+    nb = run_chapter("01", {"scale": "tiny", "epochs": 3, "n_seeds": 1, "live_epochs": 2,
+                            "tasks": "digits"}, root, prepare_only=True)["notebook"]
+    with lab_page(root, "01_lr_restarts.ipynb") as page:
+        run_all(page)
+        # The panel: sliders and the preview figure (plotly.js arrives over the kernel socket: be patient).
+        t0 = page.locator(".widget-slider").filter(has=page.locator("label", has_text=re.compile(r"^T_0$")))
+        t0.wait_for(timeout=120_000)
+        preview = page.locator(".js-plotly-plot").filter(has_text="schedule preview").first
+        preview.wait_for(timeout=120_000)
+        # Wait until the whole notebook has run (the verdict is the last output).
+        page.get_by_text(re.compile(r"With T_0=5, T_mult=2 stepped per epoch")).first.wait_for(timeout=240_000)
+        page.get_by_text(re.compile(r"Python 3 \(ipykernel\)\s*\|\s*Idle")).first.wait_for(timeout=60_000)
+        curve = preview.locator(".scatterlayer .trace").first.locator("path.js-line")
+        before = curve.get_attribute("d")
+        readout = t0.locator(".widget-readout")
+        assert readout.inner_text().strip() == "5"
+        handle = t0.locator(".noUi-handle")
+        handle.click()
+        for _ in range(3):
+            handle.press("ArrowLeft")
+        page.wait_for_function(
+            "([el, d]) => el.getAttribute('d') !== d", arg=[curve.element_handle(), before], timeout=30_000)
+        assert readout.inner_text().strip() == "2"
+        # The Python side answered: the panel's message names the new restart positions.
+        page.get_by_text(re.compile(r"preview: restarts at 2")).first.wait_for(timeout=30_000)
+        # Apply: validated by the run's Controls on the Python side.
+        page.get_by_role("button", name="Apply").click()
+        page.get_by_text(re.compile(r"applied from step \d+|queued: the run is not training")).first.wait_for(timeout=30_000)
+        page.screenshot(path=str(tmp_path / "lab.png"), full_page=False)
