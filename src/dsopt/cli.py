@@ -35,6 +35,14 @@ def cmd_run(args) -> int:
 
     params = {name: parse_value(value) for name, value in (args.param or [])}
     get_chapter(args.chapter).validate(params)  # refuse bad input before a kernel starts
+    if args.update_notebook:
+        if params:
+            print("dsopt: error: --update-notebook runs the committed defaults; drop the -p options", file=sys.stderr)
+            return 2
+        from .runner import update_committed_notebook
+
+        print(f"updated: {update_committed_notebook(args.chapter, progress=not args.quiet)}")
+        return 0
     result = run_chapter(args.chapter, params, args.out, prepare_only=args.prepare_only, progress=not args.quiet)
     print(f"notebook: {result['notebook']}")
     if "metrics_path" in result:
@@ -53,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="notebook parameter (JSON or literal values; repeatable)")
     p.add_argument("--out", help="output folder (default runs/NN_slug-TIMESTAMP)")
     p.add_argument("--prepare-only", action="store_true", help="only write the parameterised notebook")
+    p.add_argument("--update-notebook", action="store_true",
+                   help="maintainers: re-execute the committed notebook in place with its defaults")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("list", help="list chapters and their parameters with defaults")

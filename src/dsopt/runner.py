@@ -42,16 +42,65 @@ def run_chapter(
         params.setdefault("metrics_path", str(metrics_path))
     src = notebooks_dir() / ch.notebook
     dst = out / ch.notebook
-    papermill.execute_notebook(
-        str(src), str(dst), parameters=params, kernel_name="python3", prepare_only=prepare_only,
-        progress_bar=progress, cwd=str(src.parent), store_widget_state=False, execution_timeout=timeout,
-    )
+    with _patched_environ(_headless_env()):
+        papermill.execute_notebook(
+            str(src), str(dst), parameters=params, kernel_name="python3", prepare_only=prepare_only,
+            progress_bar=progress, cwd=str(src.parent), store_widget_state=False, execution_timeout=timeout,
+        )
     strip_widget_state(dst)
     result = {"notebook": str(dst), "parameters": params}
     if not prepare_only:
         result["metrics_path"] = str(metrics_path)
         result["metrics"] = load_metrics(metrics_path) if metrics_path.is_file() else None
     return result
+
+
+def update_committed_notebook(chapter: str, *, progress: bool = True, timeout: int | None = None) -> str:
+    """Re-execute the committed notebook of ``chapter`` in place with its defaults (maintainers).
+
+    No parameters are injected (the committed copy must not carry a machine's paths) and widget
+    state is not stored. Written atomically: a failed run leaves the committed notebook unchanged.
+    """
+    import tempfile
+
+    import papermill
+
+    from .atomic import atomic_write_bytes
+
+    src = notebooks_dir() / get_chapter(chapter).notebook
+    with tempfile.TemporaryDirectory() as tmp:
+        dst = Path(tmp) / src.name
+        env = _headless_env()
+        with _patched_environ(env):
+            papermill.execute_notebook(str(src), str(dst), kernel_name="python3", progress_bar=progress,
+                                       cwd=str(src.parent), store_widget_state=False, execution_timeout=timeout)
+        strip_widget_state(dst)
+        atomic_write_bytes(src, dst.read_bytes())
+    return str(src)
+
+
+def _headless_env() -> dict:
+    """Environment for kernels papermill starts: never mistaken for a live frontend."""
+    env = dict(os.environ)
+    env.pop("JPY_SESSION_NAME", None)
+    env["DSOPT_FRONTEND"] = "0"
+    return env
+
+
+class _patched_environ:
+    """Temporarily replace ``os.environ`` (papermill's kernels inherit it)."""
+
+    def __init__(self, env: dict):
+        self.env = env
+
+    def __enter__(self):
+        self.saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(self.env)
+
+    def __exit__(self, *exc):
+        os.environ.clear()
+        os.environ.update(self.saved)
 
 
 def strip_widget_state(path: str | os.PathLike) -> None:

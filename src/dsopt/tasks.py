@@ -8,7 +8,7 @@ and the batch order), seeded loaders and a function building a fresh model. Scal
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from .validation import check_choice
 
-TASKS = ("digits", "financial_phrasebank", "sms_spam_collection")
+TASKS = ("digits", "financial_phrasebank", "sms_spam_collection", "credit_card_default")
 SCALES = ("tiny", "workshop", "full")
 
 # Model sizes per scale (the small transformer of dsopt.models).
@@ -41,6 +41,14 @@ class Task:
     val_loader: DataLoader
     test_loader: DataLoader
     make_model: Callable[[], torch.nn.Module]
+    #: What was done to the data: ``class_counts`` of the train split actually used, and for an
+    #: ``imbalance_ratio`` the natural and achieved ratios (see :func:`_imbalance`).
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def class_counts(self) -> list[int]:
+        """Training examples per class (after any subsampling), for class-weighted losses."""
+        return list(self.meta["class_counts"])
 
     @property
     def n_classes(self) -> int:
@@ -51,11 +59,16 @@ class Task:
         return len(self.train_loader.dataset)
 
 
-def make_task(name: str, *, scale: str = "workshop", seed: int = 0, batch_size: int | None = None) -> Task:
+def make_task(name: str, *, scale: str = "workshop", seed: int = 0, batch_size: int | None = None,
+              imbalance_ratio: float | None = None) -> Task:
     """Build task ``name`` at ``scale``; ``seed`` seeds the shuffling generator and the model init.
 
     ``make_model()`` seeds torch with ``seed`` itself, so the same seed always gives the same
     initial weights regardless of what ran before.
+
+    ``imbalance_ratio`` (binary tasks): subsample the minority class (label 1) of the TRAIN split to
+    ``majority : minority = imbalance_ratio : 1`` with a fixed seed independent of ``seed``, so every
+    run seed sees the same subsample; validation and test keep the natural ratio.
     """
     from .data import load_splits
     from .models import TransformerClassifier, digits_loader, load_minilm_tokenizer, text_loader
@@ -65,6 +78,9 @@ def make_task(name: str, *, scale: str = "workshop", seed: int = 0, batch_size: 
     splits = load_splits(name)
     train = splits.train
     keep = _subsample(train.y, _TINY_TRAIN) if scale == "tiny" else None
+    keep, meta = _imbalance(name, train.y, len(train.class_names), keep, imbalance_ratio)
+    if name == "credit_card_default":
+        return _credit_task(splits, scale, seed, batch_size, keep, meta)
     size = _MODEL[scale]
     if name == "digits":
         bs = batch_size or 64
@@ -97,7 +113,7 @@ def make_task(name: str, *, scale: str = "workshop", seed: int = 0, batch_size: 
         torch.manual_seed(seed)
         return TransformerClassifier(n_classes=n_classes, **model_kw, **size)
 
-    return Task(name, scale, list(train.class_names), *loaders, make_model)
+    return Task(name, scale, list(train.class_names), *loaders, make_model, meta=meta)
 
 
 def _subsample(y: np.ndarray, n: int) -> np.ndarray:
@@ -130,3 +146,67 @@ def _remap_ids(loader: DataLoader, table: torch.Tensor) -> None:
     """Rewrite the token ids of a tokenized TensorDataset through ``table`` (in place, once)."""
     ds = loader.dataset
     ds.tensors = (table[ds.tensors[0]],) + tuple(ds.tensors[1:])
+
+
+# -- chapter 04: imbalance knob and the credit-default task ---------------------------------------
+_IMBALANCE_SEED = 0  # fixed: the subsample never depends on the run seed
+_MLP = {"tiny": (16,), "workshop": (64, 64), "full": (256, 256)}
+
+
+def _imbalance(name: str, y: np.ndarray, n_classes: int, keep: np.ndarray | None,
+               ratio: float | None) -> tuple[np.ndarray | None, dict]:
+    """Apply the ``imbalance_ratio`` knob to the train indices ``keep`` (None = all); return (keep, meta).
+
+    Subsampling the minority class is how a fraud-like ratio (e.g. 100:1) is made from a milder
+    data set; it happens on the TRAIN split only, with ``_IMBALANCE_SEED``.
+    """
+    from .imbalance import subsample_minority
+    from .validation import ParameterError, check_number
+
+    idx = np.arange(len(y)) if keep is None else np.asarray(keep)
+    natural = np.bincount(y[idx], minlength=n_classes)
+    meta = {"imbalance_ratio": None, "natural_class_counts": natural.tolist()}
+    if ratio is not None:
+        ratio = float(check_number("imbalance_ratio", ratio, low=1.0))
+        if n_classes != 2:
+            raise ParameterError("imbalance_ratio", f"imbalance_ratio needs a binary task (minority = class 1); "
+                                                    f"{name} has {n_classes} classes")
+        try:
+            sub, info = subsample_minority(y[idx], ratio, minority=1, seed=_IMBALANCE_SEED)
+        except ParameterError as exc:
+            raise ParameterError("imbalance_ratio", f"imbalance_ratio: {exc}") from exc
+        idx, keep = idx[sub], idx[sub]
+        meta.update(imbalance_ratio=ratio, achieved_ratio=info["ratio"], natural_ratio=info["natural_ratio"],
+                    imbalance_seed=_IMBALANCE_SEED)
+    meta["class_counts"] = np.bincount(y[idx], minlength=n_classes).tolist()
+    return keep, meta
+
+
+def _credit_task(splits, scale: str, seed: int, batch_size: int | None, keep, meta: dict) -> Task:
+    """Default of Credit Card Clients (Taiwan, 2005): 23 standardised features -> default next month (22 %).
+
+    This is credit DEFAULT, not fraud; a fraud-like ratio is made with ``imbalance_ratio``
+    (subsampling the defaults of the train split). Features are standardised with the statistics of
+    the train split actually used (after any subsampling); val/test are transformed with them.
+    Model: an MLP 23 -> 64 -> 64 -> 2 with dropout 0.1 at workshop scale (16 hidden units at tiny,
+    256 x 256 at full).
+    """
+    from .tabular import Standardizer, TabularMLP, tabular_loader
+
+    train = splits.train
+    X, y = (train.X, train.y) if keep is None else (train.X[keep], train.y[keep])
+    std = Standardizer().fit(X)
+    bs = batch_size or 128
+    loaders = (
+        tabular_loader(std.transform(X), y, bs, shuffle=True, seed=seed),
+        tabular_loader(std.transform(splits.val.X), splits.val.y, 1024),
+        tabular_loader(std.transform(splits.test.X), splits.test.y, 1024),
+    )
+    n_features, n_classes, hidden = X.shape[1], len(train.class_names), _MLP[scale]
+
+    def make_model() -> torch.nn.Module:
+        torch.manual_seed(seed)
+        return TabularMLP(n_features, n_classes, hidden=hidden, dropout=0.1)
+
+    return Task("credit_card_default", scale, list(train.class_names), *loaders, make_model,
+                meta={**meta, "feature_names": list(train.feature_names or [])})

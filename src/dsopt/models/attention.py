@@ -11,7 +11,8 @@ the pruning chapter works on them through one protocol:
   pruned model is really smaller and faster. ``pruned_heads`` keeps the ORIGINAL indices removed and
   ``remaining_heads()`` maps current positions back to original indices.
 * ``record_attention`` -- when True, the forward stores the softmax probabilities in
-  ``last_attention`` ([batch, heads, queries, keys]) for attention maps and entropy plots.
+  ``last_attention`` ([batch, heads, queries, keys], before dropout) for attention maps and
+  entropy plots.
 
 The gated path is plain matmul + softmax, so gating is exact. When nothing needs the probabilities
 or the gate, the forward may use PyTorch's fused ``scaled_dot_product_attention`` (same numbers to
@@ -125,8 +126,8 @@ class MultiHeadSelfAttention(nn.Module):
         The projections keep their modules but get new, smaller Parameters: rebuild any optimizer
         that held the old ones. The gate values of the surviving heads are kept.
         """
-        heads = [check_number("heads", h, low=0, high=self.n_heads_original - 1, integer=True)
-                 for h in heads]
+        heads = [check_number("heads", h.item() if isinstance(h, torch.Tensor) else h, low=0,
+                              high=self.n_heads_original - 1, integer=True) for h in heads]
         drop = set(heads) - set(self.pruned_heads)
         if not drop:
             return []

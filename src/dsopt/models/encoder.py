@@ -72,6 +72,7 @@ class TransformerClassifier(nn.Module):
         n_classes = check_number("n_classes", n_classes, low=2, integer=True)
         dropout = check_number("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
         self.pooling = check_choice("pooling", pooling, POOLINGS)
+        self.vocab_size = self.patch_dim = None
         if vocab_size is not None:
             self.vocab_size = check_number("vocab_size", vocab_size, low=1, integer=True)
             self.embed = nn.Embedding(self.vocab_size, d_model)
