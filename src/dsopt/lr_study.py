@@ -8,18 +8,15 @@ cached as JSON (atomic writes), so an interrupted comparison resumes where it st
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
-
-from .atomic import atomic_write_text
 from .schedules import Constant, CosineRestarts, OneCycleCosine, Schedule, restart_positions
 from .seeding import seed_everything
+from .study import cache_key, run_jobs
 from .tasks import make_task
 from .trainer import Trainer, evaluate
 from .validation import check_number
@@ -104,63 +101,18 @@ def compare_schedules(tasks: list[str], schedules: Mapping[str, Schedule], *, ep
                       progress: bool = True) -> dict:
     """Run every (task, schedule, seed); return ``{"runs": [...], "table": [...]}``.
 
-    Runs already in ``cache_dir`` (same task, schedule, seed, budget, scale) are read, not rerun;
-    each finished run is written there at once (atomically), so an interrupted comparison loses at
-    most the runs in flight. ``workers`` processes (default: one per CPU core, at most 4) run jobs
-    in parallel, one torch thread each; results do not depend on ``workers``.
+    Cached, resumable and parallel through :func:`dsopt.study.run_jobs` (``workers`` spawned
+    processes, one torch thread each; results do not depend on ``workers``).
     """
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    import multiprocessing
-    import os
-
     jobs = [(t, label, s) for t in tasks for label in schedules for s in seeds]
-    done: dict[tuple, dict] = {}
-    todo = []
-    for job in jobs:
-        path = _cache_path(cache_dir, job, schedules[job[1]], epochs, scale)
-        if path is not None and path.is_file():
-            done[job] = json.loads(path.read_text())
-        else:
-            todo.append(job)
-    workers = check_number("workers", workers or min(4, os.cpu_count() or 1), low=1, high=64, integer=True)
-    bar = tqdm(total=len(jobs), initial=len(done), desc="runs", disable=not progress)
-
-    def finish(job, result):
-        path = _cache_path(cache_dir, job, schedules[job[1]], epochs, scale)
-        if path is not None:
-            atomic_write_text(path, json.dumps(result))
-        done[job] = result
-        bar.update(1)
-
-    try:
-        if workers == 1 or len(todo) <= 1:
-            for job in todo:
-                finish(job, run_one(job[0], schedules[job[1]], epochs=epochs, seed=job[2], scale=scale))
-        else:
-            ctx = multiprocessing.get_context("spawn")  # fork after torch/threads is unsafe
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
-                futures = {pool.submit(run_one, job[0], schedules[job[1]], epochs=epochs, seed=job[2], scale=scale): job
-                           for job in todo}
-                for fut in as_completed(futures):
-                    finish(futures[fut], fut.result())
-    finally:
-        bar.close()
+    done = run_jobs(
+        jobs, run_one,
+        lambda job: ((job[0], schedules[job[1]]), dict(epochs=epochs, seed=job[2], scale=scale)),
+        key=lambda job: cache_key("lr_study", job, repr(schedules[job[1]]), epochs, scale),
+        cache_dir=cache_dir, workers=workers, progress=progress,
+    )
     runs = [{"task": t, "schedule": label, "seed": s, **done[(t, label, s)]} for t, label, s in jobs]
     return {"runs": runs, "table": summarize(runs)}
-
-
-def _cache_path(cache_dir, job, schedule, epochs, scale) -> Path | None:
-    if not cache_dir:
-        return None
-    task, label, seed = job
-    return Path(cache_dir) / f"{_cache_key(task, label, schedule, seed, epochs, scale)}.json"
-
-
-def _cache_key(task, label, schedule, seed, epochs, scale) -> str:
-    import hashlib
-
-    text = json.dumps([task, label, repr(schedule), seed, epochs, scale])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _mean_sd(values: list[float]) -> tuple[float, float]:

@@ -252,8 +252,7 @@ class Trainer:
         """The step boundary: apply knob changes, honour pause/stop, checkpoint. False = stop."""
         s = self.state
         for name, value in self.controls.apply_pending(s.step).items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                s.log(f"knob/{name}", value)
+            s.log(f"knob/{name}", value)  # every applied change, with the step it took effect at
         s.knobs = self.controls.values()
         self.controls.wait_while_paused()
         if self.controls.stop_requested:
