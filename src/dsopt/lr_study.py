@@ -25,12 +25,13 @@ from .validation import check_number
 def aligned_restarts(epochs: int, *, max_T_mult: int = 4, max_cycles: int = 4) -> tuple[int, int]:
     """A (T_0, T_mult) whose last cycle ends exactly at the budget, with at least two cycles.
 
-    Prefers T_mult = 2 (the article's), then fewer cycles, then smaller T_mult; e.g. 20 -> (5, 3)
-    (restart at 5, end at 20), 12 -> (4, 2), 21 -> (3, 2). Falls back to one restart halfway.
+    Prefers T_mult = 2 (the article's), then other growing cycles (T_mult > 2), then equal cycles
+    (T_mult = 1); within each, fewer cycles first. E.g. 20 -> (5, 3) (restart at 5, end at 20),
+    12 -> (4, 2), 21 -> (7, 2). Falls back to one restart halfway.
     """
     epochs = check_number("epochs", epochs, low=2, integer=True)
     order = sorted(((m, c) for m in range(1, max_T_mult + 1) for c in range(2, max_cycles + 1)),
-                   key=lambda mc: (mc[0] != 2, mc[1], mc[0]))
+                   key=lambda mc: (mc[0] != 2, mc[0] == 1, mc[1], mc[0]))
     for T_mult, cycles in order:
         span = sum(T_mult**i for i in range(cycles))  # epochs covered by `cycles` cycles, in T_0 units
         if epochs % span == 0:
