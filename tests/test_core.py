@@ -240,3 +240,24 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
             fh.write("half")
             raise RuntimeError("crash")
     assert p.read_text() == "old" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_interrupt_stops_gracefully_with_a_checkpoint_and_resumes_exactly(tmp_path):
+    import os
+    import signal
+
+    full, _ = run(seed=2, callbacks=[LRKnob()])
+    ck = tmp_path / "int.ckpt"
+
+    class CtrlC(Callback):
+        def batch_end(self, state):
+            if state.step == 9:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    part, _ = run(seed=2, callbacks=[LRKnob(), CtrlC()], checkpoint_path=ck)
+    assert part.stopped_early and part.state.step == 9 and ck.is_file()
+    model, opt, loss, train, val = digits_problem(seed=2)
+    resumed = Trainer(model, opt, loss, train, val, max_epochs=3, callbacks=[LRKnob(), Callback()], progress=False)
+    resumed.fit(resume_from=ck)
+    assert all(torch.equal(a, b) for a, b in zip(weights(full.model), weights(resumed.model)))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

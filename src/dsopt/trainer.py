@@ -7,7 +7,10 @@ stopped at step k and resumed ends with exactly the weights of an uninterrupted 
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import sys
 import threading
 import time
 from typing import Any, Callable, Iterable
@@ -131,9 +134,37 @@ class Trainer:
 
     # -- run modes ----------------------------------------------------------------------------
     def fit(self, resume_from: str | os.PathLike | None = None) -> Recorder:
-        """Run to the end (or until stopped) on this thread; return the Recorder."""
-        self._run(resume_from, progress=self.progress)
+        """Run to the end (or until stopped) on this thread; return the Recorder.
+
+        On the main thread a first Ctrl-C (or JupyterLab's "interrupt kernel") stops the run
+        gracefully at the next step boundary, writing a checkpoint when ``checkpoint_path`` is set;
+        a second Ctrl-C interrupts at once.
+        """
+        with self._graceful_interrupt():
+            self._run(resume_from, progress=self.progress)
         return self.recorder
+
+    @contextlib.contextmanager
+    def _graceful_interrupt(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.getsignal(signal.SIGINT)
+
+        def handler(signum, frame):
+            if self.controls.stop_requested:  # second interrupt: give up at once
+                signal.signal(signal.SIGINT, previous)
+                raise KeyboardInterrupt
+            print(f"dsopt: interrupt received; stopping at the next step boundary"
+                  f"{' and writing ' + str(self.checkpoint_path) if self.checkpoint_path else ''} "
+                  f"(interrupt again to stop at once)", file=sys.stderr)
+            self.controls.stop()
+
+        signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def start(self, resume_from: str | os.PathLike | None = None) -> "Trainer":
         """Run on a background thread and return at once. Use ``wait()`` to join."""
