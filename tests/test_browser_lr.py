@@ -3,6 +3,7 @@ the preview in the page and the Python side (the panel's message and the run's C
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -33,11 +34,18 @@ def test_lr_panel_slider_updates_preview_and_python(tmp_path):
         readout = t0.locator(".widget-readout")
         assert readout.inner_text().strip() == "5"
         handle = t0.locator(".noUi-handle")
+        changed = "([el, d]) => el.getAttribute('d') !== d"
         handle.click()
-        for _ in range(3):
-            handle.press("ArrowLeft")
-        page.wait_for_function(
-            "([el, d]) => el.getAttribute('d') !== d", arg=[curve.element_handle(), before], timeout=30_000)
+        handle.press("ArrowLeft")
+        handle.press("ArrowLeft")
+        page.wait_for_function(changed, arg=[curve.element_handle(), before], timeout=30_000)
+        page.get_by_text(re.compile(r"preview: restarts at none")).first.wait_for(timeout=30_000)  # T_0=3 >= horizon 3
+        mid = curve.get_attribute("d")
+        t_press = time.perf_counter()
+        handle.press("ArrowLeft")
+        page.wait_for_function(changed, arg=[curve.element_handle(), mid], timeout=30_000, polling="raf")
+        # Round trip key press -> kernel -> redrawn SVG, as seen from the test (an upper bound; printed with -s).
+        print(f"browser round trip, slider key press -> preview redrawn: {1000 * (time.perf_counter() - t_press):.0f} ms")
         assert readout.inner_text().strip() == "2"
         # The Python side answered: the panel's message names the new restart positions.
         page.get_by_text(re.compile(r"preview: restarts at 2")).first.wait_for(timeout=30_000)
