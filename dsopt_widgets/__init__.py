@@ -6,5 +6,7 @@ With no frontend (papermill, nbval) every panel renders a static figure and neve
 from .frontend import has_frontend, show_static
 from .live import RecorderFeed, poll
 from .lr_panel import LRPanel
+from .pruning_panel import PruningPanel
+from .weighting_panel import WeightingPanel
 
-__all__ = ["LRPanel", "RecorderFeed", "has_frontend", "poll", "show_static"]
+__all__ = ["LRPanel", "PruningPanel", "RecorderFeed", "WeightingPanel", "has_frontend", "poll", "show_static"]

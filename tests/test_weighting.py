@@ -321,3 +321,33 @@ def test_callback_switches_scheme_live_in_trainer():
     assert rec.series("weight_q10/class_0")[1][2] <= rec.series("weight_q90/class_0")[1][2]
     with pytest.raises(ParameterError, match="delta is not a weighting knob"):
         WeightingCallback(wl, counts, delta=1)
+
+
+@pytest.mark.parametrize("name, params", [("none", {}), ("article", {}), ("article", {"confidence": "logit"}),
+                                          ("focal", {"gamma": 2.0, "alpha": 0.25}), ("focal", {"gamma": 0.5}),
+                                          ("class_balanced", {"beta": 0.99}), ("inverse_frequency", {})])
+def test_weighted_loss_fast_paths_match_the_reference(name, params):
+    """WeightedLoss.forward's fused paths give the values, gradients and weights of Scheme.per_sample_loss."""
+    gen = torch.Generator().manual_seed(5)
+    logits = torch.randn(64, 3, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 3, (64,), generator=gen)
+    counts = [50, 30, 5]
+    if name == "focal" and "alpha" in params:
+        logits, counts = logits[:, :2].contiguous(), [50, 5]
+        y = y % 2
+    sch = make_scheme(name, **params)
+    ref_logits, fast_logits = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    ref, ref_w = sch.per_sample_loss(ref_logits, y, counts)
+    ref.mean().backward()
+    wl = WeightedLoss(sch, class_counts=counts)
+    for _ in range(2):  # the second call uses the cached class weights
+        fast_logits.grad = None
+        fast = wl(fast_logits, y)
+        fast.backward()
+    assert fast.item() == pytest.approx(ref.mean().item(), abs=1e-12)
+    assert torch.allclose(fast_logits.grad, ref_logits.grad, atol=1e-12)
+    assert torch.allclose(wl.last_weights, ref_w, atol=1e-12) and not wl.last_weights.requires_grad
+    wl.class_counts = np.asarray([10, 10, 10] if logits.shape[1] == 3 else [10, 10], dtype=np.float64)
+    if name in ("class_balanced", "inverse_frequency"):  # new counts -> new cached weights
+        wl(logits, y)
+        assert torch.allclose(wl.last_weights, torch.ones(64, dtype=torch.float64))

@@ -126,6 +126,60 @@ register(Chapter("01", "lr_restarts", "Learning-rate warm restarts", {
 }))
 
 
+register(Chapter("04", "dynamic_weighting", "Dynamic loss weighting for imbalanced data", {
+    "tasks": Param("credit_card_default,sms_spam_collection",
+                   subset("tasks", ["credit_card_default", "sms_spam_collection"]),
+                   "tasks of the controlled comparison (credit default: tabular MLP; SMS spam: small transformer)"),
+    "epochs": Param(2, integer("epochs", 1, 500), "epoch budget, the same for every scheme"),
+    "n_seeds": Param(3, integer("n_seeds", 1, 20), "seeds per scheme and setting (>= 3 for a verdict)"),
+    "imbalance_ratio": Param(100.0, number("imbalance_ratio", 6.5, 100000.0),
+                             "fraud-like majority:minority ratio made by subsampling the minority of the TRAIN split "
+                             "(above both natural ratios: credit 3.5:1, SMS 6.5:1)"),
+    "live_epochs": Param(3, integer("live_epochs", 1, 200), "epochs of the live run with the panel"),
+    "control_schedule": Param([], control_schedule(), "knob changes exported from a panel session, replayed in the live run"),
+    "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
+                   "model/data size: tiny (tests), workshop (2 CPU cores, minutes), full (GPU)"),
+    **COMMON,
+}))
+
+def number_list(name: str, low: float, high: float, integer: bool = False) -> Callable[[Any], list]:
+    """A non-empty list of numbers in [low, high] (integers when ``integer``), e.g. ``[0.1, 0.2]``."""
+
+    def check(v):
+        if not isinstance(v, (list, tuple)) or not v:
+            raise ParameterError(name, f"{name} must be a non-empty list of numbers in [{low!r}, {high!r}]; got {v!r}")
+        return [check_number(name, x, low=low, high=high, integer=integer) for x in v]
+
+    return check
+
+
+register(Chapter("02", "attention_pruning", "Attention-head pruning", {
+    "methods": Param("gradient,entropy,confidence,random",
+                     subset("methods", ["gradient", "entropy", "confidence", "random"]),
+                     "head-importance methods compared on MiniLM (random runs n_random_seeds seeds)"),
+    "fractions": Param([0.1, 0.2, 0.3, 0.4, 0.5], number_list("fractions", 0.0, 1.0),
+                       "fractions of all heads removed in the comparison (global ranking)"),
+    "n_random_seeds": Param(3, integer("n_random_seeds", 1, 20), "seeds of the random baseline (>= 3 for a verdict)"),
+    "finetune_epochs": Param(1, integer("finetune_epochs", 0, 20),
+                             "MiniLM fine-tuning epochs after the linear probe (0 = probe only)"),
+    "finetune_lr": Param(3e-5, number("finetune_lr", 0.0, 1.0, low_inclusive=False), "MiniLM fine-tuning learning rate"),
+    "article_threshold": Param(0.1, number("article_threshold", 0.0, 1.0), "the article's keep threshold"),
+    "latency_batch_sizes": Param([1, 32], number_list("latency_batch_sizes", 1, 4096, integer=True),
+                                 "batch sizes of the latency measurement"),
+    "latency_lengths": Param([32, 128], number_list("latency_lengths", 2, 512, integer=True),
+                             "sequence lengths (tokens) of the latency measurement"),
+    "latency_repeats": Param(5, integer("latency_repeats", 1, 1000), "timed repeats per latency (median), after warm-up"),
+    "threads": Param(1, integer("threads", 1, 1024), "torch CPU threads for training, evaluation and latency"),
+    "live_method": Param("gradient", choice("live_method", ["gradient", "entropy", "confidence", "random", "article"]),
+                         "the panel's initial method"),
+    "live_fraction": Param(0.25, number("live_fraction", 0.0, 1.0), "the panel's initial fraction of heads removed"),
+    "live_epochs": Param(6, integer("live_epochs", 1, 200), "training epochs of the small model behind the panel"),
+    "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
+                   "data/model size: tiny (tests), workshop (2 CPU cores, minutes), full (GPU)"),
+    **COMMON,
+}))
+
+
 def get_chapter(chapter_id: str) -> Chapter:
     """Look a chapter up by id ("01"), number (1) or slug ("lr_restarts")."""
     key = str(chapter_id)

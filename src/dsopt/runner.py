@@ -75,6 +75,7 @@ def update_committed_notebook(chapter: str, *, progress: bool = True, timeout: i
             papermill.execute_notebook(str(src), str(dst), kernel_name="python3", progress_bar=progress,
                                        cwd=str(src.parent), store_widget_state=False, execution_timeout=timeout)
         strip_widget_state(dst)
+        strip_machine_paths(dst)
         atomic_write_bytes(src, dst.read_bytes())
     return str(src)
 
@@ -107,4 +108,13 @@ def strip_widget_state(path: str | os.PathLike) -> None:
     """Remove ``metadata.widgets`` from a notebook file in place (belt and braces)."""
     nb = nbformat.read(path, as_version=4)
     if nb.metadata.pop("widgets", None) is not None:
+        nbformat.write(nb, path)
+
+
+def strip_machine_paths(path: str | os.PathLike) -> None:
+    """Drop papermill's ``input_path``/``output_path`` (this machine's folders) from a notebook in place."""
+    nb = nbformat.read(path, as_version=4)
+    meta = nb.metadata.get("papermill", {})
+    removed = [meta.pop(key, None) for key in ("input_path", "output_path")]
+    if any(v is not None for v in removed):
         nbformat.write(nb, path)

@@ -28,7 +28,7 @@ __all__ = [
     "article_weights", "article_weight_range", "focal_loss", "binary_focal_loss", "focal_weights",
     "class_balanced_class_weights", "inverse_frequency_class_weights", "class_balanced_weights",
     "inverse_frequency_weights", "uniform_weights", "ParamSpec", "SchemeSpec", "Scheme", "SCHEMES",
-    "make_scheme", "WeightedLoss", "weight_curve", "WeightingCallback",
+    "make_scheme", "WeightedLoss", "weight_curve", "confidence_curve", "WeightingCallback",
 ]
 
 CONFIDENCE_READINGS = ("probability", "logit")
@@ -318,10 +318,26 @@ class Scheme:
     def per_sample_loss(self, logits: torch.Tensor, targets: torch.Tensor, counts: Any = None):
         """``(loss [N], detached weights [N])``; focal uses its own formula (gradient through (1-p_t)^gamma)."""
         if self.name == "focal":
-            loss = focal_loss(logits, targets, reduction="none", **self.params)
-            return loss, focal_weights(logits.detach(), targets, **self.params)
+            return _focal_parts(logits, targets, **self.params)
         w = self.weights(logits, targets, counts)
         return w * F.cross_entropy(logits, targets, reduction="none"), w.detach()
+
+
+def _focal_parts(logits: torch.Tensor, targets: torch.Tensor, gamma: float, alpha: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``focal_loss(..., reduction="none")`` (the same operations, so the same values and gradient) and its
+    detached weights ``a_t (1 - p_t)^gamma``, from one log-softmax instead of two softmaxes."""
+    _check_batch(logits, targets)
+    logp_t = logits.log_softmax(dim=1).gather(1, targets[:, None]).squeeze(1)
+    factor = _focal_factor(logp_t.exp(), float(gamma))
+    loss = -factor * logp_t
+    a_t = _alpha_t(alpha, targets, logits.shape[1], loss)
+    w = factor.detach()
+    return (loss, w) if a_t is None else (a_t * loss, a_t * w)
+
+
+#: Schemes whose weight depends on the class only: per-class weights from (counts, **params).
+_CLASS_LEVEL = {"class_balanced": lambda counts, beta: class_balanced_class_weights(counts, beta),
+                "inverse_frequency": lambda counts: inverse_frequency_class_weights(counts)}
 
 
 def make_scheme(name: str, **params: Any) -> Scheme:
@@ -368,8 +384,28 @@ class WeightedLoss(nn.Module):
         self._scheme = scheme
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        name = self._scheme.name
+        if name == "none" or name in _CLASS_LEVEL:
+            # Fast paths, the same values as Scheme.per_sample_loss: cross-entropy with per-class weights
+            # (computed once per scheme and counts, not per batch) fused into one op.
+            _check_batch(logits, targets)
+            if name == "none":
+                self.last_weights = torch.ones(targets.shape[0], dtype=logits.dtype, device=logits.device)
+                return F.cross_entropy(logits, targets)
+            cw = self._class_weight_tensor(logits)
+            self.last_weights = cw[targets]
+            return F.cross_entropy(logits, targets, weight=cw, reduction="none").mean()
         loss, self.last_weights = self._scheme.per_sample_loss(logits, targets, self.class_counts)
         return loss.mean()
+
+    def _class_weight_tensor(self, like: torch.Tensor) -> torch.Tensor:
+        key = (self._scheme, tuple(self.class_counts.tolist()), like.dtype, like.device)
+        if getattr(self, "_cw_key", None) != key:
+            w = _CLASS_LEVEL[self._scheme.name](self.class_counts, **self._scheme.params)
+            if w.size != like.shape[1]:
+                raise ParameterError("counts", f"counts must have one entry per class (C={like.shape[1]}); got {w.size}")
+            self._cw, self._cw_key = torch.as_tensor(w, dtype=like.dtype, device=like.device), key
+        return self._cw
 
     def extra_repr(self) -> str:
         return f"scheme={self._scheme.name!r}, params={dict(self._scheme.params)}"
@@ -405,6 +441,40 @@ def weight_curve(scheme: str | Scheme, params: Mapping[str, Any] | None, p_grid:
         c = np.linspace(1.0 / k, 1.0, p.size) if sch.params["confidence"] == "probability" else np.linspace(-8, 8, p.size)
         out["confidence"] = c
         out["weight_vs_confidence"] = 1.0 + 0.5 * (1.0 - 1.0 / (1.0 + np.exp(-c)))
+    return out
+
+
+def confidence_curve(scheme: str | Scheme, params: Mapping[str, Any] | None, n_classes: int, *, points: int = 201,
+                     counts: Any = None, target_class: int = 1) -> dict[str, Any]:
+    """Weight of a class-``target_class`` sample against the prediction's confidence (numpy arrays for a panel).
+
+    ``confidence`` c is the max softmax probability, on [1/C, 1]. ``"correct"``: the true class has
+    probability c, the other classes share 1 - c evenly. ``"wrong"``: another class has c, the true class
+    and the rest share 1 - c evenly. A label-agnostic rule (the article's) gives the same weight to both;
+    focal and class weights do not. For the article's logit reading the weight depends on the max logit,
+    not on c, so the axis is the max logit on [-8, 8] instead (``"axis"`` says which: "probability" or "logit").
+    """
+    sch = scheme if isinstance(scheme, Scheme) else make_scheme(scheme, **dict(params or {}))
+    k = check_number("n_classes", n_classes, low=2, integer=True)
+    target_class = check_number("target_class", target_class, low=0, high=k - 1, integer=True)
+    points = check_number("points", points, low=2, high=100_000, integer=True)
+    if SCHEMES[sch.name].needs_counts:
+        _check_counts(counts, k)
+    if sch.name == "article" and sch.params["confidence"] == "logit":
+        z = np.linspace(-8.0, 8.0, points)
+        w = 1.0 + 0.5 * (1.0 - 1.0 / (1.0 + np.exp(-z)))
+        return {"axis": "logit", "confidence": z, "correct": w, "wrong": w.copy()}
+    c = np.linspace(1.0 / k, 1.0, points)
+    rest = (1.0 - c) / (k - 1)
+    correct = np.repeat(rest[:, None], k, axis=1)
+    correct[:, target_class] = c
+    wrong = np.repeat(rest[:, None], k, axis=1)
+    wrong[:, (target_class + 1) % k] = c
+    targets = torch.full((points,), target_class, dtype=torch.long)
+    out = {"axis": "probability", "confidence": c}
+    for name, probs in (("correct", correct), ("wrong", wrong)):
+        logits = torch.as_tensor(np.log(np.clip(probs, 1e-300, 1.0)), dtype=torch.float64)
+        out[name] = sch.weights(logits, targets, counts).detach().numpy()
     return out
 
 

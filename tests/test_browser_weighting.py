@@ -1,0 +1,49 @@
+"""Chapter 04 in a real JupyterLab in headless Chromium: the weighting panel renders, the gamma slider
+redraws the weight curves in the page and the Python side answers (the panel's message, Apply)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dsopt.runner import run_chapter
+
+from jupyterlab_harness import lab_page, run_all
+
+pytestmark = pytest.mark.browser
+
+LINES = "(el) => Array.from(el.querySelectorAll('.scatterlayer path.js-line')).map(p => p.getAttribute('d')).join('|')"
+
+
+def test_weighting_panel_gamma_slider_updates_curves_and_python(tmp_path):
+    root = tmp_path / "lab"
+    root.mkdir()
+    run_chapter("04", {"scale": "tiny", "epochs": 1, "n_seeds": 1, "live_epochs": 2, "imbalance_ratio": 20.0,
+                       "tasks": "credit_card_default"}, root, prepare_only=True)
+    with lab_page(root, "04_dynamic_weighting.ipynb") as page:
+        run_all(page)
+        gamma = page.locator(".widget-slider").filter(has=page.locator("label", has_text=re.compile(r"^gamma$")))
+        gamma.wait_for(timeout=120_000)
+        curves = page.locator(".js-plotly-plot").filter(has_text="weight vs true-class probability").last
+        curves.wait_for(timeout=120_000)
+        # Wait until the whole notebook has run (the verdict is the last output).
+        page.get_by_text(re.compile(r"'Minority recall \+27 %'")).first.wait_for(timeout=240_000)
+        page.get_by_text(re.compile(r"Python 3 \(ipykernel\)\s*\|\s*Idle")).first.wait_for(timeout=60_000)
+        gamma.scroll_into_view_if_needed()  # JupyterLab renders cells far from the viewport lazily
+        before = curves.evaluate(LINES)
+        readout = gamma.locator(".widget-readout")
+        assert readout.inner_text().strip() == "2.0"
+        handle = gamma.locator(".noUi-handle")
+        handle.click()
+        for _ in range(3):
+            handle.press("ArrowLeft")
+        page.wait_for_function(f"([el, d]) => ({LINES})(el) !== d", arg=[curves.element_handle(), before],
+                               timeout=30_000)
+        assert readout.inner_text().strip() == "1.7"
+        # The Python side answered: the panel's message names the overlaid focal curve's new gamma.
+        page.get_by_text(re.compile(r"overlay: focal \(gamma=1\.7, alpha=None\)")).first.wait_for(timeout=30_000)
+        # Apply: validated by the run's Controls on the Python side.
+        page.get_by_role("button", name="Apply").click()
+        page.get_by_text(re.compile(r"applied: article .* from step \d+|queued: article")).first.wait_for(timeout=30_000)
+        gamma.scroll_into_view_if_needed()
+        page.screenshot(path="/tmp/lab04.png", full_page=False)

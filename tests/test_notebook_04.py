@@ -1,0 +1,35 @@
+"""Chapter 04 runs headless through papermill (tiny scale) and records its table, verdict and live session."""
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from dsopt.runner import run_chapter
+
+pytestmark = pytest.mark.notebook
+
+
+def test_chapter_04_headless_records_table_and_verdict(tmp_path):
+    schedule = [[2, "scheme", "focal"], [2, "gamma", 1.0]]
+    res = run_chapter("04", {"scale": "tiny", "epochs": 1, "n_seeds": 2, "live_epochs": 1, "imbalance_ratio": 20.0,
+                             "control_schedule": schedule}, tmp_path, progress=False)
+    m = res["metrics"]
+    assert m is not None and m["chapter"] == "04"
+    rows = m["table"]
+    assert {(r["task"], r["ratio_label"]) for r in rows} == {
+        (t, rl) for t in ("credit_card_default", "sms_spam_collection") for rl in ("natural", "20:1")}
+    schemes = {r["scheme"] for r in rows}
+    assert {"unweighted", "article (probability)", "article (logit)", "focal (gamma=2, alpha=0.25)",
+            "class-balanced (beta=0.9999)", "inverse frequency"} == schemes
+    assert all(r["n_seeds"] == 2 and 0 <= r["pr_auc"] <= 1 and 0 <= r["recall_at_threshold"] <= 1 for r in rows)
+    text = m["verdict"]["text"]
+    assert "minority recall at threshold 0.5" in text and "recall at precision >= 0.8" in text
+    assert "recall at FPR <= 1 %" in text and "'Minority recall +27 %'" in text
+    assert round(m["article_vs_ulb"]["ratio"]) == 578
+    assert sorted(m["live_applied_changes"]) == sorted(schedule)  # the replayed panel session (same steps)
+    nb = nbformat.read(res["notebook"], as_version=4)
+    assert "widgets" not in nb.metadata
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert errors == []
+    text_out = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "at most 1.048x between any two samples" in text_out
