@@ -12,8 +12,6 @@ writes), so an interrupted comparison resumes where it stopped.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import math
 import time
 from pathlib import Path
@@ -21,9 +19,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from .atomic import atomic_write_text
+from .study import cache_key, run_jobs
 from .metrics import binary_report, mean_sd
 from .validation import ParameterError, check_number
 from .weighting import (article_weight_range, class_balanced_class_weights, inverse_frequency_class_weights,
@@ -139,64 +136,24 @@ def compare_schemes(tasks: Sequence[str], schemes: Mapping[str, tuple[str, dict]
     processes (default: one per CPU core, at most 4) run jobs in parallel with one torch thread each;
     results do not depend on ``workers``.
     """
-    import multiprocessing
-    import os
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
     if not tasks or not schemes or not ratios or not seeds:
         raise ParameterError("tasks", "tasks, schemes, ratios and seeds must all be non-empty")
     jobs = [(t, r, label, s) for t in tasks for r in ratios for label in schemes for s in seeds]
-    done: dict[tuple, dict] = {}
-    todo = []
-    for job in jobs:
-        path = _cache_path(cache_dir, job, schemes[job[2]], epochs, scale)
-        if path is not None and path.is_file():
-            done[job] = json.loads(path.read_text())
-        else:
-            todo.append(job)
-    todo.sort(key=lambda j: j[0] == "credit_card_default")  # the slower text runs first: better packing
-    workers = check_number("workers", workers or min(4, os.cpu_count() or 1), low=1, high=64, integer=True)
-    bar = tqdm(total=len(jobs), initial=len(done), desc="runs", disable=not progress)
+    packed = sorted(jobs, key=lambda j: j[0] == "credit_card_default")  # the slower text runs first: better packing
 
-    def submit_args(job):
+    def call(job):
         task, ratio, label, seed = job
         name, params = schemes[label]
         return (task, name, params), dict(epochs=epochs, seed=seed, scale=scale, imbalance_ratio=ratio)
 
-    def finish(job, result):
-        path = _cache_path(cache_dir, job, schemes[job[2]], epochs, scale)
-        if path is not None:
-            atomic_write_text(path, json.dumps(result))
-        done[job] = result
-        bar.update(1)
-
-    try:
-        if workers == 1 or len(todo) <= 1:
-            for job in todo:
-                args, kw = submit_args(job)
-                finish(job, run_one(*args, **kw))
-        else:
-            ctx = multiprocessing.get_context("spawn")  # fork after torch/threads is unsafe
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
-                futures = {}
-                for job in todo:
-                    args, kw = submit_args(job)
-                    futures[pool.submit(run_one, *args, **kw)] = job
-                for fut in as_completed(futures):
-                    finish(futures[fut], fut.result())
-    finally:
-        bar.close()
+    done = run_jobs(
+        packed, run_one, call,
+        key=lambda job: cache_key("weighting_study", STUDY_VERSION, job, schemes[job[2]], epochs, scale),
+        cache_dir=cache_dir, workers=workers, progress=progress,
+    )
     runs = [{"task": t, "ratio": r, "ratio_label": ratio_label(r), "scheme": label, "seed": s, **done[(t, r, label, s)]}
             for t, r, label, s in jobs]
     return {"runs": runs, "table": summarize(runs)}
-
-
-def _cache_path(cache_dir, job, scheme, epochs, scale) -> Path | None:
-    if not cache_dir:
-        return None
-    task, ratio, label, seed = job
-    text = json.dumps([STUDY_VERSION, task, ratio, label, scheme[0], scheme[1], seed, epochs, scale], sort_keys=True)
-    return Path(cache_dir) / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
 
 
 # ----------------------------------------------------------------------------- table and verdict
