@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 
 from dsopt import Trainer, evaluate, seed_everything
-from dsopt.device import move_to
 from dsopt.tasks import make_task
 
 

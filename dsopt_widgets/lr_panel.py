@@ -9,8 +9,6 @@ kernel's main thread. With no frontend the panel renders one static figure and r
 """
 from __future__ import annotations
 
-import html
-import json
 import time
 from typing import Any, Mapping
 
@@ -22,8 +20,7 @@ from plotly.subplots import make_subplots
 from dsopt.schedules import PARAM_NAMES, schedule_from_params, validate_params
 from dsopt.validation import ParameterError
 
-from .frontend import has_frontend, show_static
-from .live import RecorderFeed, poll
+from .base import Panel
 
 PREVIEW_POINTS = 2000
 
@@ -37,7 +34,7 @@ def _markers(xs: list[float], y0: float, y1: float) -> tuple[list, list]:
     return x, y
 
 
-class LRPanel:
+class LRPanel(Panel):
     """Learning-rate warm-restart panel bound to a live Trainer (or to no run: preview only).
 
     Parameters
@@ -51,8 +48,7 @@ class LRPanel:
 
     def __init__(self, trainer=None, *, params: Mapping[str, Any] | None = None, horizon: float | None = None,
                  range_test=None, refresh: float = 0.5):
-        self.trainer = trainer
-        self.controls = trainer.controls if trainer is not None else None
+        self._bind(trainer, refresh)
         if params is None:
             if self.controls is None:
                 raise ParameterError("params", "params is required when no trainer is given")
@@ -60,18 +56,13 @@ class LRPanel:
         self.params = validate_params(params)
         self.horizon = float(horizon or (trainer.max_epochs if trainer is not None else 20))
         self.range_test = range_test
-        self.refresh_interval = refresh
         self.last_update_ms: float | None = None
-        self.message = W.HTML()
         self.sliders = self._make_sliders(self.params)
         self.apply_button = W.Button(description="Apply", button_style="primary", tooltip="apply at the next step")
-        self.export_button = W.Button(description="Export", tooltip="papermill parameters replaying this session")
-        self.export_area = W.Textarea(layout=W.Layout(width="100%", height="4em"), disabled=True)
         self.apply_button.on_click(lambda _: self.apply())
-        self.export_button.on_click(lambda _: self.export())
         self.preview = go.FigureWidget(self._preview_figure())
         self.live = go.FigureWidget(self._live_figure()) if trainer is not None else None
-        self._feed = RecorderFeed(trainer.recorder) if trainer is not None else None
+        self.live_names = ("train_loss", "val_accuracy", "lr")
         for s in self.sliders.values():
             s.observe(self._on_change, names="value")
 
@@ -150,21 +141,10 @@ class LRPanel:
             self._say(f"not applied: {exc}", error=True)
             return None
         self.params = validate_params({**self.params, **queued})
-        if self.trainer is not None and self.trainer.running:
-            self._say(f"applied from step {self.trainer.state.step} on (next step boundary)")
-        else:
-            self._say("queued: the run is not training now; the values apply when it (re)starts")
+        self._say_applied(", ".join(f"{k}={v:g}" for k, v in queued.items()))
         return queued
 
-    def export(self) -> dict:
-        """Papermill parameters replaying the applied changes (also shown in the panel)."""
-        params = self.controls.as_parameters() if self.controls is not None else {"control_schedule": []}
-        self.export_area.value = "-p control_schedule '" + json.dumps(params["control_schedule"]) + "'"
-        return params
 
-    def _say(self, text: str, error: bool = False) -> None:
-        color = "#b00020" if error else "#333"
-        self.message.value = f'<span style="color:{color}">{html.escape(text)}</span>'
 
     # -- live traces ----------------------------------------------------------------------------------
     def _live_figure(self) -> go.Figure:
@@ -177,18 +157,6 @@ class LRPanel:
         fig.update_layout(height=280, showlegend=False, margin=dict(l=50, r=20, t=40, b=40))
         return fig
 
-    def refresh(self) -> bool:
-        """Append new Recorder rows to the live traces; return True while the run goes on."""
-        if self._feed is None or self.live is None:
-            return False
-        new = self._feed.new()
-        with self.live.batch_update():
-            for i, name in enumerate(("train_loss", "val_accuracy", "lr")):
-                if name in new:
-                    tr = self.live.data[i]
-                    tr.x = tuple(tr.x or ()) + tuple(new[name][0])
-                    tr.y = tuple(tr.y or ()) + tuple(new[name][1])
-        return bool(self.trainer is not None and self.trainer.running)
 
     # -- display --------------------------------------------------------------------------------------
     def widget(self) -> W.Widget:
@@ -213,14 +181,3 @@ class LRPanel:
         combo.update_layout(height=320, showlegend=False)
         return combo
 
-    def show(self) -> "LRPanel":
-        """Display live widgets with a frontend (and start refreshing), else a static figure."""
-        from IPython.display import display
-
-        if has_frontend():
-            display(self.widget())
-            if self.live is not None:
-                poll(self.refresh, self.refresh_interval)
-        else:
-            show_static(self.static_figure())
-        return self

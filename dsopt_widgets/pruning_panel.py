@@ -11,7 +11,6 @@ measured and cost-model numbers side by side. With no frontend the panel renders
 """
 from __future__ import annotations
 
-import html
 import time
 from typing import Sequence
 
@@ -26,7 +25,7 @@ from dsopt.pruning.heads import grid_shape
 from dsopt.pruning.study import accuracy
 from dsopt.validation import ParameterError, check_choice, check_number
 
-from .frontend import has_frontend, show_static
+from .base import Panel
 from .pruning_figures import add_importance_heatmap, pruned_markers
 
 MODES = ("fraction", "threshold")
@@ -47,7 +46,7 @@ def mean_length(batches) -> int:
     return max(1, round(tokens / max(n, 1)))
 
 
-class PruningPanel:
+class PruningPanel(Panel):
     """Head-pruning panel on a live model (any dsopt model with ``attention_layers()``).
 
     Parameters
@@ -95,7 +94,8 @@ class PruningPanel:
         self.slider = W.FloatSlider(value=check_number("value", value, low=0.0, high=1.0), min=0.0, max=1.0,
                                     step=0.05, description=self.mode.value, readout_format=".2f", style=style,
                                     continuous_update=continuous, layout=W.Layout(width="420px"))
-        self.status = W.HTML()
+        self._bind(None)
+        self.status = self.message  # the panel's message line
         self.remove_button = W.Button(description="Remove heads", button_style="primary",
                                       tooltip="remove the selected heads from a copy and time both models")
         self.removal_html = W.HTML()
@@ -229,9 +229,6 @@ class PruningPanel:
         except ParameterError as exc:
             self._say(str(exc), error=True)
 
-    def _say(self, text: str, error: bool = False) -> None:
-        color = "#b00020" if error else "#333"
-        self.status.value = f'<span style="color:{color}">{html.escape(text)}</span>'
 
     # -- display --------------------------------------------------------------------------------------
     def _heatmap_figure(self) -> go.Figure:
@@ -292,12 +289,3 @@ class PruningPanel:
         fig.update_layout(height=340, showlegend=False, margin=dict(l=50, r=20, t=40, b=40))
         return fig
 
-    def show(self) -> "PruningPanel":
-        """Live widgets with a frontend, else the static figure."""
-        from IPython.display import display
-
-        if has_frontend():
-            display(self.widget())
-        else:
-            show_static(self.static_figure())
-        return self

@@ -11,8 +11,6 @@ on the kernel's main thread. With no frontend the panel renders one static figur
 """
 from __future__ import annotations
 
-import html
-import json
 import time
 from typing import Any, Mapping
 
@@ -24,8 +22,7 @@ from plotly.subplots import make_subplots
 from dsopt.validation import ParameterError
 from dsopt.weighting import SCHEMES, WeightingCallback, make_scheme
 
-from .frontend import has_frontend, show_static
-from .live import RecorderFeed, poll
+from .base import Panel
 from .weighting_figures import (CURVE_TITLES, LIVE_TITLES, STYLE_NOTE, TRACE_KINDS, curves_figure, live_figure,
                                 live_record_names, scheme_curves)
 
@@ -39,7 +36,7 @@ def describe(name: str, params: Mapping[str, Any]) -> str:
     return f"{name} ({inner})" if inner else name
 
 
-class WeightingPanel:
+class WeightingPanel(Panel):
     """Loss-weighting panel bound to a live Trainer (or to no run: preview only).
 
     Parameters
@@ -55,8 +52,7 @@ class WeightingPanel:
 
     def __init__(self, trainer=None, *, values: Mapping[str, Any] | None = None, counts=None,
                  overlay: tuple[str, ...] = ("focal", "inverse_frequency"), points: int = 201, refresh: float = 0.5):
-        self.trainer = trainer
-        self.controls = trainer.controls if trainer is not None else None
+        self._bind(trainer, refresh)
         cb = next((c for c in getattr(trainer, "callbacks", []) if isinstance(c, WeightingCallback)), None)
         if trainer is not None and cb is None:
             raise ParameterError("trainer", "trainer has no WeightingCallback: build it with one to steer its loss")
@@ -69,20 +65,14 @@ class WeightingPanel:
             start.update({k: v for k, v in self.controls.values().items() if k in KNOB_NAMES})
         start.update(values or {})
         self.points = points
-        self.refresh_interval = refresh
         self.last_update_ms: float | None = None
-        self.message = W.HTML()
         self._make_widgets(start, overlay)
         self.apply_button = W.Button(description="Apply", button_style="primary", tooltip="switch the loss at the next step")
-        self.export_button = W.Button(description="Export", tooltip="papermill parameters replaying this session")
-        self.export_area = W.Textarea(layout=W.Layout(width="100%", height="4em"), disabled=True)
         self.apply_button.on_click(lambda _: self.apply())
-        self.export_button.on_click(lambda _: self.export())
         self.preview = go.FigureWidget(curves_figure(n_classes=self.n_classes, counts=self.counts, points=points)
                                        .update_layout(width=WIDTH))
         self.live = go.FigureWidget(live_figure(self.n_classes).update_layout(width=WIDTH)) if trainer is not None else None
-        self._live_names = live_record_names(self.n_classes)
-        self._feed = RecorderFeed(trainer.recorder) if trainer is not None else None
+        self.live_names = tuple(live_record_names(self.n_classes))
         self._on_change()
         for w in (self.scheme, self.gamma, self.alpha_on, self.alpha, self.beta, self.confidence, self.overlay):
             w.observe(self._on_change, names="value")
@@ -122,7 +112,6 @@ class WeightingPanel:
     def _on_change(self, change=None) -> None:
         t0 = time.perf_counter()
         values = self.values()
-        active = SCHEMES[self.scheme.value].params
         for w, name in ((self.gamma, "gamma"), (self.alpha, "alpha"), (self.alpha_on, "alpha"), (self.beta, "beta"),
                         (self.confidence, "confidence")):
             w.disabled = not any(p.name == name for s in self._drawn() for p in SCHEMES[s].params)
@@ -174,35 +163,12 @@ class WeightingPanel:
         except ParameterError as exc:
             self._say(f"not applied: {exc}", error=True)
             return None
-        if self.trainer is not None and self.trainer.running:
-            self._say(f"applied: {describe(name, params)} from step {self.trainer.state.step} on (next step boundary)")
-        else:
-            self._say(f"queued: {describe(name, params)}; the run is not training now, it applies when it (re)starts")
+        self._say_applied(describe(name, params))
         return queued
 
-    def export(self) -> dict:
-        """Papermill parameters replaying the applied changes (also shown in the panel)."""
-        params = self.controls.as_parameters() if self.controls is not None else {"control_schedule": []}
-        self.export_area.value = "-p control_schedule '" + json.dumps(params["control_schedule"]) + "'"
-        return params
 
-    def _say(self, text: str, error: bool = False) -> None:
-        color = "#b00020" if error else "#333"
-        self.message.value = f'<span style="color:{color}">{html.escape(text)}</span>'
 
     # -- live traces ----------------------------------------------------------------------------------
-    def refresh(self) -> bool:
-        """Append new Recorder rows to the live traces; return True while the run goes on."""
-        if self._feed is None or self.live is None:
-            return False
-        new = self._feed.new()
-        with self.live.batch_update():
-            for i, name in enumerate(self._live_names):
-                if name in new:
-                    tr = self.live.data[i]
-                    tr.x = tuple(tr.x or ()) + tuple(new[name][0])
-                    tr.y = tuple(tr.y or ()) + tuple(new[name][1])
-        return bool(self.trainer is not None and self.trainer.running)
 
     # -- display --------------------------------------------------------------------------------------
     def widget(self) -> W.Widget:
@@ -238,14 +204,3 @@ class WeightingPanel:
                           title=dict(text=STYLE_NOTE, font=dict(size=11), x=0.5))
         return fig
 
-    def show(self) -> "WeightingPanel":
-        """Display live widgets with a frontend (and start refreshing), else a static figure."""
-        from IPython.display import display
-
-        if has_frontend():
-            display(self.widget())
-            if self.live is not None:
-                poll(self.refresh, self.refresh_interval)
-        else:
-            show_static(self.static_figure())
-        return self

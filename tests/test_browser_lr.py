@@ -17,7 +17,7 @@ pytestmark = pytest.mark.browser
 def test_lr_panel_slider_updates_preview_and_python(tmp_path):
     root = tmp_path / "lab"
     root.mkdir()
-    nb = run_chapter("01", {"scale": "tiny", "epochs": 3, "n_seeds": 1, "live_epochs": 2,
+    run_chapter("01", {"scale": "tiny", "epochs": 3, "n_seeds": 1, "live_epochs": 2,
                             "tasks": "digits"}, root, prepare_only=True)["notebook"]
     with lab_page(root, "01_lr_restarts.ipynb") as page:
         run_all(page)

@@ -4,13 +4,12 @@ from __future__ import annotations
 import threading
 import time
 
-import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader, TensorDataset
 
-from dsopt import Callback, Controls, Knob, Recorder, Trainer, seed_everything
+from dsopt import Callback, Knob, Recorder, Trainer, seed_everything
 from dsopt.atomic import atomic_write_text
 from dsopt.controls import replay_callback
 from dsopt.validation import ParameterError, check_number

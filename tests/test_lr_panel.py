@@ -94,6 +94,6 @@ def test_headless_show_renders_static_and_returns(monkeypatch, capsys):
     t = small_trainer(epochs=1)
     t.fit()
     shown = []
-    monkeypatch.setattr("dsopt_widgets.lr_panel.show_static", lambda fig: shown.append(fig))
+    monkeypatch.setattr("dsopt_widgets.base.show_static", lambda fig: shown.append(fig))
     LRPanel(t).show()
     assert len(shown) == 1 and len(shown[0].data) >= 3

@@ -91,7 +91,7 @@ def test_headless_show_renders_static_and_returns(trained, monkeypatch):
     assert not has_frontend()
     model, val = trained
     shown = []
-    monkeypatch.setattr("dsopt_widgets.pruning_panel.show_static", lambda fig: shown.append(fig))
+    monkeypatch.setattr("dsopt_widgets.base.show_static", lambda fig: shown.append(fig))
     panel = PruningPanel(model, val, value=0.25).show()
     assert len(shown) == 1 and len(shown[0].data) == 4  # heatmap, pruned markers, accuracy curve, setting
     xs, accs = list(shown[0].data[2].x), list(shown[0].data[2].y)

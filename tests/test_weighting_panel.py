@@ -135,7 +135,7 @@ def test_headless_show_renders_static_and_returns(task, monkeypatch):
     tr, _, _ = small_trainer(task, epochs=1)
     tr.fit()
     shown = []
-    monkeypatch.setattr("dsopt_widgets.weighting_panel.show_static", lambda fig: shown.append(fig))
+    monkeypatch.setattr("dsopt_widgets.base.show_static", lambda fig: shown.append(fig))
     WeightingPanel(tr).show()
     assert len(shown) == 1
     names = [t.name for t in shown[0].data]

@@ -73,6 +73,17 @@ def subset(name: str, choices: list[str]) -> Callable[[Any], str]:
     return check
 
 
+def number_list(name: str, low: float, high: float, integer: bool = False) -> Callable[[Any], list]:
+    """A non-empty list of numbers in [low, high] (integers when ``integer``), e.g. ``[0.1, 0.2]``."""
+
+    def check(v):
+        if not isinstance(v, (list, tuple)) or not v:
+            raise ParameterError(name, f"{name} must be a non-empty list of numbers in [{low!r}, {high!r}]; got {v!r}")
+        return [check_number(name, x, low=low, high=high, integer=integer) for x in v]
+
+    return check
+
+
 def text(name: str) -> Callable[[Any], str]:
     def check(v):
         if not isinstance(v, str):
@@ -126,33 +137,6 @@ register(Chapter("01", "lr_restarts", "Learning-rate warm restarts", {
 }))
 
 
-register(Chapter("04", "dynamic_weighting", "Dynamic loss weighting for imbalanced data", {
-    "tasks": Param("credit_card_default,sms_spam_collection",
-                   subset("tasks", ["credit_card_default", "sms_spam_collection"]),
-                   "tasks of the controlled comparison (credit default: tabular MLP; SMS spam: small transformer)"),
-    "epochs": Param(2, integer("epochs", 1, 500), "epoch budget, the same for every scheme"),
-    "n_seeds": Param(3, integer("n_seeds", 1, 20), "seeds per scheme and setting (>= 3 for a verdict)"),
-    "imbalance_ratio": Param(100.0, number("imbalance_ratio", 6.5, 100000.0),
-                             "fraud-like majority:minority ratio made by subsampling the minority of the TRAIN split "
-                             "(above both natural ratios: credit 3.5:1, SMS 6.5:1)"),
-    "live_epochs": Param(3, integer("live_epochs", 1, 200), "epochs of the live run with the panel"),
-    "control_schedule": Param([], control_schedule(), "knob changes exported from a panel session, replayed in the live run"),
-    "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
-                   "model/data size: tiny (tests), workshop (2 CPU cores, minutes), full (GPU)"),
-    **COMMON,
-}))
-
-def number_list(name: str, low: float, high: float, integer: bool = False) -> Callable[[Any], list]:
-    """A non-empty list of numbers in [low, high] (integers when ``integer``), e.g. ``[0.1, 0.2]``."""
-
-    def check(v):
-        if not isinstance(v, (list, tuple)) or not v:
-            raise ParameterError(name, f"{name} must be a non-empty list of numbers in [{low!r}, {high!r}]; got {v!r}")
-        return [check_number(name, x, low=low, high=high, integer=integer) for x in v]
-
-    return check
-
-
 register(Chapter("02", "attention_pruning", "Attention-head pruning", {
     "methods": Param("gradient,entropy,confidence,random",
                      subset("methods", ["gradient", "entropy", "confidence", "random"]),
@@ -176,6 +160,23 @@ register(Chapter("02", "attention_pruning", "Attention-head pruning", {
     "live_epochs": Param(6, integer("live_epochs", 1, 200), "training epochs of the small model behind the panel"),
     "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
                    "data/model size: tiny (tests), workshop (2 CPU cores, minutes), full (GPU)"),
+    **COMMON,
+}))
+
+
+register(Chapter("04", "dynamic_weighting", "Dynamic loss weighting for imbalanced data", {
+    "tasks": Param("credit_card_default,sms_spam_collection",
+                   subset("tasks", ["credit_card_default", "sms_spam_collection"]),
+                   "tasks of the controlled comparison (credit default: tabular MLP; SMS spam: small transformer)"),
+    "epochs": Param(2, integer("epochs", 1, 500), "epoch budget, the same for every scheme"),
+    "n_seeds": Param(3, integer("n_seeds", 1, 20), "seeds per scheme and setting (>= 3 for a verdict)"),
+    "imbalance_ratio": Param(100.0, number("imbalance_ratio", 6.5, 100000.0),
+                             "fraud-like majority:minority ratio made by subsampling the minority of the TRAIN split "
+                             "(above both natural ratios: credit 3.5:1, SMS 6.5:1)"),
+    "live_epochs": Param(3, integer("live_epochs", 1, 200), "epochs of the live run with the panel"),
+    "control_schedule": Param([], control_schedule(), "knob changes exported from a panel session, replayed in the live run"),
+    "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
+                   "model/data size: tiny (tests), workshop (2 CPU cores, minutes), full (GPU)"),
     **COMMON,
 }))
 

@@ -10,7 +10,6 @@ them at the same steps.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 

@@ -77,7 +77,7 @@ def make_task(name: str, *, scale: str = "workshop", seed: int = 0, batch_size: 
     check_choice("scale", scale, SCALES)
     splits = load_splits(name)
     train = splits.train
-    keep = _subsample(train.y, _TINY_TRAIN) if scale == "tiny" else None
+    keep = stratified_subset(train.y, _TINY_TRAIN) if scale == "tiny" else None
     keep, meta = _imbalance(name, train.y, len(train.class_names), keep, imbalance_ratio)
     if name == "credit_card_default":
         return _credit_task(splits, scale, seed, batch_size, keep, meta)
@@ -116,7 +116,7 @@ def make_task(name: str, *, scale: str = "workshop", seed: int = 0, batch_size: 
     return Task(name, scale, list(train.class_names), *loaders, make_model, meta=meta)
 
 
-def _subsample(y: np.ndarray, n: int) -> np.ndarray:
+def stratified_subset(y: np.ndarray, n: int) -> np.ndarray:
     """First ``n`` indices of a fixed stratified order (deterministic, seed-independent)."""
     from sklearn.model_selection import train_test_split
 

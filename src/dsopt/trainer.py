@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 import torch
 from tqdm.auto import tqdm
 
-from .callbacks import EVENTS, Callback
+from .callbacks import Callback
 from .checkpoint import load_checkpoint, save_checkpoint
 from .controls import Controls
 from .device import move_to, pick_device

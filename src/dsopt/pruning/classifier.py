@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Sampler
 from ..atomic import atomic_open
 from ..device import pick_device
 from ..seeding import seed_everything
+from ..tasks import stratified_subset
 from ..trainer import Trainer, evaluate
 from ..validation import check_choice, check_number
 
@@ -97,12 +98,6 @@ def bucketed_loader(texts, y, tokenizer, batch_size: int = 32, seed: int = 0, ma
                       collate_fn=base.collate_fn)
 
 
-def _subsample(y, n: int) -> np.ndarray:
-    from dsopt.tasks import _subsample as stratified_first_n  # the tasks' fixed, seed-independent subsample
-
-    return stratified_first_n(np.asarray(y), n)
-
-
 def fpb_split(split: str = "val", scale: str = "workshop") -> tuple[list[str], np.ndarray]:
     """(texts, labels) of one Financial PhraseBank (all-agree) split, as the classifiers here use it."""
     from dsopt.data import load_splits
@@ -110,7 +105,7 @@ def fpb_split(split: str = "val", scale: str = "workshop") -> tuple[list[str], n
     check_choice("split", split, tuple(TINY_SIZES))
     check_choice("scale", scale, tuple(MAX_LENGTH))
     ds = getattr(load_splits("financial_phrasebank"), split)
-    idx = _subsample(ds.y, TINY_SIZES[split]) if scale == "tiny" else np.arange(len(ds.y))
+    idx = stratified_subset(np.asarray(ds.y), TINY_SIZES[split]) if scale == "tiny" else np.arange(len(ds.y))
     return [ds.texts[i] for i in idx], np.asarray(ds.y)[idx]
 
 

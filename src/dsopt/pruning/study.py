@@ -72,7 +72,7 @@ def format_table(table: list[dict], baseline_accuracy: float) -> str:
     fractions = sorted({r["fraction"] for r in table})
     cell = {(r["method"], r["fraction"]): r for r in table}
     out = ["| heads removed | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods),
-           f"| 0 (baseline) | " + " | ".join(f"{100 * baseline_accuracy:.1f}" for _ in methods) + " |"]
+           "| 0 (baseline) | " + " | ".join(f"{100 * baseline_accuracy:.1f}" for _ in methods) + " |"]
     for f in fractions:
         any_row = next(cell[(m, f)] for m in methods if (m, f) in cell)
         parts = []
