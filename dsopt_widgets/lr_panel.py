@@ -134,6 +134,7 @@ class LRPanel(Panel):
             self._say("no run is attached: nothing to apply", error=True)
             return None
         values = {k: v for k, v in self.values().items() if k in self.controls.knobs()}
+        current = self.controls.values()
         try:
             validate_params(values)
             queued = self.controls.update(**values)
@@ -141,7 +142,8 @@ class LRPanel(Panel):
             self._say(f"not applied: {exc}", error=True)
             return None
         self.params = validate_params({**self.params, **queued})
-        self._say_applied(", ".join(f"{k}={v:g}" for k, v in queued.items()))
+        changed = {k: v for k, v in queued.items() if current.get(k) != v}
+        self._say_applied(", ".join(f"{k}={v:g}" for k, v in changed.items()) or "no change")
         return queued
 
 

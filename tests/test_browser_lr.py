@@ -6,6 +6,7 @@ import re
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from dsopt.runner import run_chapter
 
@@ -32,7 +33,7 @@ def test_lr_panel_slider_updates_preview_and_python(tmp_path):
         curve = preview.locator(".scatterlayer .trace").first.locator("path.js-line")
         before = curve.get_attribute("d")
         readout = t0.locator(".widget-readout")
-        assert readout.inner_text().strip() == "5"
+        expect(readout).to_have_text("5", timeout=30_000)
         handle = t0.locator(".noUi-handle")
         changed = "([el, d]) => el.getAttribute('d') !== d"
         handle.click()
@@ -46,10 +47,10 @@ def test_lr_panel_slider_updates_preview_and_python(tmp_path):
         page.wait_for_function(changed, arg=[curve.element_handle(), mid], timeout=30_000, polling="raf")
         # Round trip key press -> kernel -> redrawn SVG, as seen from the test (an upper bound; printed with -s).
         print(f"browser round trip, slider key press -> preview redrawn: {1000 * (time.perf_counter() - t_press):.0f} ms")
-        assert readout.inner_text().strip() == "2"
+        expect(readout).to_have_text("2", timeout=30_000)
         # The Python side answered: the panel's message names the new restart positions.
         page.get_by_text(re.compile(r"preview: restarts at 2")).first.wait_for(timeout=30_000)
         # Apply: validated by the run's Controls on the Python side.
         page.get_by_role("button", name="Apply").click()
-        page.get_by_text(re.compile(r"applied from step \d+|queued: the run is not training")).first.wait_for(timeout=30_000)
+        page.get_by_text(re.compile(r"applied: T_0=2 from step \d+|queued: T_0=2; the run is not training")).first.wait_for(timeout=30_000)
         page.screenshot(path=str(tmp_path / "lab.png"), full_page=False)

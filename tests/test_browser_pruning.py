@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from dsopt.runner import run_chapter
 
@@ -39,7 +40,7 @@ def test_pruning_panel_slider_masks_heads_in_the_page(tmp_path):
         handle.click()
         for _ in range(5):  # 0.00 -> 0.25: one of the two heads
             handle.press("ArrowRight")
-        assert slider.locator(".widget-readout").inner_text().strip() == "0.25"
+        expect(slider.locator(".widget-readout")).to_have_text("0.25", timeout=30_000)
         page.get_by_text(re.compile(r"^1 of 2 heads pruned \(50 %\): validation accuracy")).first.wait_for(timeout=30_000)
         page.wait_for_function("el => el.querySelectorAll('.scatterlayer .point').length === 1",
                                arg=heatmap.element_handle(), timeout=30_000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from dsopt.runner import run_chapter
 
@@ -32,14 +33,14 @@ def test_weighting_panel_gamma_slider_updates_curves_and_python(tmp_path):
         gamma.scroll_into_view_if_needed()  # JupyterLab renders cells far from the viewport lazily
         before = curves.evaluate(LINES)
         readout = gamma.locator(".widget-readout")
-        assert readout.inner_text().strip() == "2.0"
+        expect(readout).to_have_text("2.0", timeout=30_000)
         handle = gamma.locator(".noUi-handle")
         handle.click()
         for _ in range(3):
             handle.press("ArrowLeft")
         page.wait_for_function(f"([el, d]) => ({LINES})(el) !== d", arg=[curves.element_handle(), before],
                                timeout=30_000)
-        assert readout.inner_text().strip() == "1.7"
+        expect(readout).to_have_text("1.7", timeout=30_000)
         # The Python side answered: the panel's message names the overlaid focal curve's new gamma.
         page.get_by_text(re.compile(r"overlay: focal \(gamma=1\.7, alpha=None\)")).first.wait_for(timeout=30_000)
         # Apply: validated by the run's Controls on the Python side.

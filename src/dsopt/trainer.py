@@ -304,7 +304,7 @@ class Trainer:
         s.loss = self.loss_fn(s.outputs, s.targets)
         if not torch.isfinite(s.loss):
             raise FloatingPointError(
-                f"loss became {float(s.loss)} at step {s.step} (epoch {s.epoch}); lower the learning rate"
+                f"loss became {s.loss.item()} at step {s.step} (epoch {s.epoch}); lower the learning rate"
             )
         s.loss.backward()
         self._emit("after_backward")
