@@ -14,8 +14,6 @@ accuracies. Evaluation batches are sorted by length, so each carries little padd
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from torch.utils.data import DataLoader, Sampler
 from ..atomic import atomic_open
 from ..device import pick_device
 from ..seeding import seed_everything
+from ..study import cache_key
 from ..tasks import stratified_subset
 from ..trainer import Trainer, evaluate
 from ..validation import check_choice, check_number
@@ -112,8 +111,7 @@ def fpb_split(split: str = "val", scale: str = "workshop") -> tuple[list[str], n
 def _cache_file(cache_dir, settings: dict) -> Path | None:
     if not cache_dir:
         return None
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-    return Path(cache_dir) / f"minilm_fpb_{key}.pt"
+    return Path(cache_dir) / f"minilm_fpb_{cache_key('minilm_fpb', settings)}.pt"
 
 
 @torch.no_grad()
