@@ -42,11 +42,21 @@ def test_lr_panel_slider_updates_preview_and_python(tmp_path):
         page.wait_for_function(changed, arg=[curve.element_handle(), before], timeout=30_000)
         page.get_by_text(re.compile(r"preview: restarts at none")).first.wait_for(timeout=30_000)  # T_0=3 >= horizon 3
         mid = curve.get_attribute("d")
+        # Measure in the page: key down on the slider -> the preview's SVG path rewritten (kernel round trip
+        # included), with a keydown listener and a MutationObserver; printed with -s, not asserted.
+        curve.evaluate("""(el) => {
+            window.__dsopt = {};
+            document.addEventListener('keydown', () => { window.__dsopt.down = performance.now(); },
+                                      {capture: true, once: true});
+            new MutationObserver((m, obs) => { window.__dsopt.drawn = performance.now(); obs.disconnect(); })
+                .observe(el, {attributes: true, attributeFilter: ['d']});
+        }""")
         t_press = time.perf_counter()
         handle.press("ArrowLeft")
         page.wait_for_function(changed, arg=[curve.element_handle(), mid], timeout=30_000, polling="raf")
-        # Round trip key press -> kernel -> redrawn SVG, as seen from the test (an upper bound; printed with -s).
-        print(f"browser round trip, slider key press -> preview redrawn: {1000 * (time.perf_counter() - t_press):.0f} ms")
+        seen_by_test = 1000 * (time.perf_counter() - t_press)
+        in_page = page.evaluate("window.__dsopt.drawn - window.__dsopt.down")
+        print(f"slider key down -> preview redrawn: {in_page:.0f} ms in the page ({seen_by_test:.0f} ms seen by the test)")
         expect(readout).to_have_text("2", timeout=30_000)
         # The Python side answered: the panel's message names the new restart positions.
         page.get_by_text(re.compile(r"preview: restarts at 2")).first.wait_for(timeout=30_000)
