@@ -90,3 +90,24 @@ def run_all(page) -> None:
     page.get_by_text(IDLE).first.wait_for(timeout=90_000)
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+
+
+@contextlib.contextmanager
+def chapter_in_lab(chapter: str, params: dict, tmp_path: Path, done: str):
+    """Prepare ``chapter`` with ``params`` (papermill, not executed), open it in JupyterLab, Run All,
+    and yield the page once the output matching ``done`` (the verdict) is shown and the kernel is idle."""
+    from dsopt.runner import run_chapter
+
+    root = tmp_path / "lab"
+    root.mkdir()
+    notebook = Path(run_chapter(chapter, params, root, prepare_only=True)["notebook"]).name
+    with lab_page(root, notebook) as page:
+        run_all(page)
+        page.get_by_text(re.compile(done)).first.wait_for(timeout=240_000)
+        page.get_by_text(IDLE).first.wait_for(timeout=60_000)
+        yield page
+
+
+def slider(page, label: str):
+    """The ipywidgets slider whose label is exactly ``label``."""
+    return page.locator(".widget-slider").filter(has=page.locator("label", has_text=re.compile(f"^{re.escape(label)}$")))

@@ -8,28 +8,19 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from dsopt.runner import run_chapter
-
-from jupyterlab_harness import lab_page, run_all
+from jupyterlab_harness import chapter_in_lab, slider
 
 pytestmark = pytest.mark.browser
 
 
 def test_lr_panel_slider_updates_preview_and_python(tmp_path):
-    root = tmp_path / "lab"
-    root.mkdir()
-    run_chapter("01", {"scale": "tiny", "epochs": 3, "n_seeds": 1, "live_epochs": 2,
-                            "tasks": "digits"}, root, prepare_only=True)["notebook"]
-    with lab_page(root, "01_lr_restarts.ipynb") as page:
-        run_all(page)
+    params = {"scale": "tiny", "epochs": 3, "n_seeds": 1, "live_epochs": 2, "tasks": "digits"}
+    with chapter_in_lab("01", params, tmp_path, done=r"With T_0=5, T_mult=2 stepped per epoch") as page:
         # The panel: sliders and the preview figure (plotly.js arrives over the kernel socket: be patient).
-        t0 = page.locator(".widget-slider").filter(has=page.locator("label", has_text=re.compile(r"^T_0$")))
+        t0 = slider(page, "T_0")
         t0.wait_for(timeout=120_000)
         preview = page.locator(".js-plotly-plot").filter(has_text="schedule preview").first
         preview.wait_for(timeout=120_000)
-        # Wait until the whole notebook has run (the verdict is the last output).
-        page.get_by_text(re.compile(r"With T_0=5, T_mult=2 stepped per epoch")).first.wait_for(timeout=240_000)
-        page.get_by_text(re.compile(r"Python 3 \(ipykernel\)\s*\|\s*Idle")).first.wait_for(timeout=60_000)
         curve = preview.locator(".scatterlayer .trace").first.locator("path.js-line")
         before = curve.get_attribute("d")
         readout = t0.locator(".widget-readout")

@@ -8,9 +8,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from dsopt.runner import run_chapter
 
-from jupyterlab_harness import lab_page, run_all
+from jupyterlab_harness import chapter_in_lab
+from jupyterlab_harness import slider as fraction_slider
 
 pytestmark = pytest.mark.browser
 
@@ -19,18 +19,11 @@ TINY = {"scale": "tiny", "finetune_epochs": 0, "fractions": [0.5], "n_random_see
 
 
 def test_pruning_panel_slider_masks_heads_in_the_page(tmp_path):
-    root = tmp_path / "lab"
-    root.mkdir()
-    run_chapter("02", TINY, root, prepare_only=True)
-    with lab_page(root, "02_attention_pruning.ipynb") as page:
-        run_all(page)
-        slider = page.locator(".widget-slider").filter(has=page.locator("label", has_text=re.compile(r"^fraction$")))
+    with chapter_in_lab("02", TINY, tmp_path, done=r"accuracy kept': (holds|not supported)") as page:
+        slider = fraction_slider(page, "fraction")
         slider.wait_for(timeout=120_000)
         heatmap = page.locator(".js-plotly-plot").filter(has_text="head importance").first
         heatmap.wait_for(timeout=120_000)
-        # Wait until the whole notebook has run (the verdict is the last output) and the kernel is idle.
-        page.get_by_text(re.compile(r"accuracy kept': (holds|not supported)")).first.wait_for(timeout=240_000)
-        page.get_by_text(re.compile(r"Python 3 \(ipykernel\)\s*\|\s*Idle")).first.wait_for(timeout=60_000)
         slider.scroll_into_view_if_needed()  # JupyterLab renders only the cells in view
         status = page.get_by_text(re.compile(r"of 2 heads pruned")).first
         assert status.text_content().startswith("0 of 2 heads pruned")

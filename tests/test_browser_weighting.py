@@ -7,9 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from dsopt.runner import run_chapter
 
-from jupyterlab_harness import lab_page, run_all
+from jupyterlab_harness import chapter_in_lab, slider
 
 pytestmark = pytest.mark.browser
 
@@ -17,19 +16,13 @@ LINES = "(el) => Array.from(el.querySelectorAll('.scatterlayer path.js-line')).m
 
 
 def test_weighting_panel_gamma_slider_updates_curves_and_python(tmp_path):
-    root = tmp_path / "lab"
-    root.mkdir()
-    run_chapter("04", {"scale": "tiny", "epochs": 1, "n_seeds": 1, "live_epochs": 2, "imbalance_ratio": 20.0,
-                       "tasks": "credit_card_default"}, root, prepare_only=True)
-    with lab_page(root, "04_dynamic_weighting.ipynb") as page:
-        run_all(page)
-        gamma = page.locator(".widget-slider").filter(has=page.locator("label", has_text=re.compile(r"^gamma$")))
+    params = {"scale": "tiny", "epochs": 1, "n_seeds": 1, "live_epochs": 2, "imbalance_ratio": 20.0,
+              "tasks": "credit_card_default"}
+    with chapter_in_lab("04", params, tmp_path, done=r"'Minority recall \+27 %'") as page:
+        gamma = slider(page, "gamma")
         gamma.wait_for(timeout=120_000)
         curves = page.locator(".js-plotly-plot").filter(has_text="weight vs true-class probability").last
         curves.wait_for(timeout=120_000)
-        # Wait until the whole notebook has run (the verdict is the last output).
-        page.get_by_text(re.compile(r"'Minority recall \+27 %'")).first.wait_for(timeout=240_000)
-        page.get_by_text(re.compile(r"Python 3 \(ipykernel\)\s*\|\s*Idle")).first.wait_for(timeout=60_000)
         gamma.scroll_into_view_if_needed()  # JupyterLab renders cells far from the viewport lazily
         before = curves.evaluate(LINES)
         readout = gamma.locator(".widget-readout")

@@ -15,15 +15,6 @@ from dsopt.lr_finder import RangeTestResult, lr_range_test, suggest_lrs
 from dsopt.validation import ParameterError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: intra-op threads only add contention (and minutes on a busy 2-core box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def digits(seed=0, batch_size=64, n=None):
     g = seed_everything(seed)
     X, y = load_digits(return_X_y=True)

@@ -13,7 +13,6 @@ from dsopt_widgets import PruningPanel, has_frontend
 @pytest.fixture(scope="module")
 def trained():
     """A small transformer on digits (2 layers x 4 heads), reading its first token: heads matter."""
-    torch.set_num_threads(1)
     seed_everything(0)
     task = make_task("digits", scale="workshop", seed=0)
     model = task.make_model()

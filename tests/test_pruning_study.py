@@ -33,7 +33,6 @@ def test_sorted_batches_have_little_padding():
 
 @pytest.mark.parametrize("epochs", [0, 1])
 def test_trained_minilm_classifier_is_cached(tmp_path, epochs):
-    torch.set_num_threads(1)
     first = trained_minilm_classifier(scale="tiny", epochs=epochs, cache_dir=tmp_path, progress=False)
     info = first.info
     assert not info["cached"] and (info["n_train"], info["n_val"], info["n_test"]) == (240, 96, 96)
