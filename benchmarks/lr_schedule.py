@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-from dsopt.schedules import CosineRestarts
+from dsopt.lr import CosineRestarts
 from dsopt_widgets import LRPanel
 
 STEPS = 100_000

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from dsopt import Trainer, evaluate, seed_everything
-from dsopt.tasks import make_task
+from dsopt.data.tasks import make_task
 
 
 def plain(task, epochs: int, seed: int) -> float:

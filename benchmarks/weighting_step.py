@@ -17,11 +17,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from dsopt.device import move_to
-from dsopt.tasks import make_task
-from dsopt.trainer import call_model
+from dsopt.core.device import move_to
+from dsopt.core.trainer import call_model
+from dsopt.data.tasks import make_task
+from dsopt.studies.dynamic_weighting import study_schemes
 from dsopt.weighting import WeightedLoss
-from dsopt.weighting_study import study_schemes
 
 
 def time_steps(task, loss_fn, batches, seed: int) -> float:

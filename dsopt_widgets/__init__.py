@@ -3,10 +3,10 @@
 Panels read dsopt (Recorder by cursor, Controls for changes); dsopt never imports this package.
 With no frontend (papermill, nbval) every panel renders a static figure and never blocks.
 """
-from .frontend import has_frontend, show_static
-from .live import RecorderFeed, poll
-from .lr_panel import LRPanel
-from .pruning_panel import PruningPanel
-from .weighting_panel import WeightingPanel
+from dsopt_widgets.attention_pruning_panel import PruningPanel
+from dsopt_widgets.dynamic_weighting_panel import WeightingPanel
+from dsopt_widgets.frontend import has_frontend, show_static
+from dsopt_widgets.live import RecorderFeed, poll
+from dsopt_widgets.lr_restarts_panel import LRPanel
 
 __all__ = ["LRPanel", "PruningPanel", "RecorderFeed", "WeightingPanel", "has_frontend", "poll", "show_static"]

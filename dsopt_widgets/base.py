@@ -12,8 +12,8 @@ import json
 
 import ipywidgets as W
 
-from .frontend import has_frontend, show_static
-from .live import RecorderFeed, poll
+from dsopt_widgets.frontend import has_frontend, show_static
+from dsopt_widgets.live import RecorderFeed, poll
 
 
 class Panel:

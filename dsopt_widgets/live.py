@@ -10,7 +10,7 @@ import asyncio
 from collections import defaultdict
 from typing import Callable
 
-from dsopt.recorder import Recorder
+from dsopt.core.recorder import Recorder
 
 
 class RecorderFeed:

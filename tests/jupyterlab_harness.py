@@ -96,7 +96,7 @@ def run_all(page) -> None:
 def chapter_in_lab(chapter: str, params: dict, tmp_path: Path, done: str):
     """Prepare ``chapter`` with ``params`` (papermill, not executed), open it in JupyterLab, Run All,
     and yield the page once the output matching ``done`` (the verdict) is shown and the kernel is idle."""
-    from dsopt.runner import run_chapter
+    from dsopt.chapters.runner import run_chapter
 
     root = tmp_path / "lab"
     root.mkdir()

@@ -6,9 +6,8 @@ import re
 import time
 
 import pytest
-from playwright.sync_api import expect
-
 from jupyterlab_harness import chapter_in_lab, slider
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 

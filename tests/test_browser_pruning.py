@@ -6,11 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect
-
-
 from jupyterlab_harness import chapter_in_lab
 from jupyterlab_harness import slider as fraction_slider
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect
-
-
 from jupyterlab_harness import chapter_in_lab, slider
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 

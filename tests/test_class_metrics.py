@@ -8,9 +8,10 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from torch.utils.data import DataLoader, TensorDataset
 
 from dsopt import Trainer, seed_everything
-from dsopt.class_metrics import ClassMetricsCallback, class_metrics, predict_proba
-from dsopt.tabular import Standardizer, TabularMLP, tabular_loader
-from dsopt.validation import ParameterError
+from dsopt.data.tabular import Standardizer, tabular_loader
+from dsopt.metrics.per_class import ClassMetricsCallback, class_metrics, predict_proba
+from dsopt.models.mlp import TabularMLP
+from dsopt.util.validation import ParameterError
 from dsopt.weighting import WeightedLoss, WeightingCallback, article_weight_range, confidence_curve
 
 

@@ -6,8 +6,8 @@ import json
 import papermill
 import pytest
 
-from dsopt.chapters import CHAPTERS, get_chapter, notebooks_dir
-from dsopt.cli import main, parse_value
+from dsopt.chapters.cli import main, parse_value
+from dsopt.chapters.registry import CHAPTERS, get_chapter, notebooks_dir
 
 
 def test_list_shows_chapters_and_parameter_defaults(capsys):

@@ -10,9 +10,9 @@ from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader, TensorDataset
 
 from dsopt import Callback, Knob, Recorder, Trainer, seed_everything
-from dsopt.atomic import atomic_write_text
-from dsopt.controls import replay_callback
-from dsopt.validation import ParameterError, check_number
+from dsopt.core.controls import replay_callback
+from dsopt.util.atomic import atomic_write_text
+from dsopt.util.validation import ParameterError, check_number
 
 
 def digits_problem(seed: int, n: int = 512, batch_size: int = 32):
@@ -232,7 +232,7 @@ def test_nan_loss_raises_clear_error():
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     p = tmp_path / "f.json"
     atomic_write_text(p, "old")
-    from dsopt.atomic import atomic_open
+    from dsopt.util.atomic import atomic_open
 
     with pytest.raises(RuntimeError):
         with atomic_open(p, "w") as fh:

@@ -22,7 +22,7 @@ import dsopt.data as data
 from dsopt.data import cache as cache_mod
 from dsopt.data import download as download_mod
 from dsopt.data.cli import register
-from dsopt.validation import ParameterError
+from dsopt.util.validation import ParameterError
 
 SHARED = (
     Path(os.environ["DSOPT_DATA"]) if os.environ.get("DSOPT_DATA")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsopt.imbalance import subsample_minority
-from dsopt.validation import ParameterError
+from dsopt.data.imbalance import subsample_minority
+from dsopt.util.validation import ParameterError
 
 
 def labels():

@@ -11,8 +11,8 @@ from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader, TensorDataset
 
 from dsopt import seed_everything
-from dsopt.lr_finder import RangeTestResult, lr_range_test, suggest_lrs
-from dsopt.validation import ParameterError
+from dsopt.lr.range_test import RangeTestResult, lr_range_test, suggest_lrs
+from dsopt.util.validation import ParameterError
 
 
 def digits(seed=0, batch_size=64, n=None):
@@ -207,7 +207,9 @@ def test_figure_marks_each_suggestion_on_a_log_axis():
     lrs = np.logspace(-5, 0, 60)
     smoothed = 2.0 - np.tanh(np.log10(lrs) + 2.5)
     r = RangeTestResult(lrs, smoothed + 0.01, smoothed, suggest_lrs(lrs, smoothed), stopped_early=True)
-    fig = r.figure()
+    from dsopt_widgets.lr_restarts_figures import range_test_figure
+
+    fig = range_test_figure(r)
     assert isinstance(fig, go.Figure) and fig.layout.xaxis.type == "log"
     assert len(fig.data) == 2 and len(fig.layout.shapes) == 3
     assert sorted(s.x0 for s in fig.layout.shapes) == sorted(r.suggestions.values())

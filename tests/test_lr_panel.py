@@ -8,7 +8,7 @@ from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader, TensorDataset
 
 from dsopt import Callback, Trainer, seed_everything
-from dsopt.schedules import LRScheduleCallback, schedule_from_params
+from dsopt.lr import LRScheduleCallback, schedule_from_params
 from dsopt_widgets import LRPanel, has_frontend
 
 PARAMS = {"base_lr": 1e-3, "T_0": 5, "T_mult": 2}

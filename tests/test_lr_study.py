@@ -6,8 +6,15 @@ import math
 import numpy as np
 import pytest
 
-from dsopt.lr_study import aligned_restarts, epochs_to_reach, per_batch_pitfall, study_schedules, summarize, verdict
-from dsopt.schedules import restart_positions
+from dsopt.lr import restart_positions
+from dsopt.studies.lr_restarts import (
+    aligned_restarts,
+    epochs_to_reach,
+    per_batch_pitfall,
+    study_schedules,
+    summarize,
+    verdict,
+)
 
 
 @pytest.mark.parametrize("epochs, pair", [(20, (5, 3)), (12, (4, 2)), (21, (7, 2)), (7, (1, 2)), (2, (1, 1))])

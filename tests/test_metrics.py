@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from dsopt.metrics import binary_report, mean_sd, summarize_seeds
-from dsopt.validation import ParameterError
+from dsopt.metrics.binary import binary_report, mean_sd, summarize_seeds
+from dsopt.util.validation import ParameterError
 
 # ranked by score: + - + - - + - - -   (3 positives, 6 negatives)
 SCORES = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]

@@ -10,10 +10,20 @@ import numpy as np
 import pytest
 import torch
 
-from dsopt.models import (MiniLMClassifier, MultiHeadSelfAttention, TransformerClassifier,
-                          digits_loader, digits_to_patches, encode_texts, load_minilm,
-                          load_minilm_tokenizer, minilm_embed, minilm_path, text_loader)
-from dsopt.validation import ParameterError
+from dsopt.models import (
+    MiniLMClassifier,
+    MultiHeadSelfAttention,
+    TransformerClassifier,
+    digits_loader,
+    digits_to_patches,
+    encode_texts,
+    load_minilm,
+    load_minilm_tokenizer,
+    minilm_embed,
+    minilm_path,
+    text_loader,
+)
+from dsopt.util.validation import ParameterError
 
 SENTENCES = [
     "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period in 2007.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from dsopt.runner import run_chapter
+from dsopt.chapters.runner import run_chapter
 
 pytestmark = pytest.mark.notebook
 

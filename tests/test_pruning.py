@@ -8,12 +8,32 @@ import pytest
 import torch
 
 from dsopt.models import MiniLMClassifier, TransformerClassifier, encode_texts, load_minilm, load_minilm_tokenizer
-from dsopt.pruning import (METHODS, apply_article_rule, apply_head_mask, article_keep_mask, article_rule,
-                           article_statistic, compare_latency, count_heads, gates, head_counts, head_importance,
-                           masked, measure_latency, model_cost, pruned_copy, random_importance, reduction,
-                           remove_heads, removed_heads, restore_gates, rule_keeps, select_heads)
+from dsopt.pruning import (
+    METHODS,
+    apply_article_rule,
+    apply_head_mask,
+    article_keep_mask,
+    article_rule,
+    article_statistic,
+    compare_latency,
+    count_heads,
+    gates,
+    head_counts,
+    head_importance,
+    masked,
+    measure_latency,
+    model_cost,
+    pruned_copy,
+    random_importance,
+    reduction,
+    remove_heads,
+    removed_heads,
+    restore_gates,
+    rule_keeps,
+    select_heads,
+)
 from dsopt.pruning.article import rule_on_random_attention
-from dsopt.validation import ParameterError
+from dsopt.util.validation import ParameterError
 
 SENTENCES = [
     "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period in 2007.",

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from dsopt import Trainer, seed_everything
+from dsopt.data.tasks import make_task
 from dsopt.pruning import head_counts
-from dsopt.tasks import make_task
 from dsopt_widgets import PruningPanel, has_frontend
 
 

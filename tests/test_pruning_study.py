@@ -5,11 +5,19 @@ import pytest
 import torch
 
 from dsopt.models import TransformerClassifier, load_minilm_tokenizer
-from dsopt.pruning import count_heads, sorted_batches, trained_minilm_classifier
-from dsopt.pruning.classifier import BucketBatchSampler, fpb_split
-from dsopt.pruning.study import (accuracy, accuracy_sweep, best_method, format_table, importances_for,
-                                 largest_fraction_kept, summarize, verdict_heads)
-from dsopt.pruning.verdict import verdict
+from dsopt.pruning import count_heads
+from dsopt.studies.attention_pruning import BucketBatchSampler, fpb_split, sorted_batches, trained_minilm_classifier
+from dsopt.studies.attention_pruning.measure import (
+    accuracy,
+    accuracy_sweep,
+    best_method,
+    format_table,
+    importances_for,
+    largest_fraction_kept,
+    summarize,
+    verdict_heads,
+)
+from dsopt.studies.attention_pruning.verdict import verdict
 
 
 def test_bucket_sampler_covers_every_index_once_reproducibly():

@@ -10,11 +10,21 @@ from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader, TensorDataset
 
 from dsopt import Callback, Trainer, seed_everything
-from dsopt.schedules import (
-    Constant, CosineRestarts, CycleDecay, CycleLimit, LRScheduleCallback, OneCycleCosine, Schedule, Warmup,
-    params_of, restart_positions, schedule_from_params, validate_params,
+from dsopt.lr import (
+    Constant,
+    CosineRestarts,
+    CycleDecay,
+    CycleLimit,
+    LRScheduleCallback,
+    OneCycleCosine,
+    Schedule,
+    Warmup,
+    params_of,
+    restart_positions,
+    schedule_from_params,
+    validate_params,
 )
-from dsopt.validation import ParameterError
+from dsopt.util.validation import ParameterError
 
 TOL = 1e-12
 

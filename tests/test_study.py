@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from dsopt.study import cache_key, run_jobs
+from dsopt.studies.jobs import cache_key, run_jobs
 
 
 def power(x: int, p: int = 2) -> dict:

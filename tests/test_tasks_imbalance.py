@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from dsopt.data import load_splits
-from dsopt.tabular import Standardizer
-from dsopt.tasks import make_task
-from dsopt.validation import ParameterError
+from dsopt.data.tabular import Standardizer
+from dsopt.data.tasks import make_task
+from dsopt.util.validation import ParameterError
 
 
 def counts(loader) -> list[int]:
@@ -52,7 +52,7 @@ def test_standardisation_uses_the_train_split_actually_used():
 
 def _train_rows(splits, task) -> np.ndarray:
     """The raw training rows the task kept (all majority rows + the drawn minority rows), in split order."""
-    from dsopt.imbalance import subsample_minority
+    from dsopt.data.imbalance import subsample_minority
 
     idx, _ = subsample_minority(splits.train.y, 100, minority=1, seed=task.meta["imbalance_seed"])
     return splits.train.X[idx]

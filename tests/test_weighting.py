@@ -11,11 +11,23 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from dsopt import Callback, Recorder, Trainer, seed_everything
-from dsopt.validation import ParameterError
-from dsopt.weighting import (SCHEMES, WeightedLoss, WeightingCallback, article_weight_range, article_weights,
-                             binary_focal_loss, class_balanced_class_weights, class_balanced_weights, focal_loss,
-                             focal_weights, inverse_frequency_class_weights, inverse_frequency_weights, make_scheme,
-                             weight_curve)
+from dsopt.util.validation import ParameterError
+from dsopt.weighting import (
+    SCHEMES,
+    WeightedLoss,
+    WeightingCallback,
+    article_weight_range,
+    article_weights,
+    binary_focal_loss,
+    class_balanced_class_weights,
+    class_balanced_weights,
+    focal_loss,
+    focal_weights,
+    inverse_frequency_class_weights,
+    inverse_frequency_weights,
+    make_scheme,
+    weight_curve,
+)
 
 
 def sig(x: float) -> float:

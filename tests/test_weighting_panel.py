@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from dsopt import Callback, Trainer, replay_callback, seed_everything
-from dsopt.class_metrics import ClassMetricsCallback
-from dsopt.tasks import make_task
-from dsopt.validation import ParameterError
+from dsopt.data.tasks import make_task
+from dsopt.metrics.per_class import ClassMetricsCallback
+from dsopt.util.validation import ParameterError
 from dsopt.weighting import SCHEMES, WeightedLoss, WeightingCallback, focal_loss
 from dsopt_widgets import WeightingPanel, has_frontend
 

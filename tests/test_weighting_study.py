@@ -6,10 +6,17 @@ import math
 
 import pytest
 
-import dsopt.weighting_study as ws
-from dsopt.validation import ParameterError
-from dsopt.weighting_study import (article_vs_imbalance, compare_schemes, format_table, run_one, study_schemes,
-                                   summarize, verdict)
+import dsopt.studies.dynamic_weighting as ws
+from dsopt.studies.dynamic_weighting import (
+    article_vs_imbalance,
+    compare_schemes,
+    format_table,
+    run_one,
+    study_schemes,
+    summarize,
+    verdict,
+)
+from dsopt.util.validation import ParameterError
 
 
 def fake_run(task, ratio, scheme, seed, recall, auc=0.8, pr=0.5):

@@ -1,22 +1,45 @@
 """dsopt: an interactive optimization workbench for deep learning.
 
-The live-run core (Trainer, Recorder, Controls, callbacks), seeding and device helpers are
-re-exported here; technique modules (schedules, data, models, ...) are imported from their
-submodules, e.g. ``from dsopt.schedules import CosineRestarts``.
+Layout (each folder's rule is in docs/CONTRACTS.md and enforced by tests/test_layout.py):
+
+* ``util/``  atomic writes, parameter validation            (imports nothing else of dsopt)
+* ``core/``  the live run: Trainer, State, callbacks, Controls, Recorder, checkpoints, seeding, device
+* ``models/``, ``data/`` (datasets, splits, tasks), ``metrics/``, ``stats/`` (shared building blocks)
+* technique packages, pure (no plotting, no data loading): ``lr/``, ``pruning/``, ``weighting/``, ...
+* ``studies/``  one controlled measurement per chapter (+ ``jobs``, the cached resumable runner)
+* ``chapters/`` the chapter registry, the papermill runner, the ``dsopt`` command line
+
+The live-run core's names are re-exported here (``from dsopt import Trainer, seed_everything``),
+loaded lazily so that ``import dsopt`` (and the ``dsopt`` command) does not import torch.
 """
-from .callbacks import EVENTS, Callback, LambdaCallback
-from .controls import AppliedChange, Controls, Knob, replay_callback
-from .device import pick_device
-from .recorder import Record, Recorder
-from .seeding import rng_state, seed_everything, set_rng_state
-from .state import State
-from .trainer import Trainer, evaluate
-from .validation import ParameterError, check_choice, check_number
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "EVENTS", "Callback", "LambdaCallback", "AppliedChange", "Controls", "Knob", "replay_callback",
-    "pick_device", "Record", "Recorder", "rng_state", "seed_everything", "set_rng_state", "State",
-    "Trainer", "evaluate", "ParameterError", "check_choice", "check_number", "__version__",
-]
+#: name -> module that defines it (imported on first access, PEP 562).
+_EXPORTS = {
+    "EVENTS": "dsopt.core.callbacks", "Callback": "dsopt.core.callbacks", "LambdaCallback": "dsopt.core.callbacks",
+    "AppliedChange": "dsopt.core.controls", "Controls": "dsopt.core.controls", "Knob": "dsopt.core.controls",
+    "replay_callback": "dsopt.core.controls", "pick_device": "dsopt.core.device", "Record": "dsopt.core.recorder",
+    "Recorder": "dsopt.core.recorder", "rng_state": "dsopt.core.seeding", "seed_everything": "dsopt.core.seeding",
+    "set_rng_state": "dsopt.core.seeding", "State": "dsopt.core.state", "Trainer": "dsopt.core.trainer",
+    "evaluate": "dsopt.core.trainer", "ParameterError": "dsopt.util.validation",
+    "check_choice": "dsopt.util.validation", "check_number": "dsopt.util.validation",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dsopt' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)

@@ -14,12 +14,12 @@ project's ``shared/data`` folder, and are checked against their published SHA-25
 """
 from __future__ import annotations
 
-from .cache import CORRUPT, MISSING, OK, FileStatus, data_dir, dataset_path, verify
-from .dataset import Dataset, load
-from .download import fetch
-from .errors import ChecksumMismatchError, CorruptFileError, DataError, DataUnavailableError
-from .registry import DATASETS, DatasetInfo, FileSpec, get_info, names
-from .splits import Splits, load_splits
+from dsopt.data.cache import CORRUPT, MISSING, OK, FileStatus, data_dir, dataset_path, verify
+from dsopt.data.dataset import Dataset, load
+from dsopt.data.download import fetch
+from dsopt.data.errors import ChecksumMismatchError, CorruptFileError, DataError, DataUnavailableError
+from dsopt.data.registry import DATASETS, DatasetInfo, FileSpec, get_info, names
+from dsopt.data.splits import Splits, load_splits
 
 
 def list_datasets() -> list[DatasetInfo]:

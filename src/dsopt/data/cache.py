@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .errors import CorruptFileError
-from .registry import DatasetInfo, FileSpec, get_info
-from .registry import names as _all_names
+from dsopt.data.errors import CorruptFileError
+from dsopt.data.registry import DatasetInfo, FileSpec, get_info
+from dsopt.data.registry import names as _all_names
 
 OK = "OK"
 MISSING = "MISSING"
@@ -52,7 +52,7 @@ def dataset_path(name: str) -> Path:
     """
     info = get_info(name)
     if info.folder is None:
-        from ..validation import ParameterError
+        from dsopt.util.validation import ParameterError
 
         raise ParameterError("name", f"dataset {info.name!r} is bundled with scikit-learn and has no files")
     return data_dir() / info.folder

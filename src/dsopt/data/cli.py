@@ -25,11 +25,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..validation import ParameterError
-from .cache import MISSING, OK, data_dir, dataset_path, verify
-from .download import fetch
-from .errors import DataError
-from .registry import DATASETS, get_info
+from dsopt.data.cache import MISSING, OK, data_dir, dataset_path, verify
+from dsopt.data.download import fetch
+from dsopt.data.errors import DataError
+from dsopt.data.registry import DATASETS, get_info
+from dsopt.util.validation import ParameterError
 
 
 def _cached_state(name: str) -> str:

@@ -13,10 +13,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..validation import check_number
-from . import parsers
-from .download import ensure_files
-from .registry import get_info, resolve_variant
+from dsopt.data import parsers
+from dsopt.data.download import ensure_files
+from dsopt.data.registry import get_info, resolve_variant
+from dsopt.util.validation import check_number
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Rules, each there for a reason:
 
-* Every file is written through :func:`dsopt.atomic.atomic_open` (temp file + rename) and its
+* Every file is written through :func:`dsopt.util.atomic.atomic_open` (temp file + rename) and its
   hash is checked *before* the rename, so an interrupted or wrong download never leaves a
   file behind that a later ``load`` could trust.
 * Zip-published datasets (Financial PhraseBank, SMS Spam, SST-2) are downloaded to a temp file
@@ -28,11 +28,11 @@ import zipfile
 from pathlib import Path
 from typing import Iterable
 
-from ..atomic import atomic_open
-from ..validation import check_number
-from .cache import CORRUPT, MISSING, OK, check_file, file_path, remember_hash
-from .errors import ChecksumMismatchError, CorruptFileError, DataError, DataUnavailableError
-from .registry import DatasetInfo, FileSource, ZipSource, get_info
+from dsopt.data.cache import CORRUPT, MISSING, OK, check_file, file_path, remember_hash
+from dsopt.data.errors import ChecksumMismatchError, CorruptFileError, DataError, DataUnavailableError
+from dsopt.data.registry import DatasetInfo, FileSource, ZipSource, get_info
+from dsopt.util.atomic import atomic_open
+from dsopt.util.validation import check_number
 
 DEFAULT_TIMEOUT = 60.0
 _CHUNK = 1 << 16

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from dsopt.data.errors import DataError
 
 
 def _lines(text: str) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from ..validation import check_choice
+from dsopt.util.validation import check_choice
 
 
 @dataclass(frozen=True)
@@ -300,7 +300,7 @@ def names() -> list[str]:
 def get_info(name: str) -> DatasetInfo:
     """Registry entry for ``name`` (a few short aliases such as ``fpb`` are accepted).
 
-    Raises :class:`dsopt.validation.ParameterError` listing the known names.
+    Raises :class:`dsopt.util.validation.ParameterError` listing the known names.
     """
     key = ALIASES.get(name.lower(), name.lower()) if isinstance(name, str) else name
     check_choice("name", key, DATASETS)

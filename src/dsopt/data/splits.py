@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..validation import ParameterError, check_number
-from .dataset import Dataset, load
-from .registry import get_info
+from dsopt.data.dataset import Dataset, load
+from dsopt.data.registry import get_info
+from dsopt.util.validation import ParameterError, check_number
 
 
 @dataclass

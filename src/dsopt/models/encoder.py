@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from dsopt.models.attention import MultiHeadSelfAttention
-from dsopt.validation import ParameterError, check_choice, check_number
+from dsopt.util.validation import ParameterError, check_choice, check_number
 
 POOLINGS = ("mean", "max", "cls")
 

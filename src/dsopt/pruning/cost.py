@@ -19,8 +19,8 @@ from typing import Mapping
 
 from torch import nn
 
-from ..validation import check_number
-from .heads import attention_layers, check_head_set
+from dsopt.pruning.heads import attention_layers, check_head_set
+from dsopt.util.validation import check_number
 
 
 @dataclass(frozen=True)

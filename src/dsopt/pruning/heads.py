@@ -12,7 +12,7 @@ from typing import Mapping
 
 import torch
 
-from ..validation import ParameterError, check_number
+from dsopt.util.validation import ParameterError, check_number
 
 HeadSet = dict[int, list[int]]
 

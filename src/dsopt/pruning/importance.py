@@ -20,11 +20,11 @@ from typing import Callable, Iterable
 import torch
 import torch.nn.functional as F
 
-from ..device import move_to
-from ..trainer import call_model
-from ..validation import ParameterError, check_choice, check_number
-from .article import article_statistic
-from .heads import attention_layers, grid_shape, removed_on_grid, to_grid
+from dsopt.core.device import move_to
+from dsopt.core.trainer import call_model
+from dsopt.pruning.article import article_statistic
+from dsopt.pruning.heads import attention_layers, grid_shape, removed_on_grid, to_grid
+from dsopt.util.validation import ParameterError, check_choice, check_number
 
 METHODS = ("gradient", "entropy", "confidence", "random", "article")
 

@@ -16,8 +16,8 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from ..trainer import call_model
-from ..validation import check_number
+from dsopt.core.trainer import call_model
+from dsopt.util.validation import check_number
 
 
 @dataclass

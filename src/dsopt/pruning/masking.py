@@ -13,7 +13,7 @@ from typing import Iterator, Mapping
 
 import torch
 
-from .heads import attention_layers, check_head_set
+from dsopt.pruning.heads import attention_layers, check_head_set
 
 
 def gates(model) -> list[torch.Tensor]:

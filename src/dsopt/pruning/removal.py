@@ -10,8 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Mapping
 
-from ..validation import ParameterError
-from .heads import HeadSet, attention_layers, check_head_set
+from dsopt.pruning.heads import HeadSet, attention_layers, check_head_set
+from dsopt.util.validation import ParameterError
 
 
 def remove_heads(model, heads: Mapping[int, list[int]], *, allow_empty_layers: bool = False) -> HeadSet:

@@ -18,8 +18,8 @@ import math
 
 import torch
 
-from ..validation import ParameterError, check_number
-from .heads import HeadSet, mask_to_head_set
+from dsopt.pruning.heads import HeadSet, mask_to_head_set
+from dsopt.util.validation import ParameterError, check_number
 
 
 def select_heads(importance: torch.Tensor, *, fraction: float | None = None, threshold: float | None = None,

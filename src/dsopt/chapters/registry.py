@@ -1,0 +1,201 @@
+"""The chapter registry: each chapter's notebook and its papermill parameters with validators.
+
+The registry is the single source of truth for what ``dsopt run`` and ``dsopt list`` accept: values
+are validated here, before a kernel starts, and a test checks that every notebook's tagged
+``parameters`` cell declares exactly these names with these defaults.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from dsopt.util.validation import ParameterError, check_choice, check_number
+
+
+@dataclass(frozen=True)
+class Param:
+    """One notebook parameter: default, validator (returns the coerced value or raises), help."""
+
+    default: Any
+    validate: Callable[[Any], Any]
+    help: str
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A chapter: id ("01"), slug, notebook file name, title and parameters."""
+
+    id: str
+    slug: str
+    title: str
+    params: dict[str, Param] = field(default_factory=dict)
+
+    @property
+    def notebook(self) -> str:
+        return f"{self.id}_{self.slug}.ipynb"
+
+    def validate(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Check names and values; return the coerced values. Raises ParameterError naming the parameter."""
+        out = {}
+        for name, value in values.items():
+            if name not in self.params:
+                allowed = ", ".join(self.params)
+                raise ParameterError(name, f"chapter {self.id} has no parameter {name!r}; parameters: {allowed}")
+            out[name] = self.params[name].validate(value)
+        return out
+
+
+# -- reusable validators -------------------------------------------------------------------------
+def integer(name: str, low: int, high: int | None = None) -> Callable[[Any], int]:
+    return lambda v: check_number(name, v, low=low, high=high, integer=True)
+
+
+def number(name: str, low: float, high: float, low_inclusive: bool = True) -> Callable[[Any], float]:
+    return lambda v: float(check_number(name, v, low=low, high=high, low_inclusive=low_inclusive))
+
+
+def choice(name: str, choices: list) -> Callable[[Any], Any]:
+    return lambda v: check_choice(name, v, choices)
+
+
+def subset(name: str, choices: list[str]) -> Callable[[Any], str]:
+    """A comma-separated, non-empty subset of ``choices`` (kept as the string papermill passes)."""
+
+    def check(v):
+        if not isinstance(v, str) or not v.strip():
+            raise ParameterError(name, f"{name} must be a comma-separated subset of {', '.join(choices)}; got {v!r}")
+        for item in v.split(","):
+            check_choice(name, item.strip(), choices)
+        return ",".join(item.strip() for item in v.split(","))
+
+    return check
+
+
+def number_list(name: str, low: float, high: float, integer: bool = False) -> Callable[[Any], list]:
+    """A non-empty list of numbers in [low, high] (integers when ``integer``), e.g. ``[0.1, 0.2]``."""
+
+    def check(v):
+        if not isinstance(v, (list, tuple)) or not v:
+            raise ParameterError(name, f"{name} must be a non-empty list of numbers in [{low!r}, {high!r}]; got {v!r}")
+        return [check_number(name, x, low=low, high=high, integer=integer) for x in v]
+
+    return check
+
+
+def text(name: str) -> Callable[[Any], str]:
+    def check(v):
+        if not isinstance(v, str):
+            raise ParameterError(name, f"{name} must be a string; got {v!r}")
+        return v
+
+    return check
+
+
+def control_schedule(name: str = "control_schedule") -> Callable[[Any], list]:
+    """A list of ``[step, knob, value]`` triples exported by a panel (``Controls.as_parameters``)."""
+
+    def check(v):
+        ok = isinstance(v, list) and all(
+            isinstance(t, (list, tuple)) and len(t) == 3 and isinstance(t[0], int) and t[0] >= 0 and isinstance(t[1], str)
+            for t in v
+        )
+        if not ok:
+            raise ParameterError(name, f"{name} must be a list of [step >= 0, knob name, value] triples; got {v!r}")
+        return [list(t) for t in v]
+
+    return check
+
+
+COMMON = {
+    "seed": Param(0, integer("seed", 0, 2**31 - 1), "base random seed; seeds used are seed, seed+1, ..."),
+    "metrics_path": Param("", text("metrics_path"), "where the notebook writes its metrics JSON (set by `dsopt run`)"),
+}
+
+CHAPTERS: dict[str, Chapter] = {}
+
+
+def register(chapter: Chapter) -> Chapter:
+    CHAPTERS[chapter.id] = chapter
+    return chapter
+
+
+register(Chapter("01", "lr_restarts", "Learning-rate warm restarts", {
+    "tasks": Param("digits,financial_phrasebank", subset("tasks", ["digits", "financial_phrasebank"]),
+                   "tasks of the controlled comparison (digits is embedded and works offline)"),
+    "epochs": Param(20, integer("epochs", 2, 500), "epoch budget, the same for every schedule"),
+    "n_seeds": Param(3, integer("n_seeds", 1, 20), "seeds per schedule (>= 3 for a verdict)"),
+    "base_lr": Param(1e-3, number("base_lr", 0.0, 10.0, low_inclusive=False), "AdamW peak learning rate (the article's 1e-3)"),
+    "article_T_0": Param(5, integer("article_T_0", 1, 1000), "the article's T_0"),
+    "article_T_mult": Param(2, integer("article_T_mult", 1, 10), "the article's T_mult"),
+    "live_epochs": Param(6, integer("live_epochs", 1, 200), "epochs of the live run with the panel"),
+    "control_schedule": Param([], control_schedule(), "knob changes exported from a panel session, replayed in the live run"),
+    "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
+                   "model/data size: tiny (tests), workshop (2 CPU cores, minutes), full (GPU)"),
+    **COMMON,
+}))
+
+
+register(Chapter("02", "attention_pruning", "Attention-head pruning", {
+    "methods": Param("gradient,entropy,confidence,random",
+                     subset("methods", ["gradient", "entropy", "confidence", "random"]),
+                     "head-importance methods compared on MiniLM (random runs n_random_seeds seeds)"),
+    "fractions": Param([0.1, 0.2, 0.3, 0.4, 0.5], number_list("fractions", 0.0, 1.0),
+                       "fractions of all heads removed in the comparison (global ranking)"),
+    "n_random_seeds": Param(3, integer("n_random_seeds", 1, 20), "seeds of the random baseline (>= 3 for a verdict)"),
+    "finetune_epochs": Param(1, integer("finetune_epochs", 0, 20),
+                             "MiniLM fine-tuning epochs after the linear probe (0 = probe only)"),
+    "finetune_lr": Param(3e-5, number("finetune_lr", 0.0, 1.0, low_inclusive=False), "MiniLM fine-tuning learning rate"),
+    "article_threshold": Param(0.1, number("article_threshold", 0.0, 1.0), "the article's keep threshold"),
+    "latency_batch_sizes": Param([1, 32], number_list("latency_batch_sizes", 1, 4096, integer=True),
+                                 "batch sizes of the latency measurement"),
+    "latency_lengths": Param([32, 128], number_list("latency_lengths", 2, 512, integer=True),
+                             "sequence lengths (tokens) of the latency measurement"),
+    "latency_repeats": Param(5, integer("latency_repeats", 1, 1000), "timed repeats per latency (median), after warm-up"),
+    "threads": Param(1, integer("threads", 1, 1024), "torch CPU threads for training, evaluation and latency"),
+    "live_method": Param("gradient", choice("live_method", ["gradient", "entropy", "confidence", "random", "article"]),
+                         "the panel's initial method"),
+    "live_fraction": Param(0.25, number("live_fraction", 0.0, 1.0), "the panel's initial fraction of heads removed"),
+    "live_epochs": Param(6, integer("live_epochs", 1, 200), "training epochs of the small model behind the panel"),
+    "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
+                   "data/model size: tiny (tests), workshop (2 CPU cores, minutes), full (GPU)"),
+    **COMMON,
+}))
+
+
+register(Chapter("04", "dynamic_weighting", "Dynamic loss weighting for imbalanced data", {
+    "tasks": Param("credit_card_default,sms_spam_collection",
+                   subset("tasks", ["credit_card_default", "sms_spam_collection"]),
+                   "tasks of the controlled comparison (credit default: tabular MLP; SMS spam: small transformer)"),
+    "epochs": Param(2, integer("epochs", 1, 500), "epoch budget, the same for every scheme"),
+    "n_seeds": Param(3, integer("n_seeds", 1, 20), "seeds per scheme and setting (>= 3 for a verdict)"),
+    "imbalance_ratio": Param(100.0, number("imbalance_ratio", 6.5, 100000.0),
+                             "fraud-like majority:minority ratio made by subsampling the minority of the TRAIN split "
+                             "(above both natural ratios: credit 3.5:1, SMS 6.5:1)"),
+    "live_epochs": Param(3, integer("live_epochs", 1, 200), "epochs of the live run with the panel"),
+    "control_schedule": Param([], control_schedule(), "knob changes exported from a panel session, replayed in the live run"),
+    "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
+                   "model/data size: tiny (tests), workshop (2 CPU cores, minutes), full (GPU)"),
+    **COMMON,
+}))
+
+
+def get_chapter(chapter_id: str) -> Chapter:
+    """Look a chapter up by id ("01"), number (1) or slug ("lr_restarts")."""
+    key = str(chapter_id)
+    for ch in CHAPTERS.values():
+        if key in (ch.id, ch.slug, f"{ch.id}_{ch.slug}") or (key.isdigit() and int(key) == int(ch.id)):
+            return ch
+    raise ParameterError("chapter", f"unknown chapter {chapter_id!r}; chapters: {', '.join(CHAPTERS)}")
+
+
+def notebooks_dir() -> Path:
+    """Folder holding the chapter notebooks: ``$DSOPT_NOTEBOOKS`` or the checkout's notebooks/."""
+    env = os.environ.get("DSOPT_NOTEBOOKS")
+    path = Path(env) if env else Path(__file__).resolve().parents[3] / "notebooks"
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"chapter notebooks not found at {path}; set DSOPT_NOTEBOOKS to the notebooks/ folder of a dsopt checkout"
+        )
+    return path

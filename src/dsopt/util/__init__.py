@@ -1,0 +1,1 @@
+"""Helpers with no dsopt dependencies: atomic file writes and parameter validation."""
