@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import json
-
-import pytest
-
 import os
 from pathlib import Path
+
+import pytest
 
 from dsopt.studies.jobs import StoredRunError, cache_key, compare_results, run_jobs
 

@@ -24,9 +24,10 @@ import multiprocessing
 import os
 import sys
 import warnings
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, Callable, Hashable, Sequence
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -72,7 +73,7 @@ def _imported(path: Path, root: Path) -> set[str]:
     return {n for n in out if n == "dsopt" or n.startswith("dsopt.")}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def import_closure(module: str | None = None, root: str | None = None) -> tuple[str, ...]:
     """Files (relative to the package) of ``module`` and every dsopt module it imports, transitively.
 

@@ -8,7 +8,7 @@ import time.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 
 def set_torch_threads(threads: int | None) -> int:
