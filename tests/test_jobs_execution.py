@@ -55,7 +55,7 @@ def test_cancel_stops_running_workers_and_keeps_finished_runs(tmp_path):
         run_jobs(jobs, sleepy, call, key=key, cache_dir=tmp_path, workers=3, progress=False)
     assert time.monotonic() - t0 < 30  # not the 60 s the running jobs would take
     assert wait_gone([int(p.stem) for p in pids.glob("*.pid")], 10) == []
-    assert (tmp_path / f"{key(jobs[0])}.json").is_file() and not (tmp_path / f"{key(jobs[1])}.json").exists()
+    assert len(list(tmp_path.glob("*.json"))) == 1  # the finished run stays cached, the cancelled ones are not
 
 
 def test_a_failing_run_stops_the_other_workers(tmp_path):
