@@ -37,6 +37,7 @@ from dsopt.studies.attention_pruning.measure import accuracy
 from dsopt.util.validation import ParameterError, check_choice, check_number
 from dsopt_widgets.attention_pruning_figures import add_importance_heatmap, pruned_markers
 from dsopt_widgets.base import Panel
+from dsopt_widgets.figure import LiveFigure
 
 MODES = ("fraction", "threshold")
 SCOPES = ("global", "per layer")
@@ -109,7 +110,7 @@ class PruningPanel(Panel):
         self.remove_button = W.Button(description="Remove heads", button_style="primary",
                                       tooltip="remove the selected heads from a copy and time both models")
         self.removal_html = W.HTML()
-        self.heatmap = go.FigureWidget(self._heatmap_figure())
+        self.heatmap = LiveFigure(self._heatmap_figure())
         for w in (self.method, self.mode, self.scope, self.slider):
             w.observe(self._on_change, names="value")
         self.remove_button.on_click(lambda _: self.remove())
@@ -254,7 +255,7 @@ class PruningPanel(Panel):
     def widget(self) -> W.Widget:
         """The panel as one ipywidgets box."""
         knobs = W.VBox([W.HBox([self.method, self.mode, self.scope]), self.slider, self.status])
-        return W.VBox([knobs, self.heatmap, W.HBox([self.remove_button]), self.removal_html])
+        return W.VBox([knobs, self.heatmap.widget, W.HBox([self.remove_button]), self.removal_html])
 
     def accuracy_curve(self, fractions: Sequence[float] | None = None) -> tuple[list[float], list[float]]:
         """(fraction actually removed, validation accuracy of the masked model) for requested fractions.

@@ -5,8 +5,9 @@ and figures. It provides ``knob_values()`` (the Controls values its widgets ask 
 :class:`~dsopt.util.validation.ParameterError` to refuse), ``describe(values)`` (how a change reads
 in the message line), ``widget()`` (the live ipywidgets box, composed with :meth:`run_box` and
 :meth:`export_box`) and ``static_figure()`` (the headless figure). For live traces it sets ``self.live``
-(a FigureWidget) and ``self.live_names`` (the Recorder metric feeding each trace, in trace order);
-their x axis is the fractional epoch, like every preview.
+(a :class:`~dsopt_widgets.figure.LiveFigure`; its ``.widget`` goes in the box) and ``self.live_names``
+(the Recorder metric feeding each trace, in trace order); their x axis is the fractional epoch, like
+every preview.
 
 The run: a panel is given a Trainer, or better a ``factory(*, epochs, control_schedule) -> Trainer``
 that builds a fresh, seeded one (one function per chapter, e.g.
@@ -54,10 +55,14 @@ class Panel:
 
     live = None
     live_names: tuple[str, ...] = ()
+    #: Seconds between two redraws of the live figure while the run trains (the status line: every poll).
+    redraw_interval = 2.0
+    #: Points drawn per live trace at most (longer traces are thinned for display; the latest is kept).
+    max_points = 600
 
     def __init__(self, trainer=None, *, factory: Callable[..., Any] | None = None, epochs: int | None = None,
                  interactive_epochs: int | None = None, control_schedule=(), refresh: float = 0.5,
-                 export_command: str = "dsopt run NN", epochs_parameter: str = "live_epochs"):
+                 export_command: str = "dsopt run NN", epochs_parameter: str = "live_epochs", max_epochs: int = 200):
         self.factory = factory
         self.refresh_interval = refresh
         self.export_command = export_command
@@ -69,6 +74,9 @@ class Panel:
             trainer = factory(epochs=int(budget), control_schedule=list(control_schedule or []))
         self._closed = False
         self._poll = None
+        self._series: dict[str, tuple[list, list]] = {}  # every live point, by Recorder name
+        self._stale = False
+        self._drawn_at = 0.0
         self._rate: tuple[float, int, float] | None = None  # (time, step, steps/s) for the status line
         self._awaiting: tuple[int, str] | None = None  # (history length at Apply, description)
         self._bind(trainer)
@@ -86,7 +94,9 @@ class Panel:
             ("restart", "a fresh run with the current knob values and the same seed"))}
         for name, button in self.buttons.items():
             button.on_click(lambda _, name=name: getattr(self, name)())
-        self.budget = W.BoundedIntText(value=self.trainer.max_epochs, min=1, max=100_000, description="epochs",
+        # bounded like the chapter's `live_epochs` parameter, so an Export always replays through `dsopt run`
+        self.budget = W.BoundedIntText(value=min(self.trainer.max_epochs, max_epochs), min=1, max=max_epochs,
+                                       description="epochs",
                                        tooltip="budget of the next Start/Restart", style={"description_width": "50px"},
                                        layout=W.Layout(width="150px"))
         self.status = W.HTML()
@@ -168,15 +178,16 @@ class Panel:
             return False
         self.stop(wait=30.0)
         trainer = self.factory(epochs=int(self.budget.value), control_schedule=[])
+        defaults = trainer.controls.values()
         try:
             trainer.controls.update(**values)  # applied at step 0: recorded, so Export replays them
         except ParameterError as exc:
             self._say(f"not restarted: {exc}", error=True)
             return False
+        changed = {k: v for k, v in values.items() if defaults.get(k) != v}
         self._bind(trainer)
         self._clear_live()
         trainer.start()
-        changed = {k: v for k, v in values.items() if trainer.controls.get(k) != v}
         self._say(f"restarted: a fresh run of {trainer.max_epochs} epochs, same seed"
                   + (f", starting with {self.describe(changed)}" if changed else ", default knobs"))
         self._update_status()
@@ -289,16 +300,21 @@ class Panel:
             self._awaiting = None
 
     def _clear_live(self) -> None:
+        self._series = {}
         if self.live is None:
             return
         with self.live.batch_update():
             for trace in self.live.data:
                 trace.x, trace.y = (), ()
+        self._stale = False
 
-    def refresh(self) -> bool:
-        """Append new Recorder rows to the live traces, update status and messages (main thread).
+    def refresh(self, force: bool = False) -> bool:
+        """Read new Recorder rows, update the status line and messages; redraw the live traces at most
+        every ``redraw_interval`` seconds (and once more when the run ends), on the main thread.
 
-        Returns False once the panel was replaced (a re-run cell), which ends its polling.
+        Each redraw re-sends the whole live figure, so the interval and the thinning of long traces
+        (at most ``max_points`` drawn per trace; the Recorder keeps every row) keep the browser
+        responsive on a busy machine. Returns False once the panel was replaced (a re-run cell).
         """
         if self._closed:
             return False
@@ -306,16 +322,32 @@ class Panel:
             return True
         self._report_applied()
         self._update_status()
-        if self.live is not None:
-            new = self._feed.new()
-            if any(name in new for name in self.live_names):
-                with self.live.batch_update():
-                    for trace, name in zip(self.live.data, self.live_names):
-                        if name in new:
-                            steps, values = new[name]
-                            trace.x = tuple(trace.x or ()) + tuple(self._epoch(s) for s in steps)
-                            trace.y = tuple(trace.y or ()) + tuple(values)
+        if self.live is None:
+            return True
+        for name, (steps, values) in self._feed.new().items():
+            if name in self.live_names:
+                xs, ys = self._series.setdefault(name, ([], []))
+                xs.extend(self._epoch(s) for s in steps)
+                ys.extend(values)
+                self._stale = True
+        now = time.monotonic()
+        running = self.trainer is not None and self.trainer.running
+        if self._stale and (force or not running or now - self._drawn_at >= self.redraw_interval):
+            self._draw_live()
+            self._drawn_at = now
         return True
+
+    def _draw_live(self) -> None:
+        with self.live.batch_update():
+            for trace, name in zip(self.live.data, self.live_names):
+                xs, ys = self._series.get(name, ((), ()))
+                stride = -(-len(xs) // self.max_points) if len(xs) > self.max_points else 1
+                keep = list(range(0, len(xs), stride))
+                if xs and keep[-1] != len(xs) - 1:
+                    keep.append(len(xs) - 1)  # always the latest point
+                trace.x = [xs[i] for i in keep]
+                trace.y = [ys[i] for i in keep]
+        self._stale = False
 
     def close(self) -> None:
         """Stop the run and the polling (a panel replaced by a re-run cell)."""
@@ -334,7 +366,7 @@ class Panel:
         """Export and its labelled output, side by side (None without a run)."""
         if self.trainer is None:
             return None
-        label = W.HTML("<small>replay this session headless:</small>", layout=W.Layout(width="110px"))
+        label = W.HTML('<span style="white-space:nowrap">&nbsp;replay headless:&nbsp;</span>')
         return W.HBox([self.export_button, label, self.export_area], layout=W.Layout(align_items="center"))
 
     def show(self):

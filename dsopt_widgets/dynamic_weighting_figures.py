@@ -95,7 +95,7 @@ def curves_figure(schemes: Mapping[str, tuple[str, Mapping[str, Any]]] | None = 
 
 
 def _list(values) -> list:
-    """Plain floats for plotly (FigureWidget compares stored values with ``not value``: arrays raise)."""
+    """Plain floats (compact JSON for the browser)."""
     return np.asarray(values, dtype=float).tolist()
 
 

@@ -33,6 +33,7 @@ from dsopt_widgets.dynamic_weighting_figures import (
     live_record_names,
     scheme_curves,
 )
+from dsopt_widgets.figure import LiveFigure
 
 KNOB_NAMES = ("scheme", "gamma", "alpha", "beta", "confidence")
 
@@ -83,8 +84,8 @@ class WeightingPanel(Panel):
         self.apply_button = W.Button(description="Apply", button_style="primary", tooltip="switch the loss at the next step",
                                      layout=W.Layout(width="84px"))
         self.apply_button.on_click(lambda _: self.apply())
-        self.preview = go.FigureWidget(curves_figure(n_classes=self.n_classes, counts=self.counts, points=points))
-        self.live = go.FigureWidget(live_figure(self.n_classes)) if self.trainer is not None else None
+        self.preview = LiveFigure(curves_figure(n_classes=self.n_classes, counts=self.counts, points=points))
+        self.live = LiveFigure(live_figure(self.n_classes)) if self.trainer is not None else None
         self.live_names = tuple(live_record_names(self.n_classes))
         self._on_change()
         for w in (self.scheme, self.gamma, self.alpha_on, self.alpha, self.beta, self.confidence, self.overlay):
@@ -193,14 +194,14 @@ class WeightingPanel(Panel):
             W.VBox([self.scheme, self.confidence, self.gamma, W.HBox([self.alpha_on, self.alpha]), self.beta]),
             self.overlay,
         ], layout=W.Layout(flex_flow="row wrap"))
-        parts = [knobs, W.HBox([self.apply_button, self.message], layout=W.Layout(align_items="center")), self.preview]
+        parts = [knobs, W.HBox([self.apply_button, self.message], layout=W.Layout(align_items="center")), self.preview.widget]
         if self.trainer is not None:
-            parts += [self.run_box(), self.live, self.export_box()]
+            parts += [self.run_box(), self.live.widget, self.export_box()]
         return W.VBox(parts, layout=W.Layout(width="100%", overflow="hidden"))
 
     def static_figure(self) -> go.Figure:
         """Curves (and the live run's traces) as one plain figure, for headless runs."""
-        self.refresh()
+        self.refresh(force=True)
         rows = 2 if self.live is not None else 1
         fig = make_subplots(rows=rows, cols=3, subplot_titles=CURVE_TITLES + (LIVE_TITLES if rows == 2 else ()),
                             vertical_spacing=0.22, horizontal_spacing=0.08)

@@ -21,6 +21,7 @@ from plotly.subplots import make_subplots
 from dsopt.lr import PARAM_NAMES, schedule_from_params, validate_params
 from dsopt.util.validation import ParameterError
 from dsopt_widgets.base import LEGEND_BELOW, PANEL_LAYOUT, Panel
+from dsopt_widgets.figure import LiveFigure
 
 PREVIEW_POINTS = 2000
 
@@ -69,15 +70,15 @@ class LRPanel(Panel):
         self.apply_button = W.Button(description="Apply", button_style="primary", tooltip="apply at the next step",
                                      layout=W.Layout(width="84px"))
         self.apply_button.on_click(lambda _: self.apply())
-        self.preview = go.FigureWidget(self._preview_figure())
-        self.live = go.FigureWidget(live_figure()) if self.trainer is not None else None
+        self.preview = LiveFigure(self._preview_figure())
+        self.live = LiveFigure(live_figure()) if self.trainer is not None else None
         for s in self.sliders.values():
             s.observe(self._on_change, names="value")
 
     # -- widgets ------------------------------------------------------------------------------------
     def _make_sliders(self, p: dict) -> dict[str, W.Widget]:
-        style = {"description_width": "80px"}
-        lay = W.Layout(width="320px")
+        style = {"description_width": "110px"}
+        lay = W.Layout(width="310px")
         hz = max(int(self.horizon), 2)
         return {
             "base_lr": W.FloatLogSlider(value=p["base_lr"], base=10, min=-6, max=0, step=0.1, description="base LR",
@@ -86,7 +87,7 @@ class LRPanel(Panel):
                                style=style, layout=lay),
             "T_mult": W.IntSlider(value=p["T_mult"], min=1, max=max(4, p["T_mult"]), description="T_mult", style=style,
                                   layout=lay),
-            "eta_min": W.FloatText(value=p["eta_min"], description="eta_min", style=style, layout=W.Layout(width="220px")),
+            "eta_min": W.FloatText(value=p["eta_min"], description="eta_min", style=style, layout=W.Layout(width="230px")),
             "warmup": W.FloatSlider(value=p["warmup"], min=0, max=max(hz / 2, p["warmup"]), step=0.5,
                                     description="warmup (ep.)", style=style, layout=lay),
             "cycle_decay": W.FloatSlider(value=p["cycle_decay"], min=0.05, max=1.0, step=0.05, description="cycle decay",
@@ -101,9 +102,7 @@ class LRPanel(Panel):
     def _curve(self, params: dict) -> tuple[list[float], list[float], list[float]]:
         """(epochs, learning rates, restart epochs) of the schedule over the horizon, as plain lists.
 
-        Plain lists, not NumPy arrays: plotly's FigureWidget compares stored values with the
-        browser's defaults using ``not value``, which raises for arrays (a kernel traceback on
-        every redraw).
+        Plain lists (compact JSON for the browser).
         """
         sched = schedule_from_params(params)
         t = np.linspace(0.0, self.horizon, PREVIEW_POINTS, endpoint=False)
@@ -166,14 +165,14 @@ class LRPanel(Panel):
         knobs = W.VBox([W.HBox([s["base_lr"], s["T_0"], s["T_mult"]], layout=wrap),
                         W.HBox([s["warmup"], s["cycle_decay"], s["eta_min"]], layout=wrap),
                         W.HBox([self.apply_button, self.message], layout=W.Layout(align_items="center"))])
-        parts = [knobs, self.preview]
+        parts = [knobs, self.preview.widget]
         if self.trainer is not None:
-            parts += [self.run_box(), self.live, self.export_box()]
+            parts += [self.run_box(), self.live.widget, self.export_box()]
         return W.VBox(parts, layout=W.Layout(width="100%", overflow="hidden"))
 
     def static_figure(self) -> go.Figure:
         """Preview and the live run's traces (loss, validation accuracy, LR), for headless runs."""
-        self.refresh()
+        self.refresh(force=True)
         if self.live is None:
             return go.Figure(self.preview)
         combo = make_subplots(rows=1, cols=3, subplot_titles=["schedule preview (restarts dotted)",

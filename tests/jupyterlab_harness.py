@@ -1,8 +1,14 @@
 """A real JupyterLab server driven by Playwright in Debian's headless Chromium (for browser tests).
 
 ``lab_page(root)`` starts ``jupyter lab`` on a free loopback port with a random token, serving
-``root``; yields a Playwright page; stops the server by PID afterwards. Never downloads a browser:
-it uses /usr/bin/chromium (``apt-get install chromium``).
+``root``; yields a Playwright page at 1400x900; stops the server by PID afterwards. Never downloads a
+browser: it uses /usr/bin/chromium (``apt-get install chromium``). Nothing outlives the test run: the
+server gets SIGTERM when the test process dies (even by ``kill -9``: a parent-death signal), its kernels
+exit when the server is gone, and Playwright's driver takes Chromium down with it.
+
+Helpers do what a person does and wait on conditions, never on fixed sleeps (the machine may be shared
+and slow): ``run_all``, ``wait_cells_done``, ``slider``, ``log_console_errors`` (JupyterLab's log
+console, where kernel errors raised outside a cell -- e.g. in a widget callback -- appear).
 """
 from __future__ import annotations
 
@@ -19,10 +25,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+from dsopt.util.lifetime import set_parent_death_signal
+
 CHROMIUM = os.environ.get("DSOPT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
 IDLE = re.compile(r"Python 3 \(ipykernel\)\s*\|\s*Idle")
+VIEWPORT = {"width": 1400, "height": 900}
 
 
 def _free_port() -> int:
@@ -42,11 +51,14 @@ def lab_server(root: Path, env_extra: dict | None = None):
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), **(env_extra or {})}
     env.pop("DSOPT_FRONTEND", None)
     log = open(root.parent / (root.name + "-lab.log"), "w")
+    # The server gets SIGTERM the moment this process dies (even by kill -9): it then shuts its
+    # kernels down, and each kernel also exits on its own when its parent (the server) is gone.
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip", "127.0.0.1", "--port", str(port),
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.expose_app_in_browser=True"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        preexec_fn=lambda: set_parent_death_signal(signal.SIGTERM))
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -71,15 +83,22 @@ def lab_server(root: Path, env_extra: dict | None = None):
 
 @contextlib.contextmanager
 def lab_page(root: Path, notebook: str, env_extra: dict | None = None):
-    """Open ``notebook`` in JupyterLab in headless Chromium; yield the Playwright page."""
+    """Open ``notebook`` in JupyterLab in headless Chromium at 1400x900; yield the Playwright page.
+
+    ``page.console_errors`` collects the browser console's errors and uncaught page errors.
+    """
     from playwright.sync_api import sync_playwright
 
     with lab_server(root, env_extra) as (base, token), sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(120_000)  # actions on a busy machine: generous, still bounded
+            page.console_errors = []
+            page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: page.console_errors.append(f"page error: {e}"))
             page.goto(f"{base}/lab/tree/{notebook}?token={token}")
-            page.get_by_text(IDLE).first.wait_for(timeout=90_000)
+            page.get_by_text(IDLE).first.wait_for(timeout=180_000)
             yield page
         finally:
             browser.close()
@@ -87,27 +106,182 @@ def lab_page(root: Path, notebook: str, env_extra: dict | None = None):
 
 def run_all(page) -> None:
     """Run > Run All Cells (after the kernel reports Idle in the status bar)."""
-    page.get_by_text(IDLE).first.wait_for(timeout=90_000)
+    page.get_by_text(IDLE).first.wait_for(timeout=180_000)
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
 
 
+#: True when every code cell has run (a number in its prompt, none pending) and the kernel is idle.
+CELLS_DONE_JS = """() => {
+    const prompts = Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt'));
+    const status = Array.from(document.querySelectorAll('.jp-StatusBar-Widget')).map(e => e.textContent).join(' ');
+    return prompts.length > 0 && prompts.every(p => /^\\[\\d+\\]:$/.test(p.textContent.trim()))
+        && /\\|\\s*Idle/.test(status);
+}"""
+
+
+def wait_cells_done(page, timeout: float = 600) -> float:
+    """Wait until every code cell ran and the kernel is idle; return the seconds waited."""
+    t0 = time.monotonic()
+    page.wait_for_function(CELLS_DONE_JS, timeout=timeout * 1000, polling=250)
+    return time.monotonic() - t0
+
+
+def run_code_cell(page, code: str) -> None:
+    """Add a code cell at the end of the notebook, type ``code`` and run it (Shift+Enter)."""
+    page.locator(".jp-Notebook .jp-Cell").last.click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")
+    page.keyboard.press("Enter")
+    page.keyboard.insert_text(code)
+    page.keyboard.press("Shift+Enter")
+
+
+def log_console_errors(page) -> list[str]:
+    """Open JupyterLab's log console and return the text of its error-level entries.
+
+    The log console shows kernel output that belongs to no cell, e.g. a traceback raised in a widget
+    callback (a slider's observer, a button's handler, plotly's FigureWidget message handlers); each
+    entry's prompt carries its level (``data-log-level``).
+    """
+    panel = page.locator(".jp-LogConsolePanel").first
+    if not panel.is_visible():  # the command toggles the console
+        page.evaluate("() => window.jupyterapp.commands.execute('logconsole:open', {insertMode: 'split-bottom'})")
+    panel.wait_for(timeout=30_000)
+    bad = page.locator("[data-log-level='error'], [data-log-level='critical']")
+    return panel.locator(".jp-OutputArea-child").filter(has=bad).all_inner_texts()
+
+
 @contextlib.contextmanager
-def chapter_in_lab(chapter: str, params: dict, tmp_path: Path, done: str):
-    """Prepare ``chapter`` with ``params`` (papermill, not executed), open it in JupyterLab, Run All,
-    and yield the page once the output matching ``done`` (the verdict) is shown and the kernel is idle."""
+def chapter_in_lab(chapter: str, params: dict, tmp_path: Path, done: str | None = None):
+    """Prepare ``chapter`` with ``params`` (papermill, not executed), open it in JupyterLab and yield
+    the page (with ``page.lab_root``). With ``done``: Run All first, and yield once the output matching
+    ``done`` is shown and every cell ran."""
     from dsopt.chapters.runner import run_chapter
 
     root = tmp_path / "lab"
     root.mkdir()
     notebook = Path(run_chapter(chapter, params, root, prepare_only=True)["notebook"]).name
     with lab_page(root, notebook) as page:
-        run_all(page)
-        page.get_by_text(re.compile(done)).first.wait_for(timeout=240_000)
-        page.get_by_text(IDLE).first.wait_for(timeout=60_000)
-        yield page
+        page.lab_root = root
+        try:
+            if done is not None:
+                run_all(page)
+                page.get_by_text(re.compile(done)).first.wait_for(timeout=600_000)
+                wait_cells_done(page)
+            yield page
+        except BaseException:
+            screenshot(page, tmp_path, f"{chapter}-failure")  # what the page showed when the test failed
+            raise
 
 
 def slider(page, label: str):
     """The ipywidgets slider whose label is exactly ``label``."""
     return page.locator(".widget-slider").filter(has=page.locator("label", has_text=re.compile(f"^{re.escape(label)}$")))
+
+
+def plot(page, title: str):
+    """The plotly figure (static or FigureWidget) showing ``title`` (a subplot or figure title)."""
+    return page.locator(".js-plotly-plot").filter(has_text=title).last
+
+
+def trace_points(page, figure, index: int) -> list[list[float]]:
+    """[x, y] of trace ``index`` as plotted in the page (plotly's own data on the element)."""
+    return figure.evaluate(f"""el => {{ const t = (el.data || [])[{index}] || {{}};
+        return Array.from(t.x || []).map((x, i) => [x, (t.y || [])[i]]); }}""")
+
+
+# ----------------------------------------------------------------------------- a live panel, as a person sees it
+STATUS = re.compile(r"^(not started|running|pausing|paused|stopped|finished|failed) · epoch [0-9.]+ of \d+ · step (\d+) of \d+")
+
+
+def steps_per_epoch(page) -> float:
+    """Optimizer steps per epoch of the panel's run, from its status line ("epoch e of E · step n of N")."""
+    line = page.locator(".widget-html").filter(has_text=re.compile(r"· step \d+ of \d+")).last.inner_text()
+    m = re.search(r"epoch [0-9.]+ of (\d+) · step \d+ of (\d+)", line)
+    return int(m.group(2)) / int(m.group(1))
+
+
+def reveal(locator) -> None:
+    """Scroll ``locator`` to the middle of the view (JupyterLab draws only the cells near the view)."""
+    locator.evaluate("el => el.scrollIntoView({block: 'center'})")
+
+
+def run_status(page, timeout: float = 120) -> tuple[str, int]:
+    """(state, step) read from the panel's status line."""
+    line = page.locator(".widget-html").filter(has_text=re.compile(r"· step \d+ of \d+")).last
+    line.wait_for(timeout=timeout * 1000)
+    m = STATUS.match(line.inner_text().strip())
+    assert m, f"unexpected status line: {line.inner_text()!r}"
+    return m.group(1), int(m.group(2))
+
+
+def wait_status(page, predicate, timeout: float = 180, what: str = "status") -> tuple[str, int]:
+    """Poll the status line until ``predicate(state, step)``; return (state, step)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = run_status(page, timeout=30)
+        except AssertionError:
+            last = None
+        if last is not None and predicate(*last):
+            return last
+        page.wait_for_timeout(200)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}; last status {last}")
+
+
+def button(page, name: str):
+    """The ipywidgets button labelled exactly ``name`` (the last one: the panel shown last)."""
+    return page.locator(".widget-button").filter(has_text=re.compile(f"^{re.escape(name)}$")).last
+
+
+def wait_points(page, figure, index: int, more_than: int, timeout: float = 180) -> list:
+    """Wait until trace ``index`` of ``figure`` holds more than ``more_than`` points; return them."""
+    deadline = time.monotonic() + timeout
+    pts: list = []
+    while time.monotonic() < deadline:
+        pts = trace_points(page, figure, index)
+        if len(pts) > more_than:
+            return pts
+        page.wait_for_timeout(250)
+    raise AssertionError(f"trace {index} still has {len(pts)} points after {timeout} s (wanted > {more_than})")
+
+
+def measure_key_to_redraw(page, handle, title: str, key: str = "ArrowRight") -> tuple[float, float]:
+    """Press ``key`` on a slider handle; return (ms in the page from key down until the first line of the
+    figure titled ``title`` is drawn anew, ms seen by the test). The kernel round trip is included: the
+    figure is recomputed in Python and re-sent."""
+    box = page.locator(".widget-output").filter(has=plot(page, title)).last
+    line = ".js-plotly-plot .scatterlayer .trace path.js-line"
+    box.evaluate("""(el, line) => {
+        const before = el.querySelector(line).getAttribute('d');
+        window.__dsopt = {};
+        document.addEventListener('keydown', () => { window.__dsopt.down = performance.now(); },
+                                  {capture: true, once: true});
+        new MutationObserver((m, obs) => {
+            const p = el.querySelector(line);
+            if (p && p.getAttribute('d') !== before) { window.__dsopt.drawn = performance.now(); obs.disconnect(); }
+        }).observe(el, {attributes: true, childList: true, subtree: true});
+    }""", line)
+    t0 = time.perf_counter()
+    handle.press(key)
+    page.wait_for_function("() => window.__dsopt && window.__dsopt.drawn !== undefined", timeout=60_000, polling="raf")
+    seen = 1000 * (time.perf_counter() - t0)
+    return page.evaluate("window.__dsopt.drawn - window.__dsopt.down"), seen
+
+
+def load() -> str:
+    """The machine's load averages, to print beside every timing."""
+    return "load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def screenshot(page, tmp_path: Path, name: str) -> Path:
+    """A 1400x900 screenshot in ``tmp_path`` (and in $DSOPT_SCREENSHOTS when set, to look at)."""
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    folder = os.environ.get("DSOPT_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / path.name).write_bytes(path.read_bytes())
+    return path

@@ -33,7 +33,7 @@ from dsopt.weighting import (
 )
 
 __all__ = ["THRESHOLD", "PRECISION_TARGET", "FPR_TARGET", "ULB_FRAUD_COUNTS", "study_schemes", "build_trainer",
-           "live_trainer", "run_one",
+           "live_trainer", "INTERACTIVE_EPOCHS", "run_one",
            "compare_schemes", "summarize", "format_table", "verdict", "article_vs_imbalance", "ratio_label"]
 
 #: Operating points of every reported recall (and the file format version of cached runs).
@@ -117,6 +117,11 @@ def build_trainer(task, scheme: str, params: Mapping[str, Any] | None = None, *,
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     return Trainer(model, opt, loss, task.train_loader, None, max_epochs=epochs,
                    callbacks=[weighting, metrics, *callbacks], device=device, progress=False)
+
+
+#: Epochs of the live run in JupyterLab (the panel's budget knob starts here): long enough to steer for
+#: a few minutes at each scale. Headless runs use the notebook's ``live_epochs``.
+INTERACTIVE_EPOCHS = {"tiny": 200, "workshop": 40, "full": 40}
 
 
 def live_trainer(task, scheme: str = "article", params: Mapping[str, Any] | None = None, *, epochs: int, seed: int,

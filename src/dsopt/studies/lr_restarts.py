@@ -89,6 +89,11 @@ def build_trainer(task, schedule: Schedule | Mapping[str, Any], *, epochs: int, 
                    device=device, progress=False)
 
 
+#: Epochs of the live run in JupyterLab (the panel's budget knob starts here): long enough to steer for
+#: a few minutes at each scale. Headless runs use the notebook's ``live_epochs``.
+INTERACTIVE_EPOCHS = {"tiny": 200, "workshop": 60, "full": 60}
+
+
 def live_trainer(task, params: Mapping[str, Any], *, epochs: int, seed: int, control_schedule=()) -> Trainer:
     """The live run of the chapter's panel: :func:`build_trainer` with the schedule's flat ``params``
     as knobs, replaying ``control_schedule`` (an exported session) at the steps it was applied.
