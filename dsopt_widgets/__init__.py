@@ -6,9 +6,9 @@ With no frontend (papermill, nbval) every panel renders a static figure and neve
 from dsopt_widgets.attention_pruning_panel import PruningPanel
 from dsopt_widgets.background import BackgroundJob, run_in_background
 from dsopt_widgets.dynamic_weighting_panel import WeightingPanel
-from dsopt_widgets.frontend import has_frontend, show_static
+from dsopt_widgets.frontend import has_frontend, markdown_table, show_static
 from dsopt_widgets.live import RecorderFeed, poll
 from dsopt_widgets.lr_restarts_panel import LRPanel
 
-__all__ = ["BackgroundJob", "LRPanel", "PruningPanel", "RecorderFeed", "WeightingPanel", "has_frontend", "poll",
-           "run_in_background", "show_static"]
+__all__ = ["BackgroundJob", "LRPanel", "PruningPanel", "RecorderFeed", "WeightingPanel", "has_frontend",
+           "markdown_table", "poll", "run_in_background", "show_static"]

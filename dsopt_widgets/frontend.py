@@ -33,3 +33,16 @@ def has_frontend() -> bool:
 def show_static(fig) -> None:
     """Display a plotly figure as static output (no widget state, no embedded plotly.js)."""
     fig.show(renderer=STATIC_RENDERER)
+
+
+def markdown_table(markdown: str):
+    """``IPython.display.Markdown`` of a study's Markdown table, with each ``mean +- sd`` kept on one line.
+
+    Studies format numbers as plain text (``0.912 +- 0.004``); in a narrow column the browser would
+    wrap that over three lines. Non-breaking spaces around a ``±`` keep every number whole.
+    """
+    import re
+
+    from IPython.display import Markdown
+
+    return Markdown(re.sub(r"(\d) \+- (\d)", "\\1\u00a0±\u00a0\\2", markdown))

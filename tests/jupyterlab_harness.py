@@ -249,26 +249,36 @@ def wait_points(page, figure, index: int, more_than: int, timeout: float = 180) 
 
 
 def measure_key_to_redraw(page, handle, title: str, key: str = "ArrowRight") -> tuple[float, float]:
-    """Press ``key`` on a slider handle; return (ms in the page from key down until the first line of the
-    figure titled ``title`` is drawn anew, ms seen by the test). The kernel round trip is included: the
-    figure is recomputed in Python and re-sent."""
+    """Press ``key`` on a slider handle; return (ms in the page from key down until a line of the figure
+    titled ``title`` is drawn anew, ms seen by the test). The kernel round trip is included: the figure
+    is recomputed in Python and re-sent."""
     box = page.locator(".widget-output").filter(has=plot(page, title)).last
-    line = ".js-plotly-plot .scatterlayer .trace path.js-line"
-    box.evaluate("""(el, line) => {
-        const before = el.querySelector(line).getAttribute('d');
+    box.evaluate("""(el) => {
+        const lines = () => Array.from(el.querySelectorAll('.js-plotly-plot .scatterlayer path.js-line'))
+            .map(p => p.getAttribute('d')).join('|');
+        const before = lines();
         window.__dsopt = {};
         document.addEventListener('keydown', () => { window.__dsopt.down = performance.now(); },
                                   {capture: true, once: true});
         new MutationObserver((m, obs) => {
-            const p = el.querySelector(line);
-            if (p && p.getAttribute('d') !== before) { window.__dsopt.drawn = performance.now(); obs.disconnect(); }
+            if (lines() !== before) { window.__dsopt.drawn = performance.now(); obs.disconnect(); }
         }).observe(el, {attributes: true, childList: true, subtree: true});
-    }""", line)
+    }""")
     t0 = time.perf_counter()
     handle.press(key)
     page.wait_for_function("() => window.__dsopt && window.__dsopt.drawn !== undefined", timeout=60_000, polling="raf")
     seen = 1000 * (time.perf_counter() - t0)
     return page.evaluate("window.__dsopt.drawn - window.__dsopt.down"), seen
+
+
+def wait_file(path: Path, timeout: float = 120) -> Path:
+    """Wait until ``path`` exists (written by a cell the test ran)."""
+    deadline = time.monotonic() + timeout
+    while not path.is_file():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} did not appear within {timeout} s")
+        time.sleep(0.25)
+    return path
 
 
 def load() -> str:

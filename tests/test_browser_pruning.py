@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from jupyterlab_harness import chapter_in_lab
+from jupyterlab_harness import chapter_in_lab, log_console_errors, reveal, screenshot
 from jupyterlab_harness import slider as fraction_slider
 from playwright.sync_api import expect
 
@@ -22,7 +22,7 @@ def test_pruning_panel_slider_masks_heads_in_the_page(tmp_path):
         slider.wait_for(timeout=120_000)
         heatmap = page.locator(".js-plotly-plot").filter(has_text="head importance").first
         heatmap.wait_for(timeout=120_000)
-        slider.scroll_into_view_if_needed()  # JupyterLab renders only the cells in view
+        reveal(slider)  # JupyterLab renders only the cells in view
         status = page.get_by_text(re.compile(r"of 2 heads pruned")).first
         assert status.text_content().startswith("0 of 2 heads pruned")
         markers = heatmap.locator(".scatterlayer .point")
@@ -31,10 +31,11 @@ def test_pruning_panel_slider_masks_heads_in_the_page(tmp_path):
         handle.click()
         for _ in range(5):  # 0.00 -> 0.25: one of the two heads
             handle.press("ArrowRight")
-        expect(slider.locator(".widget-readout")).to_have_text("0.25", timeout=30_000)
-        page.get_by_text(re.compile(r"^1 of 2 heads pruned \(50 %\): validation accuracy")).first.wait_for(timeout=30_000)
-        page.wait_for_function("el => el.querySelectorAll('.scatterlayer .point').length === 1",
-                               arg=heatmap.element_handle(), timeout=30_000)
+        expect(slider.locator(".widget-readout")).to_have_text("0.25", timeout=120_000)
+        page.get_by_text(re.compile(r"^1 of 2 heads pruned \(50 %\): validation accuracy")).first.wait_for(timeout=120_000)
+        expect(heatmap.locator(".scatterlayer .point")).to_have_count(1, timeout=60_000)  # the figure is redrawn
         page.get_by_role("button", name="Remove heads").click()
         page.get_by_text(re.compile(r"latency \(ms\)")).first.wait_for(timeout=60_000)
-        page.screenshot(path=str(tmp_path / "lab.png"), full_page=False)
+        screenshot(page, tmp_path, "02-removed")
+        errors = log_console_errors(page)
+        assert errors == [], "JupyterLab's log console shows kernel errors:\n" + "\n".join(errors)
