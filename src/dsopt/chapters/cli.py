@@ -1,4 +1,4 @@
-"""The ``dsopt`` command line: ``run``, ``list`` and ``data``."""
+"""The ``dsopt`` command line: ``run``, ``list``, ``data`` and ``doctor``."""
 from __future__ import annotations
 
 import argparse
@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list chapters and their parameters with defaults")
     p.set_defaults(func=cmd_list)
     data_cli.register(sub)
+    # chapter 06: which distributed backends work here (the import waits until the command runs)
+    p = sub.add_parser("doctor", help="which distributed backends (DDP gloo/nccl, Horovod) work here, and why not")
+    p.add_argument("--smoke", action="store_true", help="also run a real 2-worker all-reduce per usable backend")
+    p.set_defaults(func=lambda a: __import__("dsopt.distributed.doctor", fromlist=["main"]).main(
+        ["--smoke"] if a.smoke else []))
     return parser
 
 
