@@ -181,6 +181,29 @@ register(Chapter("04", "dynamic_weighting", "Dynamic loss weighting for imbalanc
 }))
 
 
+register(Chapter("06", "distributed", "Distributed training from notebook cells (DDP and Horovod)", {
+    "workers": Param(2, integer("workers", 2, 1024), "worker processes of the demo cell, the live run and the study "
+                     "(2 on a 2-core machine; scale 'full' uses every visible GPU instead)"),
+    "backend": Param("ddp", choice("backend", ["ddp", "horovod"]),
+                     "backend of the %%distributed demo cell and the live run (the study runs both when Horovod is installed)"),
+    "n_seeds": Param(3, integer("n_seeds", 1, 20), "seeds per arm of the scaling study (>= 3 for a verdict)"),
+    "epochs": Param(8, integer("epochs", 1, 500), "training epochs per run, the same for every arm"),
+    "global_batch": Param(128, integer("global_batch", 2, 65536), "global batch, the same at 1 and N workers (split evenly)"),
+    "base_lr": Param(0.05, number("base_lr", 0.0, 10.0, low_inclusive=False),
+                     "SGD rate at reference_batch; scaled linearly to the global batch after warmup (Goyal et al.)"),
+    "reference_batch": Param(32, integer("reference_batch", 1, 65536), "the batch base_lr belongs to"),
+    "warmup_epochs": Param(2.0, number("warmup_epochs", 0.0, 100.0), "linear warmup from base_lr to the scaled rate"),
+    "target_accuracy": Param(0.9, number("target_accuracy", 0.0, 1.0, low_inclusive=False),
+                             "validation accuracy whose training time is compared"),
+    "bucket_cap_mb": Param(25.0, number("bucket_cap_mb", 0.0, 1024.0, low_inclusive=False), "DDP gradient bucket size (MB)"),
+    "fusion_threshold_mb": Param(128.0, number("fusion_threshold_mb", 0.0, 1024.0), "Horovod tensor fusion threshold (MB)"),
+    "timeout": Param(900.0, number("timeout", 1.0, 86400.0), "seconds before a launch's hung workers are killed"),
+    "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
+                   "tiny (tests), workshop (2 CPU cores, minutes), full (nccl on every visible GPU; untested on GPU)"),
+    **COMMON,
+}))
+
+
 def get_chapter(chapter_id: str) -> Chapter:
     """Look a chapter up by id ("01"), number (1) or slug ("lr_restarts")."""
     key = str(chapter_id)
