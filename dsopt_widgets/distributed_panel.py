@@ -27,6 +27,7 @@ from dsopt_widgets.live import poll
 
 WIDTH = 980
 WHATIF_NS = np.unique(np.geomspace(1, 1024, 41).round().astype(int))
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 TRAIN_TARGET = "dsopt.studies.distributed:train_worker"
 
 
@@ -83,7 +84,7 @@ class DistributedPanel(Panel):
         self.last_result = None
         self.last_update_ms: float | None = None
         style = {"description_width": "150px"}
-        self.workers = W.BoundedIntText(value=workers, min=1, max=64, description="workers", style=style)
+        self.workers = W.IntText(value=workers, description="workers", style=style)  # checked on Start, with a message
         self.backend = W.Dropdown(options=[("DDP (torch.distributed, gloo)", "ddp")] +
                                   ([("Horovod (gloo)", "horovod")] if self.horovod_ok else []),
                                   value=backend if (backend != "horovod" or self.horovod_ok) else "ddp",
@@ -110,6 +111,7 @@ class DistributedPanel(Panel):
         for w in (self.w_n, self.w_bw, self.w_grad, self.w_compute, self.w_overlap, self.w_latency):
             w.observe(self._on_whatif, names="value")
         self.live = go.FigureWidget(self._live_figure())
+        self.live_box = W.Box([self.live])
         self._on_whatif()
 
     # -- launching ----------------------------------------------------------------------------------------
@@ -177,11 +179,16 @@ class DistributedPanel(Panel):
         return fig
 
     def _reset_live(self, n: int) -> None:
-        with self.live.batch_update():
-            self.live.data = ()
-            for r in range(n):
-                self.live.add_scatter(x=[], y=[], name=f"rank {r}", legendgroup=f"r{r}", row=1, col=1)
-                self.live.add_scatter(x=[], y=[], name=f"rank {r}", legendgroup=f"r{r}", showlegend=False, row=1, col=2)
+        """A fresh live figure with two traces per rank, swapped into the panel (a new widget carries its
+        whole state to the page at once; clearing and re-adding traces on a shown one raced with its view)."""
+        fig = self._live_figure()
+        for r in range(n):
+            color = COLORS[r % len(COLORS)]
+            fig.add_scatter(x=[], y=[], name=f"rank {r}", legendgroup=f"r{r}", line=dict(color=color), row=1, col=1)
+            fig.add_scatter(x=[], y=[], name=f"rank {r}", legendgroup=f"r{r}", showlegend=False,
+                            line=dict(color=color), row=1, col=2)
+        self.live = go.FigureWidget(fig)
+        self.live_box.children = (self.live,)
         self._cursors = {r: 0 for r in range(n)}
 
     def refresh(self) -> bool:
@@ -245,7 +252,7 @@ class DistributedPanel(Panel):
         what = W.VBox([W.HTML("<b>What-if: ring all-reduce model</b>"), W.HBox([self.w_n, self.w_bw]),
                        W.HBox([self.w_grad, self.w_compute]), W.HBox([self.w_overlap, self.w_latency]), self.w_out,
                        self.whatif_fig])
-        return W.VBox([launch, self.live, what], layout=W.Layout(max_width=f"{WIDTH + 20}px"))
+        return W.VBox([launch, self.live_box, what], layout=W.Layout(max_width=f"{WIDTH + 20}px"))
 
     def show(self):
         from IPython.display import display

@@ -32,11 +32,11 @@ def test_chapter_06_headless(tmp_path, shared_data):
     assert "[rank 0] epoch 0" in text and "[rank 1] epoch 0" in text  # streamed, rank-prefixed
 
 
-def test_chapter_06_horovod_request_without_horovod_runs_ddp_and_says_so(tmp_path, shared_data):
-    if importlib.util.find_spec("horovod") is not None:
-        pytest.skip("Horovod is installed here: the fallback path is not reachable")
+def test_chapter_06_horovod_request_without_horovod_runs_ddp_and_says_so(tmp_path, shared_data, monkeypatch):
+    monkeypatch.setenv("DSOPT_NO_HOROVOD", "1")  # as on a machine without Horovod, whether or not it is here
     res = run_chapter("06", {"scale": "tiny", "epochs": 1, "n_seeds": 1, "backend": "horovod"}, tmp_path, progress=False)
-    assert res["metrics"]["launch_backend"] == "ddp"
+    assert res["metrics"]["launch_backend"] == "ddp" and res["metrics"]["skipped"] == ["horovod"]
+    assert {row["arm"] for row in res["metrics"]["table"]} == {"1 worker", "2 x ddp"}
     nb = nbformat.read(res["notebook"], as_version=4)
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "SKIPPED: backend 'horovod' is not installed here" in text

@@ -2,11 +2,13 @@
 
 Every probe runs in a separate Python process, so asking never imports Horovod into a notebook's
 kernel nor initialises CUDA there. ``smoke=True`` also launches a real 2-worker all-reduce per backend
-that the probes call usable (about 5-15 s each on 2 cores).
+that the probes call usable (about 5-15 s each on 2 cores). ``DSOPT_NO_HOROVOD=1`` makes the doctor and the
+launcher treat Horovod as absent (to rehearse the DDP-only path on a machine that has it).
 """
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +66,9 @@ def doctor(smoke: bool = False, python: str | None = None) -> list[dict]:
     from dsopt.distributed.launcher import horovodrun_path, visible_gpus
 
     facts = probe(python)
+    if os.environ.get("DSOPT_NO_HOROVOD") == "1":  # rehearse the no-Horovod path where Horovod is installed
+        facts = {k: v for k, v in facts.items() if not k.startswith("horovod")}
+        facts["horovod_error"] = "treated as absent because DSOPT_NO_HOROVOD=1"
     gpus = visible_gpus()
     rows = []
     torch_ok = "torch_error" not in facts and "probe_error" not in facts

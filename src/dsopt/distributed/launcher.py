@@ -120,7 +120,8 @@ def check_backend(backend: str, python: str | None = None) -> None:
     if backend == "horovod":
         import importlib.util
 
-        if importlib.util.find_spec("horovod") is None or horovodrun_path(python) is None:
+        absent = os.environ.get("DSOPT_NO_HOROVOD") == "1"
+        if absent or importlib.util.find_spec("horovod") is None or horovodrun_path(python) is None:
             from dsopt.distributed.doctor import INSTALL_HINT
 
             raise BackendUnavailable(f"backend 'horovod' is not available: Horovod is not installed in "

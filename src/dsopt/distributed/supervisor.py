@@ -73,6 +73,17 @@ def signal_all(sig: int) -> list[int]:
     return pids
 
 
+def signal_workers(sig: int) -> None:
+    """Send ``sig`` to the worker processes only (not horovodrun or its helpers, which SIGUSR1 would kill)."""
+    for p in descendants():
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as fh:
+                if b"dsopt.distributed.worker" in fh.read():
+                    os.kill(p, sig)
+        except (OSError, ProcessLookupError):
+            pass
+
+
 def kill_tree(grace_s: float) -> None:
     """SIGTERM every descendant, wait up to ``grace_s``, SIGKILL what is left, reap."""
     if not signal_all(signal.SIGTERM):
@@ -210,7 +221,7 @@ class Supervisor:
                 status = "timeout"
                 hung = sorted(set(range(self.n)) - self._finished_ranks())
                 detail = {"hung_ranks": hung, "timeout_s": timeout}
-                signal_all(signal.SIGUSR1)  # faulthandler in each worker prints every thread's stack
+                signal_workers(signal.SIGUSR1)  # faulthandler in each worker prints every thread's stack
                 time.sleep(1.0)
                 break
         t_end = time.time()
