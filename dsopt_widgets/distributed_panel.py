@@ -107,11 +107,16 @@ class DistributedPanel(Panel):
         self.w_overlap = W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="overlap", style=style)
         self.w_latency = W.FloatText(value=round(1e6 * latency_s, 1), description="latency (us)", style=style)
         self.w_out = W.HTML()
-        self.whatif_fig = go.FigureWidget(self._whatif_figure())
+        self.whatif_fig = self._whatif_figure(self._whatif_values())
         for w in (self.w_n, self.w_bw, self.w_grad, self.w_compute, self.w_overlap, self.w_latency):
             w.observe(self._on_whatif, names="value")
-        self.live = go.FigureWidget(self._live_figure())
-        self.live_box = W.Box([self.live])
+        self.live = self._live_figure()
+        # Figures are drawn as static plotly output inside Output widgets and redrawn on change: the
+        # FigureWidget views of this panel came up empty in JupyterLab (plotly 6 + anywidget), so the page
+        # shows exactly the figure Python holds, every time.
+        self.live_out, self.whatif_out = W.Output(), W.Output()
+        self._drawing = False
+        self._last_draw = 0.0
         self._on_whatif()
 
     # -- launching ----------------------------------------------------------------------------------------
@@ -187,9 +192,9 @@ class DistributedPanel(Panel):
             fig.add_scatter(x=[], y=[], name=f"rank {r}", legendgroup=f"r{r}", line=dict(color=color), row=1, col=1)
             fig.add_scatter(x=[], y=[], name=f"rank {r}", legendgroup=f"r{r}", showlegend=False,
                             line=dict(color=color), row=1, col=2)
-        self.live = go.FigureWidget(fig)
-        self.live_box.children = (self.live,)
+        self.live = fig
         self._cursors = {r: 0 for r in range(n)}
+        self._draw(self.live_out, self.live)
 
     def refresh(self) -> bool:
         """Read new rows of every rank and extend its traces (main thread); True while the job runs."""
@@ -197,16 +202,20 @@ class DistributedPanel(Panel):
         if job is None:
             return False
         job.poll_records()
-        with self.live.batch_update():
+        changed = False
+        if True:
             for r, rec in job.recorders.items():
                 rows, self._cursors[r] = rec.since(self._cursors.get(r, 0))
                 thr = [(x.step, x.value) for x in rows if x.name == "samples_per_s"]
                 comm = [(x.step, 100 * x.value) for x in rows if x.name == "comm_share"]
                 for trace, pts in ((self.live.data[2 * r], thr), (self.live.data[2 * r + 1], comm)):
                     if pts:
+                        changed = True
                         trace.x = tuple(trace.x or ()) + tuple(p[0] for p in pts)
                         trace.y = tuple(trace.y or ()) + tuple(p[1] for p in pts)
         running = job.running
+        if changed and (not running or time.monotonic() - self._last_draw > 1.0):  # at most once a second
+            self._draw(self.live_out, self.live)
         last = {r: rec.last("samples_per_s") for r, rec in job.recorders.items()}
         acc = job.recorders[0].last("val_accuracy")
         self.status.value = (f"{job.n} x {job.backend}: {job.status}; samples/s per rank "
@@ -215,10 +224,19 @@ class DistributedPanel(Panel):
         return running
 
     # -- what-if ------------------------------------------------------------------------------------------------
-    def _whatif_figure(self) -> go.Figure:
+    def _whatif_values(self) -> dict | None:
+        try:
+            return whatif(self.w_n.value, self.w_bw.value, self.w_grad.value, self.w_compute.value,
+                          self.w_overlap.value, self.w_latency.value)
+        except ParameterError:
+            return None
+
+    def _whatif_figure(self, res: dict | None) -> go.Figure:
         fig = go.Figure()
-        fig.add_scatter(x=WHATIF_NS.tolist(), y=[], mode="lines", name="predicted")
-        fig.add_scatter(x=[], y=[], mode="markers", marker=dict(size=12), name="your N")
+        fig.add_scatter(x=WHATIF_NS.tolist(), y=[100 * e for e in res["curve"]] if res else [], mode="lines",
+                        name="predicted")
+        fig.add_scatter(x=[res["n"]] if res else [], y=[100 * res["efficiency"]] if res else [], mode="markers",
+                        marker=dict(size=12), name="your N")
         a, h = cm.ARTICLE, cm.HOROVOD_PAPER
         fig.add_scatter(x=[a["gpus"]], y=[100 * a["hours_1"] / a["hours_n"] / a["gpus"]], mode="markers",
                         marker=dict(symbol="x", size=12, color="black"), name="article (47 % at 8)")
@@ -237,22 +255,36 @@ class DistributedPanel(Panel):
         except ParameterError as exc:
             self.w_out.value = f'<span style="color:#b00020">{exc}</span>'
             return
-        with self.whatif_fig.batch_update():
-            self.whatif_fig.data[0].y = [100 * e for e in res["curve"]]
-            self.whatif_fig.data[1].x, self.whatif_fig.data[1].y = [res["n"]], [100 * res["efficiency"]]
+        self.whatif_fig.data[0].y = [100 * e for e in res["curve"]]
+        self.whatif_fig.data[1].x, self.whatif_fig.data[1].y = [res["n"]], [100 * res["efficiency"]]
+        self._draw(self.whatif_out, self.whatif_fig)
         self.w_out.value = (f"N = {res['n']}: one all-reduce {1000 * res['allreduce_s']:.1f} ms, predicted efficiency "
                             f"<b>{100 * res['efficiency']:.0f} %</b> (a model output, not a measurement)")
         self.last_update_ms = 1000 * (time.perf_counter() - t0)
 
     # -- display ------------------------------------------------------------------------------------------------
+    def _draw(self, out: W.Output, fig: go.Figure) -> None:
+        """Redraw ``fig`` inside ``out`` (main thread; only once the panel is shown with a frontend)."""
+        if not self._drawing:
+            return
+        from dsopt_widgets.frontend import show_static
+
+        with out:
+            out.clear_output(wait=True)
+            show_static(fig)
+        self._last_draw = time.monotonic()
+
     def widget(self) -> W.Widget:
         launch = W.VBox([W.HTML("<b>Next launch</b>"), W.HBox([self.workers, self.backend]),
                          W.HBox([self.bucket, self.fusion]), W.HBox([self.start_button, self.stop_button]),
                          self.status, self.message])
         what = W.VBox([W.HTML("<b>What-if: ring all-reduce model</b>"), W.HBox([self.w_n, self.w_bw]),
                        W.HBox([self.w_grad, self.w_compute]), W.HBox([self.w_overlap, self.w_latency]), self.w_out,
-                       self.whatif_fig])
-        return W.VBox([launch, self.live_box, what], layout=W.Layout(max_width=f"{WIDTH + 20}px"))
+                       self.whatif_out])
+        self._drawing = True
+        self._draw(self.live_out, self.live)
+        self._draw(self.whatif_out, self.whatif_fig)
+        return W.VBox([launch, self.live_out, what], layout=W.Layout(max_width=f"{WIDTH + 20}px"))
 
     def show(self):
         from IPython.display import display

@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from dsopt.distributed import launcher
-from dsopt.distributed.launcher import (BackendUnavailable, WorkerFailed, WorkerTimeout, launch, start)
+from dsopt.distributed.launcher import BackendUnavailable, WorkerFailed, WorkerTimeout, launch, start
 from dsopt.util.validation import ParameterError
 
 WORKER_MARK = "dsopt.distributed.worker"

@@ -13,8 +13,8 @@ Scaling efficiency is ``speedup / N`` with ``speedup = T(1) / T(N)`` for the sam
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 

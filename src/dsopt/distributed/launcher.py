@@ -32,16 +32,17 @@ import tempfile
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from dsopt.core.recorder import Recorder
 from dsopt.util.validation import ParameterError, check_choice, check_number
 
 BACKENDS = ("ddp", "horovod")
 DEVICES = ("cpu", "cuda")
-_ACTIVE: "weakref.WeakSet[DistributedJob]" = weakref.WeakSet()
+_ACTIVE: weakref.WeakSet[DistributedJob] = weakref.WeakSet()
 
 
 # -- errors (picklable: every constructor argument goes to super().__init__) ------------------------
@@ -141,7 +142,7 @@ class Target:
     vars: dict = field(default_factory=dict)
 
     @classmethod
-    def of(cls, target, args=(), kwargs=None, vars=None) -> "Target":
+    def of(cls, target, args=(), kwargs=None, vars=None) -> Target:
         if isinstance(target, str) and ":" in target and "\n" not in target and " " not in target:
             module, name = target.split(":", 1)
             return cls("function", module=module, name=name, args=tuple(args), kwargs=dict(kwargs or {}))
