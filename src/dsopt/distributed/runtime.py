@@ -258,18 +258,26 @@ def shard(inputs, targets, rank_: int | None = None, world: int | None = None):
 class ShardedLoader:
     """Wrap a loader of GLOBAL batches so that this rank sees only its slice of each (keeps ``len``).
 
+    ``drop_last=True`` skips a final global batch smaller than the loader's ``batch_size`` (it would not
+    split evenly); use it at every world size, 1 included, so that all arms train on the same batches.
     Exposes the wrapped loader's ``generator`` so the Trainer's exact-resume machinery still works.
     """
 
-    def __init__(self, loader, rank_: int | None = None, world: int | None = None):
+    def __init__(self, loader, rank_: int | None = None, world: int | None = None, drop_last: bool = False):
         self.loader = loader
         self.rank = rank() if rank_ is None else rank_
         self.world = world_size() if world is None else world
+        self.drop_last = drop_last
         self.generator = getattr(loader, "generator", None)
 
     def __len__(self) -> int:
+        if self.drop_last and getattr(self.loader, "batch_size", None):
+            return len(self.loader.dataset) // self.loader.batch_size
         return len(self.loader)
 
     def __iter__(self):
+        full = getattr(self.loader, "batch_size", None)
         for inputs, targets in self.loader:
+            if self.drop_last and full and int(targets.shape[0]) != full:
+                continue
             yield shard(inputs, targets, self.rank, self.world)

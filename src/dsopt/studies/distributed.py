@@ -173,7 +173,7 @@ def train_worker(*, scale: str = "workshop", seed: int = 0, epochs: int = 8, glo
             state.log("comm_share", max(0.0, 1.0 - compute_s / dt) if world > 1 else 0.0)
 
     timer = StepTimer()
-    trainer = Trainer(model, opt, loss_fn, runtime.ShardedLoader(task.train_loader), task.val_loader,
+    trainer = Trainer(model, opt, loss_fn, runtime.ShardedLoader(task.train_loader, drop_last=True), task.val_loader,
                       max_epochs=epochs, callbacks=[LRScheduleCallback(schedule, per="batch"), timer],
                       recorder=rec, device=runtime.device(), progress=False)
     t_fit = time.perf_counter()
