@@ -33,10 +33,19 @@ def test_chapter_06_headless(tmp_path, shared_data):
 
 
 def test_chapter_06_horovod_request_without_horovod_runs_ddp_and_says_so(tmp_path, shared_data, monkeypatch):
+    """Up to the demo cell (the rest is the same code path as above): asking for Horovod where it is absent
+    runs the cell with DDP and says what was skipped."""
+    import papermill
+
     monkeypatch.setenv("DSOPT_NO_HOROVOD", "1")  # as on a machine without Horovod, whether or not it is here
-    res = run_chapter("06", {"scale": "tiny", "epochs": 1, "n_seeds": 1, "backend": "horovod"}, tmp_path, progress=False)
-    assert res["metrics"]["launch_backend"] == "ddp" and res["metrics"]["skipped"] == ["horovod"]
-    assert {row["arm"] for row in res["metrics"]["table"]} == {"1 worker", "2 x ddp"}
-    nb = nbformat.read(res["notebook"], as_version=4)
+    prepared = run_chapter("06", {"scale": "tiny", "backend": "horovod"}, tmp_path, prepare_only=True)["notebook"]
+    nb = nbformat.read(prepared, as_version=4)
+    cut = next(i for i, c in enumerate(nb.cells) if c.source.startswith("%%distributed"))
+    nb.cells = nb.cells[: cut + 1]
+    nbformat.write(nb, prepared)
+    out = tmp_path / "out.ipynb"
+    papermill.execute_notebook(prepared, str(out), kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+    nb = nbformat.read(out, as_version=4)
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert "SKIPPED: backend 'horovod' is not installed here" in text
+    assert "SKIPPED: backend 'horovod' is not installed here; this run uses DDP instead" in text
+    assert "dsopt: 2 ddp workers finished" in text

@@ -228,9 +228,23 @@ def wrap_optimizer(optimizer, model):
     ``HOROVOD_FUSION_THRESHOLD``, which the launcher sets); its state broadcast from rank 0. DDP: unchanged."""
     if _STATE["backend"] == "horovod":
         import horovod.torch as hvd
+        import torch
 
         opt = hvd.DistributedOptimizer(optimizer, named_parameters=model.named_parameters(), op=hvd.Average)
         hvd.broadcast_optimizer_state(opt, root_rank=0)
+        horovod_zero_grad = opt.zero_grad
+
+        def zero_grad(set_to_none: bool = True) -> None:
+            # Horovod 0.28.1's zero_grad() takes no argument (the Trainer passes set_to_none=True); it
+            # checks for pending all-reduces, then calls torch's, whose default is set_to_none=True.
+            horovod_zero_grad()
+            if not set_to_none:
+                for group in opt.param_groups:
+                    for p in group["params"]:
+                        if p.grad is None:
+                            p.grad = torch.zeros_like(p)
+
+        opt.zero_grad = zero_grad
         return opt
     return optimizer
 
