@@ -111,6 +111,8 @@ class Trainer:
         for cb in self.callbacks:
             for knob in cb.knobs():
                 self.controls.define(knob)
+            for check in cb.constraints():
+                self.controls.add_constraint(check)
         self.checkpoint_path = checkpoint_path
         self.progress = progress
         try:
@@ -125,6 +127,8 @@ class Trainer:
             batches_per_epoch=n, knobs=self.controls.values(),
         )
         self._epoch_rng: dict | None = None
+        #: Where a stopped run stands (batch index, RNG states), so that start()/fit() continue it exactly.
+        self._stopped_at: dict | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self.stopped_early = False
@@ -135,10 +139,12 @@ class Trainer:
     def fit(self, resume_from: str | os.PathLike | None = None) -> Recorder:
         """Run to the end (or until stopped) on this thread; return the Recorder.
 
-        On the main thread a first Ctrl-C (or JupyterLab's "interrupt kernel") stops the run
-        gracefully at the next step boundary, writing a checkpoint when ``checkpoint_path`` is set;
-        a second Ctrl-C interrupts at once.
+        A run stopped earlier continues at exactly the next step (same batches, same random numbers),
+        as if it had never stopped. On the main thread a first Ctrl-C (or JupyterLab's "interrupt
+        kernel") stops the run gracefully at the next step boundary, writing a checkpoint when
+        ``checkpoint_path`` is set; a second Ctrl-C interrupts at once.
         """
+        self.controls.clear_stop()
         with self._graceful_interrupt():
             self._run(resume_from, progress=self.progress)
         return self.recorder
@@ -166,10 +172,15 @@ class Trainer:
             signal.signal(signal.SIGINT, previous)
 
     def start(self, resume_from: str | os.PathLike | None = None) -> "Trainer":
-        """Run on a background thread and return at once. Use ``wait()`` to join."""
+        """Run on a background thread and return at once. Use ``wait()`` to join.
+
+        A run stopped earlier continues at exactly the next step. The stop flag is cleared here, on
+        the caller's thread, so a ``stop()`` issued right after ``start()`` is never lost.
+        """
         if self.running:
             raise RuntimeError("this Trainer is already running")
         self._error = None
+        self.controls.clear_stop()
 
         def target():
             try:
@@ -211,9 +222,9 @@ class Trainer:
 
     def _run(self, resume_from, progress: bool) -> None:
         s = self.state
-        self.controls.clear_stop()
         self.stopped_early = False
-        resume = self._load(resume_from) if resume_from is not None else None
+        resume = self._load(resume_from) if resume_from is not None else self._stopped_at
+        self._stopped_at = None
         s.knobs = self.controls.values()
         if resume is None:
             self._emit("fit_start")
@@ -240,6 +251,9 @@ class Trainer:
                     s.batch_index = batch_index
                     if not self._boundary():
                         self.stopped_early = True
+                        # Continue here on the next start()/fit(): the epoch's RNG states and this batch.
+                        self._stopped_at = {"epoch_rng": self._epoch_rng, "batch_index": batch_index,
+                                            "rng": rng_state()}
                         return
                     self._train_step(inputs, targets)
                     bar.update(1)
@@ -279,16 +293,20 @@ class Trainer:
         return gen()
 
     def _boundary(self) -> bool:
-        """The step boundary: apply knob changes, honour pause/stop, checkpoint. False = stop."""
+        """The step boundary: honour pause/stop, then apply knob changes, checkpoint. False = stop.
+
+        The pause comes first, so a change made while paused applies to the first step after resume.
+        Changes pending at a stop stay queued and apply at the first step of the continued run.
+        """
         s = self.state
-        for name, value in self.controls.apply_pending(s.step).items():
-            s.log(f"knob/{name}", value)  # every applied change, with the step it took effect at
-        s.knobs = self.controls.values()
         self.controls.wait_while_paused()
         if self.controls.stop_requested:
             if self.checkpoint_path is not None:
                 self.save_checkpoint(self.checkpoint_path)
             return False
+        for name, value in self.controls.apply_pending(s.step).items():
+            s.log(f"knob/{name}", value)  # every applied change, with the step it took effect at
+        s.knobs = self.controls.values()
         if self.checkpoint_every and s.step and s.step % self.checkpoint_every == 0:
             self.save_checkpoint(self.checkpoint_path)
         return True
