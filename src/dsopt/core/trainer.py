@@ -22,6 +22,7 @@ from dsopt.core.callbacks import Callback
 from dsopt.core.checkpoint import load_checkpoint, save_checkpoint
 from dsopt.core.controls import Controls
 from dsopt.core.device import move_to, pick_device
+from dsopt.core.modes import eval_mode
 from dsopt.core.recorder import Recorder
 from dsopt.core.seeding import rng_state, set_rng_state
 from dsopt.core.state import State
@@ -44,21 +45,19 @@ def batch_size_of(targets: Any) -> int:
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, loader: Iterable, loss_fn: Callable, device: torch.device) -> dict:
     """Mean loss and, for class-index targets, accuracy of ``model`` over ``loader`` (eval mode)."""
-    was_training = model.training
-    model.eval()
     total, loss_sum, correct = 0, 0.0, 0
     classify = True
-    for inputs, targets in loader:
-        inputs, targets = move_to(inputs, device), move_to(targets, device)
-        outputs = call_model(model, inputs)
-        n = batch_size_of(targets)
-        loss_sum += float(loss_fn(outputs, targets)) * n
-        if classify and isinstance(outputs, torch.Tensor) and outputs.dim() == 2 and targets.dtype == torch.long:
-            correct += int((outputs.argmax(dim=1) == targets).sum())
-        else:
-            classify = False
-        total += n
-    model.train(was_training)
+    with eval_mode(model):
+        for inputs, targets in loader:
+            inputs, targets = move_to(inputs, device), move_to(targets, device)
+            outputs = call_model(model, inputs)
+            n = batch_size_of(targets)
+            loss_sum += float(loss_fn(outputs, targets)) * n
+            if classify and isinstance(outputs, torch.Tensor) and outputs.dim() == 2 and targets.dtype == torch.long:
+                correct += int((outputs.argmax(dim=1) == targets).sum())
+            else:
+                classify = False
+            total += n
     out = {"loss": loss_sum / max(total, 1)}
     if classify and total:
         out["accuracy"] = correct / total
