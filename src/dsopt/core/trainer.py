@@ -139,6 +139,7 @@ class Trainer:
         gracefully at the next step boundary, writing a checkpoint when ``checkpoint_path`` is set;
         a second Ctrl-C interrupts at once.
         """
+        self.controls.clear_stop()
         with self._graceful_interrupt():
             self._run(resume_from, progress=self.progress)
         return self.recorder
@@ -170,6 +171,7 @@ class Trainer:
         if self.running:
             raise RuntimeError("this Trainer is already running")
         self._error = None
+        self.controls.clear_stop()  # here, not on the thread: a stop() right after start() must count
 
         def target():
             try:
@@ -195,6 +197,16 @@ class Trainer:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def started(self) -> bool:
+        """True once ``start()`` was called (the background run may have ended since)."""
+        return self._thread is not None
+
+    @property
+    def error(self) -> BaseException | None:
+        """The exception that ended the background run, if any (``wait()`` re-raises it)."""
+        return self._error
+
     def pause(self) -> None:
         self.controls.pause()
 
@@ -211,7 +223,6 @@ class Trainer:
 
     def _run(self, resume_from, progress: bool) -> None:
         s = self.state
-        self.controls.clear_stop()
         self.stopped_early = False
         resume = self._load(resume_from) if resume_from is not None else None
         s.knobs = self.controls.values()
@@ -281,10 +292,10 @@ class Trainer:
     def _boundary(self) -> bool:
         """The step boundary: apply knob changes, honour pause/stop, checkpoint. False = stop."""
         s = self.state
+        self.controls.wait_while_paused()  # first: a change made while paused applies to the next step
         for name, value in self.controls.apply_pending(s.step).items():
             s.log(f"knob/{name}", value)  # every applied change, with the step it took effect at
         s.knobs = self.controls.values()
-        self.controls.wait_while_paused()
         if self.controls.stop_requested:
             if self.checkpoint_path is not None:
                 self.save_checkpoint(self.checkpoint_path)
