@@ -20,7 +20,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from dsopt.metrics.binary import binary_report, mean_sd
+from dsopt.metrics.binary import binary_report
+from dsopt.stats import mean_sd
 from dsopt.studies.jobs import cache_key, run_jobs
 from dsopt.util.threads import torch_threads
 from dsopt.util.validation import ParameterError, check_number
