@@ -71,7 +71,7 @@ def cmd_run(args) -> int:
 
         res = update_committed_notebook(args.chapter, progress=not args.quiet)
         print(f"updated: {display_path(res['notebook'])}")
-        print(f"stored runs: {display_path(res['stored_runs']) if res['stored_runs'] else 'none'} ({res['n_runs']} runs)")
+        print(f"stored runs: {display_path(res['stored_runs'])} ({res['n_runs']} runs)")
         return 0
     from dsopt.chapters.runner import run_chapter
 

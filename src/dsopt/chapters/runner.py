@@ -9,6 +9,7 @@ lines and the path of the partial notebook.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -22,6 +23,8 @@ from dsopt.chapters.results import load_metrics
 
 #: Environment variables that configure the *tests'* use of stored runs; a user's run never inherits them.
 _TEST_ONLY_ENV = ("DSOPT_STORED_RUNS_ONLY", "DSOPT_STORED_RUNS_VERIFY")
+#: Name of the file listing a chapter's stored runs (``notebooks/stored_runs/NN_slug/index.json``).
+INDEX = "index.json"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -127,7 +130,7 @@ def update_committed_notebook(chapter: str, *, progress: bool = True, timeout: i
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from dsopt.util.atomic import atomic_write_bytes
+    from dsopt.util.atomic import atomic_write_bytes, atomic_write_text
     from dsopt.util.runfile import RunFileError, read_run
 
     ch = get_chapter(chapter)
@@ -166,17 +169,19 @@ def update_committed_notebook(chapter: str, *, progress: bool = True, timeout: i
         staging.mkdir(parents=True)
         for path in runs:
             shutil.copy2(path, staging / path.name)
+        # The index says which runs belong to the committed notebook (an executed notebook without one was
+        # never updated this way); tests/test_stored_runs.py checks it against the files and the code.
+        index = {"chapter": ch.id, "notebook": ch.notebook, "command": f"dsopt run {ch.id} --update-notebook",
+                 "keys": sorted(p.stem for p in runs)}
+        atomic_write_text(staging / INDEX, json.dumps(index, indent=1))
         old = store.with_name(store.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if store.exists():
             store.rename(old)
-        if runs:
-            staging.rename(store)
-        else:
-            staging.rmdir()
+        staging.rename(store)
         shutil.rmtree(old, ignore_errors=True)
         atomic_write_bytes(src, dst.read_bytes())
-    return {"notebook": str(src), "stored_runs": str(store) if runs else None, "n_runs": len(runs)}
+    return {"notebook": str(src), "stored_runs": str(store), "n_runs": len(runs)}
 
 
 def _headless_env() -> dict:
