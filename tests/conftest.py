@@ -52,6 +52,10 @@ def missing_datasets(names) -> list[str]:
 
     out = []
     for name in dict.fromkeys(names):
+        if name == "shared":  # the whole offline folder (its SHA256SUMS), as ../shared/data holds it
+            if not (Path(os.environ.get("DSOPT_DATA", "")) / "SHA256SUMS").is_file():
+                out.append("all")
+            continue
         info = get_info(name)
         if not info.bundled and any(check_file(info, info.file(rel)).status != OK
                                     for rel in info.variants[info.default_variant]):
@@ -131,6 +135,27 @@ def pytest_terminal_summary(terminalreporter):
                                     "CI fails on those", yellow=True)
 
 
+def assert_portable(notebook) -> None:
+    """An executed notebook carries no absolute path of this machine, no CDN, and each figure once.
+
+    (Issue #11 item 7; used by the tests that execute a chapter.)
+    """
+    import json
+
+    text = Path(notebook).read_text()
+    for root in {str(REPO), str(Path.home()), str(Path(tempfile.gettempdir()).resolve()), "/work/"}:
+        assert root + "/" not in text, f"{notebook} contains the machine path {root}/"
+    assert "cdn.plot.ly" not in text and "cdnjs" not in text, f"{notebook} loads something from a CDN"
+    nb = json.loads(text)
+    figures = [json.dumps(o["data"]["application/vnd.plotly.v1+json"], sort_keys=True)
+               for c in nb["cells"] for o in c.get("outputs", []) if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    for c in nb["cells"]:
+        for o in c.get("outputs", []):
+            if "application/vnd.plotly.v1+json" in o.get("data", {}):
+                assert "text/html" not in o["data"], "a figure stored twice (JSON and HTML)"
+    assert len(figures) == len(set(figures)), "the same figure stored twice"
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
     """One intra-op thread for every test: the models here are tiny, and two threads on a loaded
@@ -146,7 +171,7 @@ def _one_torch_thread():
 @pytest.fixture
 def shared_data() -> Path:
     """The read-only dataset cache (``$DSOPT_DATA`` or ../shared/data); skips (fails in CI) when absent."""
-    if SHARED_DATA is None or not (SHARED_DATA / "SHA256SUMS").is_file():
+    if missing_datasets(["shared"]):
         (pytest.fail if REQUIRE_DATA else pytest.skip)(data_reason(["all"]))
     return SHARED_DATA
 

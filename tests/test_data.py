@@ -7,7 +7,6 @@ points it elsewhere, so the user's cache is never touched.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import shutil
@@ -18,19 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import dsopt.data as data
+from dsopt import data
 from dsopt.data import cache as cache_mod
 from dsopt.data import download as download_mod
-from dsopt.data.cli import register
 from dsopt.util.validation import ParameterError
 
 SHARED = (
     Path(os.environ["DSOPT_DATA"]) if os.environ.get("DSOPT_DATA")
     else Path(__file__).resolve().parents[2] / "shared" / "data"
 )
-needs_shared = pytest.mark.skipif(
-    not (SHARED / "SHA256SUMS").is_file(), reason=f"offline data folder not found at {SHARED}"
-)
+needs_shared = pytest.mark.data("shared")  # conftest: skipped naming DSOPT_DATA / `dsopt data fetch` (fails in CI)
 _real_urlopen = urllib.request.urlopen
 
 

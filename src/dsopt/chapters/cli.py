@@ -76,6 +76,10 @@ def cmd_run(args) -> int:
     from dsopt.chapters.runner import run_chapter
 
     result = run_chapter(args.chapter, params, args.out, prepare_only=args.prepare_only, progress=not args.quiet)
+    if args.html and not args.prepare_only:
+        from dsopt.chapters.runner import export_html
+
+        result["html"] = export_html(result["notebook"])
     headline = _headline(result.get("metrics"))
     if headline:
         print("verdict:")
@@ -84,6 +88,8 @@ def cmd_run(args) -> int:
     if "metrics_path" in result:
         print(f"metrics:  {display_path(result['metrics_path'])}"
               + ("" if result["metrics"] is not None else " (not written)"))
+    if "html" in result:
+        print(f"html:     {display_path(result['html'])}")
     return 0
 
 
@@ -109,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="notebook parameter (JSON or literal values; one per name)")
     p.add_argument("--out", help="output folder (default runs/NN_slug-TIMESTAMP)")
     p.add_argument("--prepare-only", action="store_true", help="only write the parameterised notebook")
+    p.add_argument("--html", action="store_true", help="also write an HTML export whose figures render offline")
     p.add_argument("--update-notebook", action="store_true",
                    help="maintainers: re-execute the committed notebook from nothing with its defaults and "
                         "store its runs in notebooks/stored_runs/")

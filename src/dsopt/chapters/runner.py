@@ -184,6 +184,23 @@ def update_committed_notebook(chapter: str, *, progress: bool = True, timeout: i
     return {"notebook": str(src), "stored_runs": str(store), "n_runs": len(runs)}
 
 
+def export_html(notebook: str | os.PathLike) -> str:
+    """Write ``NOTEBOOK.html`` beside an executed notebook, figures drawn offline (plotly.js inlined once).
+
+    Uses nbconvert's ``dsopt_html`` exporter (dsopt_widgets.export, found through its entry point).
+    """
+    import nbformat
+    from nbconvert.exporters import get_exporter
+
+    from dsopt.util.atomic import atomic_write_text
+
+    path = Path(notebook)
+    body, _ = get_exporter("dsopt_html")().from_notebook_node(nbformat.read(path, as_version=4))
+    out = path.with_suffix(".html")
+    atomic_write_text(out, body)
+    return str(out)
+
+
 def _headless_env() -> dict:
     """Environment for kernels papermill starts: never mistaken for a live frontend; a user's run measures."""
     env = dict(os.environ)
