@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import nbformat
 import pytest
+from conftest import assert_portable
 
 from dsopt.chapters.results import to_jsonable
 from dsopt.chapters.runner import run_chapter
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.notebook
 
 def test_chapter_01_headless_records_table_and_verdict(tmp_path):
     res = run_chapter("01", {"scale": "tiny", "epochs": 3, "n_seeds": 2, "live_epochs": 1,
-                             "control_schedule": [[2, "T_0", 2]]}, tmp_path, progress=False)
+                             "control_schedule": [[2, "T_0", 2]]}, tmp_path / "out", progress=False, cwd=tmp_path)
     m = res["metrics"]
     assert m is not None and m["chapter"] == "01"
     tasks = {row["task"] for row in m["table"]}
@@ -39,3 +40,4 @@ def test_chapter_01_headless_records_table_and_verdict(tmp_path):
     assert "widgets" not in nb.metadata
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert errors == []
+    assert_portable(res["notebook"])

@@ -49,6 +49,7 @@ class Controls:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self._holding = threading.Event()  # set while the training thread waits in wait_while_paused
 
     # -- knobs ------------------------------------------------------------------------------
     def define(self, knob: Knob) -> None:
@@ -189,11 +190,26 @@ class Controls:
         """Reset the stop flag (the Trainer calls this when a new fit starts)."""
         self._stop.clear()
 
+    @property
+    def holding(self) -> bool:
+        """True while a paused run actually waits at a step boundary (pause() was honoured)."""
+        return self._holding.is_set()
+
     def wait_while_paused(self, poll: float = 0.05) -> None:
         """Block the training thread while paused; returns at once when running or stopping."""
-        while not self._running.wait(timeout=poll):
-            if self._stop.is_set():
-                return
+        if self._running.is_set():
+            return
+        self._holding.set()
+        try:
+            while not self._running.wait(timeout=poll):
+                if self._stop.is_set():
+                    return
+        finally:
+            self._holding.clear()
+
+
+#: The control-schedule entry name that stops a replayed run (not a knob).
+STOP = "stop"
 
 
 def replay_callback(control_schedule: list) -> "Callable":
@@ -203,7 +219,9 @@ def replay_callback(control_schedule: list) -> "Callable":
     first step that used it). Changes are queued at ``batch_end`` once ``step`` steps are done (or
     at fit start for step 0), so the Trainer applies them at the same boundary as the live session.
     The changes of one step are queued together (``Controls.update``), so knobs that constrain each
-    other are checked as the pair the session applied.
+    other are checked as the pair the session applied. The entry ``[step, "stop", true]`` (a live
+    session stopped by hand) stops the run at that same boundary, so the replay ends where the
+    session ended.
     """
     from dsopt.core.callbacks import Callback  # local import: callbacks imports controls
 
@@ -214,9 +232,11 @@ def replay_callback(control_schedule: list) -> "Callable":
             self.schedule = sorted((int(s), n, v) for s, n, v in schedule)
 
         def _queue(self, state, step):
-            changes = {name: value for s, name, value in self.schedule if s == step}
+            changes = {name: value for s, name, value in self.schedule if s == step and name != STOP}
             if changes:
                 state.controls.update(**changes)
+            if any(s == step and name == STOP for s, name, _ in self.schedule):
+                state.controls.stop()
 
         def fit_start(self, state):
             self._queue(state, state.step)

@@ -180,7 +180,7 @@ class Trainer:
         if self.running:
             raise RuntimeError("this Trainer is already running")
         self._error = None
-        self.controls.clear_stop()
+        self.controls.clear_stop()  # here, not on the thread: a stop() right after start() must count
 
         def target():
             try:
@@ -205,6 +205,16 @@ class Trainer:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def started(self) -> bool:
+        """True once ``start()`` was called (the background run may have ended since)."""
+        return self._thread is not None
+
+    @property
+    def error(self) -> BaseException | None:
+        """The exception that ended the background run, if any (``wait()`` re-raises it)."""
+        return self._error
 
     def pause(self) -> None:
         self.controls.pause()
@@ -293,20 +303,19 @@ class Trainer:
         return gen()
 
     def _boundary(self) -> bool:
-        """The step boundary: honour pause/stop, then apply knob changes, checkpoint. False = stop.
+        """The step boundary: wait while paused, apply knob changes, honour stop, checkpoint. False = stop.
 
         The pause comes first, so a change made while paused applies to the first step after resume.
-        Changes pending at a stop stay queued and apply at the first step of the continued run.
         """
         s = self.state
-        self.controls.wait_while_paused()
+        self.controls.wait_while_paused()  # first: a change made while paused applies to the next step
+        for name, value in self.controls.apply_pending(s.step).items():
+            s.log(f"knob/{name}", value)  # every applied change, with the step it took effect at
+        s.knobs = self.controls.values()
         if self.controls.stop_requested:
             if self.checkpoint_path is not None:
                 self.save_checkpoint(self.checkpoint_path)
             return False
-        for name, value in self.controls.apply_pending(s.step).items():
-            s.log(f"knob/{name}", value)  # every applied change, with the step it took effect at
-        s.knobs = self.controls.values()
         if self.checkpoint_every and s.step and s.step % self.checkpoint_every == 0:
             self.save_checkpoint(self.checkpoint_path)
         return True

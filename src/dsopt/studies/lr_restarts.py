@@ -11,17 +11,19 @@ comparison resumes where it stopped.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
+from dsopt.core.controls import replay_callback
 from dsopt.core.seeding import seed_everything
 from dsopt.core.trainer import Trainer, evaluate
 from dsopt.data.tasks import make_task
 from dsopt.lr import Constant, CosineRestarts, OneCycleCosine, Schedule, restart_positions
 from dsopt.stats import Claim, assess_all, format_mean_sd, mean_sd, paired
 from dsopt.studies.jobs import cache_key, run_jobs
+from dsopt.util.threads import torch_threads
 from dsopt.util.validation import ParameterError, check_number
 
 
@@ -62,28 +64,49 @@ def run_one(task_name: str, schedule: Schedule, *, epochs: int, seed: int, scale
     for these small models and independent of the machine's core count, so results do not change
     with ``workers``.
     """
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return _run_one(task_name, schedule, epochs=epochs, seed=seed, scale=scale,
                         weight_decay=weight_decay, device=device)
-    finally:
-        torch.set_num_threads(previous)
+
+
+def build_trainer(task, schedule: Schedule | Mapping[str, Any], *, epochs: int, seed: int,
+                  weight_decay: float = 0.01, device: str | None = None, callbacks: Sequence = ()) -> Trainer:
+    """The chapter's run on ``task``: a fresh seeded model, AdamW, ``schedule`` stepped per batch.
+
+    ``schedule`` is a Schedule or flat parameters (then its knobs are live Controls). Everything
+    random is seeded from ``seed`` here (global RNGs, the loader's shuffling generator, the model's
+    initial weights), so the same call gives the same run whatever ran before in the process.
+    """
+    from dsopt.lr import LRScheduleCallback, schedule_from_params
+
+    seed_everything(seed)
+    generator = getattr(task.train_loader, "generator", None)
+    if generator is not None:
+        generator.manual_seed(seed)
+    model = task.make_model()
+    first_lr = (schedule if isinstance(schedule, Schedule) else schedule_from_params(schedule))(0.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=first_lr, weight_decay=weight_decay)
+    return Trainer(model, opt, torch.nn.functional.cross_entropy, task.train_loader, task.val_loader,
+                   max_epochs=epochs, callbacks=[LRScheduleCallback(schedule, per="batch"), *callbacks],
+                   device=device, progress=False)
+
+
+def live_trainer(task, params: Mapping[str, Any], *, epochs: int, seed: int, control_schedule=()) -> Trainer:
+    """The live run of the chapter's panel: :func:`build_trainer` with the schedule's flat ``params``
+    as knobs, replaying ``control_schedule`` (an exported session) at the steps it was applied.
+
+    The panel calls it again (same task and seed) for Restart; ``dsopt run 01 -p control_schedule``
+    builds the same run headless, so an exported session replays to the same Recorder history.
+    """
+    return build_trainer(task, dict(params), epochs=epochs, seed=seed,
+                         callbacks=[replay_callback(list(control_schedule or []))])
 
 
 def _run_one(task_name, schedule, *, epochs, seed, scale, weight_decay, device) -> dict:
-    from dsopt.lr import LRScheduleCallback
-
-    seed_everything(seed)
     task = make_task(task_name, scale=scale, seed=seed)
-    model = task.make_model()
-    opt = torch.optim.AdamW(model.parameters(), lr=schedule(0.0), weight_decay=weight_decay)
-    loss = torch.nn.functional.cross_entropy
-    trainer = Trainer(model, opt, loss, task.train_loader, task.val_loader, max_epochs=epochs,
-                      callbacks=[LRScheduleCallback(schedule, per="batch")], device=device, progress=False)
+    trainer = build_trainer(task, schedule, epochs=epochs, seed=seed, weight_decay=weight_decay, device=device)
     rec = trainer.fit()
-    test = evaluate(trainer.model, task.test_loader, loss, trainer.device)
+    test = evaluate(trainer.model, task.test_loader, trainer.loss_fn, trainer.device)
     return {
         "val_accuracy": rec.series("val_accuracy")[1],
         "val_loss": rec.series("val_loss")[1],
