@@ -1,6 +1,7 @@
 """Chapter 04's study: table and verdict from constructed runs, one real tiny run, caching, the 578:1 range."""
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -110,6 +111,7 @@ def test_compare_schemes_caches_and_resumes(tmp_path, monkeypatch):
     res = compare_schemes(["credit_card_default"], schemes, **kw)
     assert len(res["runs"]) == 4 and len(list(tmp_path.glob("*.json"))) == 4 and len(res["table"]) == 2
     json.loads(next(tmp_path.glob("*.json")).read_text())  # complete JSON files
-    monkeypatch.setattr(ws, "run_one", lambda *a, **k: pytest.fail("a cached run was recomputed"))
+    # The stand-in keeps run_one's name and module: run keys include the run function's code (issue #10 item 5).
+    monkeypatch.setattr(ws, "run_one", functools.wraps(ws.run_one)(lambda *a, **k: pytest.fail("a cached run was recomputed")))
     again = compare_schemes(["credit_card_default"], schemes, **kw)
     assert again["table"] == res["table"]
