@@ -126,9 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replace", action="store_true",
                    help="replace notebooks you edited with dsopt's versions (yours are kept as NAME.ipynb.bak)")
     p.add_argument("--no-start", action="store_true", help="only copy the notebooks")
-    p.add_argument("jupyter_args", nargs=argparse.REMAINDER,
-                   help="after --: options for `jupyter lab`, e.g. -- --no-browser --port 8899")
-    p.set_defaults(func=cmd_lab)
+    p.set_defaults(func=cmd_lab, jupyter_args=[])
+    p.epilog = "options after -- go to `jupyter lab`, e.g. dsopt lab -- --no-browser --port 8899"
     p = sub.add_parser("list", help="list chapters and their parameters with defaults")
     p.set_defaults(func=cmd_list)
     data_cli.register(sub)
@@ -136,8 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if argv[:1] == ["lab"] and "--" in argv:  # `dsopt lab [DIR] -- JUPYTER OPTIONS`
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
     parser = build_parser()
     args = parser.parse_args(argv)  # usage errors: "dsopt: error: ...", exit 2
+    if extra:
+        args.jupyter_args = extra
     from dsopt.data.errors import DataError
 
     try:
