@@ -112,14 +112,15 @@ def test_success_prints_the_verdict_headline(monkeypatch, tmp_path, capsys):
     def fake(src, dst, parameters, **kw):
         import shutil
         shutil.copy(src, dst)
+        claim = {"status": "inconclusive", "line": "inconclusive at this budget: '30 % faster' ...", "point": 0.1}
         (tmp_path / parameters["metrics_path"]).write_text(json.dumps({"verdict": {
-            "text": "digits: numbers ...\n'30 % faster': inconclusive at this budget\nreading notes"}}))
+            "claims": {"speed": {"text": "30 % faster"}}, "per_task": {"digits": {"speed": claim}}}}))
 
     monkeypatch.setattr(papermill, "execute_notebook", fake)
     monkeypatch.chdir(tmp_path)
     assert main(["run", "01", "-p", "tasks", "digits", "--out", "o", "-q"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[:2] == ["verdict:", "  '30 % faster': inconclusive at this budget"]
+    assert out[:2] == ["verdict:", "  digits: inconclusive at this budget: '30 % faster' ..."]
 
 
 def test_start_validates_and_sets_threads():

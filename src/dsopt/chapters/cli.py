@@ -47,15 +47,32 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _headline(metrics: dict | None) -> list[str]:
-    """The verdict's headline lines: ``verdict["headline"]`` if the chapter gives one, else the claim lines."""
+def _claim_lines(node, path=()) -> list[tuple[tuple, str]]:
+    """Every stored claim verdict (a dict with ``status`` and ``line``, as dsopt.stats writes it) with its path."""
+    if isinstance(node, dict):
+        if "status" in node and isinstance(node.get("line"), str):
+            return [(path, node["line"])]
+        return [x for k, v in node.items() for x in _claim_lines(v, (*path, str(k)))]
+    if isinstance(node, list):
+        return [x for i, v in enumerate(node) for x in _claim_lines(v, path)]
+    return []
+
+
+def _headline(metrics: dict | None, limit: int = 8) -> list[str]:
+    """The verdict's headline lines: ``verdict["headline"]`` if the chapter gives one, else one line per
+    claim verdict found in the metrics (status first, prefixed by the setting it is about)."""
     verdict = (metrics or {}).get("verdict") or {}
     if isinstance(verdict.get("headline"), list):
         return [str(x) for x in verdict["headline"]]
-    lines = [ln for ln in str(verdict.get("text", "")).splitlines() if ln.strip()]
-    words = ("supported", "contradicted", "inconclusive", "holds", "not reproduced")
-    claims = [ln for ln in lines if any(w in ln for w in words)]
-    return (claims or lines)[-6:]
+    containers = {"per_task", "per_setting", "settings", "claims", "verdicts", "tasks"}
+    out = []
+    for path, line in _claim_lines(verdict):
+        where = " / ".join(p for p in path[:-1] if p not in containers)
+        out.append(f"{where}: {line}" if where else line)
+    if not out:  # an older chapter: the lines of its text that carry a status word
+        words = ("supported", "contradicted", "inconclusive", "holds", "not reproduced")
+        out = [ln for ln in str(verdict.get("text", "")).splitlines() if any(w in ln for w in words)]
+    return out[:limit] + ([f"... and {len(out) - limit} more in the metrics file"] if len(out) > limit else [])
 
 
 def cmd_run(args) -> int:
