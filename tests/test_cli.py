@@ -234,3 +234,13 @@ def test_update_notebook_stores_the_runs_it_made_beside_the_notebook(monkeypatch
 
 def _square(x: int) -> dict:
     return {"y": x * x}
+
+
+def test_data_list_is_short_and_shows_each_registered_licence(capsys):
+    from dsopt.data.registry import DATASETS
+
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 100
+    for name, info in DATASETS.items():
+        assert any(line.startswith(name) and info.licence in line for line in out.splitlines()), name
