@@ -13,7 +13,7 @@ import pytest
 
 from dsopt.chapters.runner import ChapterRunError
 from dsopt.data.errors import ChecksumMismatchError, CorruptFileError, DataError, DataUnavailableError
-from dsopt.studies.jobs import StoredRunError
+from dsopt.studies.jobs import JobsCancelled, StoredRunError
 from dsopt.util.runfile import RunFileError
 from dsopt.util.validation import ParameterError
 
@@ -27,6 +27,7 @@ ERRORS = [
     (RunFileError, ("/cache/abc.json", "checksum mismatch"), {}),
     (ChapterRunError, ("04", "runs/04/04_dynamic_weighting.ipynb", 11, "DataUnavailableError", "Dataset 'x' ...",
                        "  at Cell In[11], line 3"), {}),
+    (JobsCancelled, ("schedule comparison", 5, 24), {}),
     (StoredRunError, ("3 of 24 runs ... regenerate with `dsopt run 01 --update-notebook`",), {}),
 ]
 

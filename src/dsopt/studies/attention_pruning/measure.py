@@ -25,6 +25,7 @@ from dsopt.pruning.latency import compare_latency
 from dsopt.pruning.removal import pruned_copy
 from dsopt.pruning.selection import select_heads
 from dsopt.stats import format_mean_sd, mean_sd
+from dsopt.util.threads import torch_threads
 from dsopt.util.validation import ParameterError, check_number
 
 
@@ -73,10 +74,7 @@ def run_seed(seed: int, *, methods: Sequence[str], fractions: Sequence[float], s
     """
     from dsopt.studies.attention_pruning.fixtures import trained_minilm_classifier
 
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         clf = trained_minilm_classifier(scale=scale, seed=seed, epochs=finetune_epochs, lr=finetune_lr,
                                         cache_dir=model_cache_dir, device=device, progress=False)
         imps = importances_for(clf.model, methods, clf.val_batches, n_random_seeds=1, seed=seed)
@@ -84,8 +82,6 @@ def run_seed(seed: int, *, methods: Sequence[str], fractions: Sequence[float], s
                               progress=False)
         baseline = {"val_accuracy": accuracy(clf.model, clf.val_batches),
                     "test_accuracy": accuracy(clf.model, clf.test_batches)}
-    finally:
-        torch.set_num_threads(previous)
     info = {k: v for k, v in clf.info.items() if k != "cache_file"}
     for r in rows:
         r.pop("seed")
