@@ -24,7 +24,10 @@ def test_chapter_02_headless_records_table_and_verdict(tmp_path):
     rand = [r for r in m["table"] if r["method"] == "random"]
     assert {r["heads_removed"] for r in rand} == {18, 36}
     assert all(r["n_seeds"] == 3 and r["seeds"] == [0, 1, 2] for r in m["table"])  # every method on 3 models
-    assert all(0 <= r["accuracy"] <= 1 and 0 <= r["val_accuracy"] <= 1 for r in m["table"])
+    assert all(0 <= r["val_accuracy"] <= 1 for r in m["table"])
+    # the test split is read only for the cells chosen on validation
+    assert sorted([r["method"], r["fraction"]] for r in m["table"] if r["tested"]) == sorted(m["choices"])
+    assert all(0 <= r["accuracy"] <= 1 for r in m["table"] if r["tested"]) and len(m["choices"]) >= 1
     assert [r["seed"] for r in m["runs"]] == [0, 1, 2] and len({r["baseline"]["test_accuracy"] for r in m["runs"]}) > 1
     assert m["article_rule"]["row_mean_is_1_over_L"] is True
     assert {c["length"] for c in m["costs"]} == {16, 32}

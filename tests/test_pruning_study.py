@@ -15,6 +15,7 @@ from dsopt.studies.attention_pruning.measure import (
     accuracy_sweep,
     baseline_accuracy,
     best_method,
+    choices,
     format_table,
     importances_for,
     largest_fraction_kept,
@@ -101,7 +102,7 @@ def test_summarize_pairs_seeds_and_keeps_validation_and_test_apart():
     assert r["val_kept"] == pytest.approx(0.886 / 0.9) and r["kept"] == pytest.approx(0.885 / 0.9)
     assert r["per_seed"]["baseline_test_accuracy"] == [0.9, 0.9, 0.9] and baseline_accuracy(table) == pytest.approx(0.9)
     md = format_table(table, 0.9)
-    assert md.splitlines()[0] == "| heads removed | a | b |" and "val 98.4 %" in md and "+-" in md
+    assert md.splitlines()[0] == "| heads removed | a | b |" and "(98.4 %; **test 98.3 %**)" in md and "+-" in md
     one = summarize(runs_ab(n=1))
     assert "(1 seed, sd unknown)" in format_table(one, 0.9)
 
@@ -165,3 +166,24 @@ def test_verdict_when_nothing_keeps_98_percent_on_validation():
     assert "no measured fraction keeps 98 %" in render_verdict(v)
     with pytest.raises(ParameterError, match="kept_claim"):
         compute_verdict(summarize(runs), [], {}, kept_claim=Claim.at_least(0.98, on="level"))
+
+
+def test_only_the_cells_chosen_on_validation_are_read_on_test():
+    runs = runs_ab()
+    for r in runs:  # what compare_methods' sweep gives before the test round: validation only
+        for x in r["rows"]:
+            x.pop("test_accuracy")
+    table = summarize(runs)
+    assert not any(r["tested"] for r in table) and "kept" not in table[0]
+    assert choices(table) == [("a", 0.2), ("b", 0.4)]
+    nothing = summarize([run(s, 0.9, 0.9, {("a", 0.2): (0.5, 0.5), ("a", 0.4): (0.4, 0.4)}) for s in range(3)])
+    assert choices(nothing) == [("a", 0.2)]  # none keeps 98 %: the smallest fraction of the best method
+    for r in runs:
+        for x in r["rows"]:
+            if (x["method"], x["fraction"]) in choices(table):
+                x["test_accuracy"] = 0.88
+    table = summarize(runs)
+    assert [(r["method"], r["fraction"]) for r in table if r["tested"]] == [("a", 0.2), ("b", 0.4)]
+    v = compute_verdict(table, [], {64: 0.35})
+    assert v["kept"]["point"] == pytest.approx(0.88 / 0.9) and v["chosen"]["method"] == "b"
+    assert "validation accuracy kept: a 88.9 %, b 98.4 %" in render_verdict(v)

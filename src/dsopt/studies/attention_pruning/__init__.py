@@ -29,7 +29,10 @@ from dsopt.studies.attention_pruning.measure import (
     largest_fraction_kept,
     latency_rows,
     majority_share,
-    run_seed,
+    choices,
+    sweep_method,
+    test_heads,
+    train_seed,
     summarize,
     verdict_heads,
 )
@@ -39,6 +42,6 @@ __all__ = [
     "COMPUTE_CLAIM", "KEPT_CLAIM", "MAX_LENGTH", "BucketBatchSampler", "TrainedClassifier", "accuracy",
     "accuracy_sweep", "baseline_accuracy", "best_method", "bucketed_loader", "compare_methods", "compute_verdict",
     "cost_rows", "format_costs", "format_latency", "format_table", "fpb_split", "importances_for",
-    "largest_fraction_kept", "latency_rows", "majority_share", "render_verdict", "run_seed", "sorted_batches",
+    "largest_fraction_kept", "latency_rows", "majority_share", "render_verdict", "choices", "sweep_method", "test_heads", "train_seed", "sorted_batches",
     "summarize", "trained_minilm_classifier", "trained_small_classifier", "verdict_heads",
 ]

@@ -1,12 +1,13 @@
 """Chapter 02's controlled measurement: accuracy vs heads removed per method and seed, cost, latency.
 
-One job per seed (:func:`run_seed`, run cached and resumable through :func:`dsopt.studies.jobs.run_jobs`
-by :func:`compare_methods`): MiniLM is fine-tuned on Financial PhraseBank with that seed, every method
-ranks its heads on the validation batches (``random`` draws one ranking from the seed), and for each
-fraction the heads it ranks lowest are removed structurally from a copy (same outputs as masking, and
-faster to evaluate); the pruned copy's accuracy is measured on validation (for choices) and on test
-(reported). :func:`summarize` pairs them over seeds. Costs come from the cost model; latencies are
-measured, baseline and pruned model interleaved in the same run, every repeat kept.
+:func:`compare_methods` runs cached, resumable jobs through :func:`dsopt.studies.jobs.run_jobs`: MiniLM
+is fine-tuned on Financial PhraseBank once per seed (:func:`train_seed`); every method ranks that model's
+heads on the validation batches (``random`` draws one ranking from the seed) and for each fraction the
+heads it ranks lowest are removed structurally from a copy (same outputs as masking, and faster to
+evaluate) and its VALIDATION accuracy measured (:func:`sweep_method`). Choices are made there
+(:func:`choices`); the test split is read once, for the chosen cells (:func:`test_heads`).
+:func:`summarize` pairs everything over seeds. Costs come from the cost model; latencies are measured,
+baseline and pruned model interleaved in the same run, every repeat kept.
 """
 from __future__ import annotations
 
@@ -60,64 +61,115 @@ def accuracy_sweep(model, batches, importances: Mapping[str, torch.Tensor | Sequ
     return rows
 
 
-#: Version of the per-seed run files (bump when run_seed's output changes).
-STUDY_VERSION = 1
+#: Version of the run files of this study (bump when a job's output changes).
+STUDY_VERSION = 2
 
 
-def run_seed(seed: int, *, methods: Sequence[str], fractions: Sequence[float], scale: str = "workshop",
-             finetune_epochs: int = 1, finetune_lr: float = 3e-5, model_cache_dir: str | None = None,
-             device: str | None = "cpu", threads: int | None = 1) -> dict:
-    """One fine-tuned MiniLM (``seed``): every method's pruned copies, validation and test accuracy (JSON-safe).
-
-    ``random`` draws one ranking seeded by ``seed``, so the random baseline has as many draws as there are
-    models. The fine-tuned weights are cached in ``model_cache_dir`` (see ``trained_minilm_classifier``).
-    """
+def _classifier(seed, scale, finetune_epochs, finetune_lr, model_cache_dir, device):
     from dsopt.studies.attention_pruning.fixtures import trained_minilm_classifier
 
+    return trained_minilm_classifier(scale=scale, seed=seed, epochs=finetune_epochs, lr=finetune_lr,
+                                     cache_dir=model_cache_dir, device=device, progress=False)
+
+
+def train_seed(seed: int, *, scale: str = "workshop", finetune_epochs: int = 1, finetune_lr: float = 3e-5,
+               model_cache_dir: str | None = None, device: str | None = "cpu", threads: int | None = 1) -> dict:
+    """Fine-tune MiniLM with ``seed`` (weights cached in ``model_cache_dir``); its unpruned accuracies (JSON-safe)."""
     with torch_threads(threads):
-        clf = trained_minilm_classifier(scale=scale, seed=seed, epochs=finetune_epochs, lr=finetune_lr,
-                                        cache_dir=model_cache_dir, device=device, progress=False)
-        imps = importances_for(clf.model, methods, clf.val_batches, n_random_seeds=1, seed=seed)
-        rows = accuracy_sweep(clf.model, {"val": clf.val_batches, "test": clf.test_batches}, imps, fractions,
-                              progress=False)
+        clf = _classifier(seed, scale, finetune_epochs, finetune_lr, model_cache_dir, device)
         baseline = {"val_accuracy": accuracy(clf.model, clf.val_batches),
                     "test_accuracy": accuracy(clf.model, clf.test_batches)}
-    info = {k: v for k, v in clf.info.items() if k != "cache_file"}
+    info = {k: v for k, v in clf.info.items() if k not in ("cache_file", "cached")}
+    return {"seed": seed, "baseline": baseline, "classifier": info}
+
+
+def sweep_method(seed: int, method: str, *, fractions: Sequence[float], scale: str = "workshop",
+                 finetune_epochs: int = 1, finetune_lr: float = 3e-5, model_cache_dir: str | None = None,
+                 device: str | None = "cpu", threads: int | None = 1) -> dict:
+    """One method on seed ``seed``'s model: ranked on validation, each fraction removed, VALIDATION accuracy.
+
+    ``random`` draws one ranking seeded by ``seed``, so the random baseline has one draw per model. The
+    test split is not touched here: it is read only for the choices (:func:`test_heads`).
+    """
+    with torch_threads(threads):
+        clf = _classifier(seed, scale, finetune_epochs, finetune_lr, model_cache_dir, device)
+        imps = importances_for(clf.model, [method], clf.val_batches, n_random_seeds=1, seed=seed)
+        rows = accuracy_sweep(clf.model, {"val": clf.val_batches}, imps, fractions, progress=False)
     for r in rows:
         r.pop("seed")
         r["heads"] = {str(layer): list(hs) for layer, hs in r["heads"].items()}
-    return {"seed": seed, "baseline": baseline, "classifier": info, "rows": rows}
+    return {"seed": seed, "method": method, "rows": rows}
+
+
+def test_heads(seed: int, head_sets: Sequence[Mapping], *, scale: str = "workshop", finetune_epochs: int = 1,
+               finetune_lr: float = 3e-5, model_cache_dir: str | None = None, device: str | None = "cpu",
+               threads: int | None = 1) -> dict:
+    """Test accuracy of seed ``seed``'s model with each head set removed (the choices made on validation)."""
+    with torch_threads(threads):
+        clf = _classifier(seed, scale, finetune_epochs, finetune_lr, model_cache_dir, device)
+        acc = [accuracy(pruned_copy(clf.model, {int(k): list(v) for k, v in heads.items()}), clf.test_batches)
+               for heads in head_sets]
+    return {"seed": seed, "test_accuracy": acc}
+
+
+def choices(table: list[dict], kept: float = 0.98) -> list[tuple[str, float]]:
+    """The (method, fraction) cells whose test accuracy is reported: per method its largest fraction keeping
+    ``kept`` of the validation accuracy, and for the best method with none, its smallest fraction."""
+    per = largest_fraction_kept(table, kept)
+    cells = [(m, f) for m, f in per.items() if f > 0]
+    best, f_best = best_method(table, kept)
+    if f_best == 0:
+        cells.append((best, min(r["fraction"] for r in table if r["method"] == best)))
+    return cells
 
 
 def compare_methods(seeds: Sequence[int], *, methods: Sequence[str], fractions: Sequence[float],
-                    scale: str = "workshop", finetune_epochs: int = 1, finetune_lr: float = 3e-5,
+                    scale: str = "workshop", finetune_epochs: int = 1, finetune_lr: float = 3e-5, kept: float = 0.98,
                     cache_dir: str | None = None, workers: int | None = None, progress: bool = True) -> dict:
-    """:func:`run_seed` for every seed through ``run_jobs`` (cached per seed, resumable, ``workers`` processes).
+    """Every method on every seed's fine-tuned model, selection on validation, test read for the choices only.
 
-    Returns ``{"runs": [per-seed results], "table": summarize(runs)}``.
+    Three rounds of cached, resumable jobs (``run_jobs``, ``workers`` processes): :func:`train_seed` per seed,
+    :func:`sweep_method` per (seed, method) (validation accuracy at every fraction; small jobs that keep
+    every worker busy), then :func:`test_heads` per seed for the cells :func:`choices` picks on validation.
+    Returns ``{"runs": [per seed: baseline, classifier, rows], "table": summarize(runs), "choices": [...]}``.
     """
     from dsopt.studies.jobs import cache_key, run_jobs
 
     if not seeds or not methods or not fractions:
         raise ParameterError("seeds", "seeds, methods and fractions must all be non-empty")
-    kwargs = {"methods": list(methods), "fractions": [float(f) for f in fractions], "scale": scale,
-              "finetune_epochs": finetune_epochs, "finetune_lr": finetune_lr,
-              "model_cache_dir": str(cache_dir) if cache_dir else None}
-    settings = {k: v for k, v in kwargs.items() if k != "model_cache_dir"}
-    done = run_jobs(list(seeds), run_seed, lambda s: ((s,), kwargs),
-                    key=lambda s: cache_key("pruning_study", STUDY_VERSION, s, settings),
-                    cache_dir=cache_dir, workers=workers, progress=progress, desc="fine-tuned models")
-    runs = [done[s] for s in seeds]
-    return {"runs": runs, "table": summarize(runs)}
+    model = {"scale": scale, "finetune_epochs": finetune_epochs, "finetune_lr": finetune_lr}
+    common = {**model, "model_cache_dir": str(cache_dir) if cache_dir else None}
+    fractions = [float(f) for f in fractions]
+    seeds, methods = list(seeds), list(methods)
+    run = {"cache_dir": cache_dir, "workers": workers, "progress": progress}
+    trained = run_jobs(seeds, train_seed, lambda s: ((s,), common),
+                       key=lambda s: cache_key("pruning_train", STUDY_VERSION, s, model), desc="fine-tuned models", **run)
+    sweeps = run_jobs([(s, m) for s in seeds for m in methods], sweep_method,
+                      lambda j: (j, {**common, "fractions": fractions}),
+                      key=lambda j: cache_key("pruning_sweep", STUDY_VERSION, j, model, fractions),
+                      desc="pruned models (validation)", **run)
+    runs = [{**trained[s], "rows": [r for m in methods for r in sweeps[(s, m)]["rows"]]} for s in seeds]
+    picked = choices(summarize(runs), kept)
+
+    def heads(s):
+        return [next(r["heads"] for r in sweeps[(s, m)]["rows"] if r["fraction"] == f) for m, f in picked]
+
+    tested = run_jobs(seeds, test_heads, lambda s: ((s, heads(s)), common),
+                      key=lambda s: cache_key("pruning_test", STUDY_VERSION, s, model, heads(s)),
+                      desc="chosen pruned models (test)", **run) if picked else {}
+    for r in runs:
+        for (m, f), acc in zip(picked, tested[r["seed"]]["test_accuracy"] if picked else []):
+            next(x for x in r["rows"] if x["method"] == m and x["fraction"] == f)["test_accuracy"] = acc
+    return {"runs": runs, "table": summarize(runs), "choices": [[m, f] for m, f in picked]}
 
 
 def summarize(runs: list[dict]) -> list[dict]:
     """One row per (method, fraction) over the seeds' models, paired by seed.
 
-    ``accuracy``/``accuracy_sd``: test accuracy mean and sd over seeds; ``val_accuracy``/``val_accuracy_sd``
-    the same on validation; ``kept`` and ``val_kept``: mean pruned accuracy / mean unpruned accuracy of the
-    same models; ``seeds`` and ``per_seed`` keep every seed's pruned and unpruned accuracies (a verdict
-    pairs them and can be recomputed from the table alone).
+    ``val_accuracy``/``val_accuracy_sd``: validation accuracy mean and sd over seeds, ``val_kept`` = mean
+    pruned / mean unpruned validation accuracy of the same models (what choices are made on). Cells chosen on
+    validation also carry the test split (``tested``): ``accuracy``/``accuracy_sd`` and ``kept``. ``seeds`` and
+    ``per_seed`` keep every seed's values, so a verdict pairs them and can be recomputed from the table alone.
     """
     if not runs:
         raise ParameterError("runs", "summarize needs at least one seed's run")
@@ -130,26 +182,28 @@ def summarize(runs: list[dict]) -> list[dict]:
         for f in sorted({r["fraction"] for r in first if r["method"] == method}):
             cells = [next(x for x in run["rows"] if x["method"] == method and x["fraction"] == f) for run in runs]
             per_seed = {"val_accuracy": [c["val_accuracy"] for c in cells],
-                        "test_accuracy": [c["test_accuracy"] for c in cells],
                         "baseline_val_accuracy": base_val, "baseline_test_accuracy": base_test}
             row = {"method": method, "fraction": f, "heads_removed": cells[0]["heads_removed"],
-                   "heads_total": cells[0]["heads_total"], "n_seeds": len(runs), "seeds": seeds, "per_seed": per_seed}
-            row["accuracy"], row["accuracy_sd"] = mean_sd(per_seed["test_accuracy"])
+                   "heads_total": cells[0]["heads_total"], "n_seeds": len(runs), "seeds": seeds, "per_seed": per_seed,
+                   "tested": all("test_accuracy" in c for c in cells)}
             row["val_accuracy"], row["val_accuracy_sd"] = mean_sd(per_seed["val_accuracy"])
-            row["kept"] = row["accuracy"] / float(np.mean(base_test))
             row["val_kept"] = row["val_accuracy"] / float(np.mean(base_val))
+            if row["tested"]:
+                per_seed["test_accuracy"] = [c["test_accuracy"] for c in cells]
+                row["accuracy"], row["accuracy_sd"] = mean_sd(per_seed["test_accuracy"])
+                row["kept"] = row["accuracy"] / float(np.mean(base_test))
             out.append(row)
     return out
 
 
-def baseline_accuracy(table: list[dict], split: str = "test") -> float:
-    """Mean unpruned accuracy over the table's seeds (``split`` "test" or "val")."""
+def baseline_accuracy(table: list[dict], split: str = "val") -> float:
+    """Mean unpruned accuracy over the table's seeds (``split`` "val" or "test")."""
     return float(np.mean(table[0]["per_seed"][f"baseline_{split}_accuracy"]))
 
 
 def format_table(table: list[dict], baseline_accuracy: float) -> str:
-    """Test accuracy vs heads removed as Markdown: one column per method (mean +- sd over seeds), with the
-    share of the unpruned accuracy kept on test and, for the choices, on validation."""
+    """Validation accuracy vs heads removed as Markdown: one column per method (mean +- sd over seeds) with the
+    share of the unpruned validation accuracy kept; cells chosen on validation add their test share kept."""
     methods = list(dict.fromkeys(r["method"] for r in table))
     fractions = sorted({r["fraction"] for r in table})
     cell = {(r["method"], r["fraction"]): r for r in table}
@@ -163,8 +217,9 @@ def format_table(table: list[dict], baseline_accuracy: float) -> str:
             if r is None:
                 parts.append("")
                 continue
-            kept = f" (test {100 * r['kept']:.1f} %" + (f", val {100 * r['val_kept']:.1f} %)" if "val_kept" in r else ")")
-            parts.append(format_mean_sd(r["accuracy"], r["accuracy_sd"], scale=100, digits=1) + kept)
+            test = f"; **test {100 * r['kept']:.1f} %**" if r.get("tested") else ""
+            parts.append(format_mean_sd(r["val_accuracy"], r["val_accuracy_sd"], scale=100, digits=1)
+                         + f" ({100 * r['val_kept']:.1f} %{test})")
         out.append(f"| {any_row['heads_removed']}/{any_row['heads_total']} ({100 * f:.0f} %) | " + " | ".join(parts) + " |")
     return "\n".join(out)
 
@@ -249,7 +304,7 @@ def best_method(table: list[dict], kept: float = 0.98, key: str = "val_kept") ->
 
 
 def verdict_heads(run: dict, table: list[dict], kept: float = 0.98) -> dict[str, HeadSet]:
-    """Head sets worth timing, from one seed's ``run`` (:func:`run_seed`): ``best`` (the method chosen on
+    """Head sets worth timing, from one seed's ``run`` (``compare_methods(...)["runs"][i]``): ``best`` (the method chosen on
     validation at its largest fraction keeping ``kept``) and ``largest`` (the same method at the largest
     measured fraction), when they remove any head."""
     method, f = best_method(table, kept)

@@ -1,7 +1,8 @@
 """The verdict on "-40 % compute, > 98 % accuracy kept", computed from the measured tables.
 
 Inputs are what chapter 02 measured: the accuracy table over seeds (:func:`~dsopt.studies.attention_pruning.
-measure.summarize`: every method on several independently fine-tuned models, validation and test), the
+measure.summarize`: every method on several independently fine-tuned models on validation, the cells chosen
+there also on test), the
 latency rows of the pruned model chosen on validation (every timed repeat), the cost model's attention
 share and the article rule's measured accuracy.
 
@@ -117,7 +118,7 @@ def compute_verdict(table: list[dict], latency: list[dict], attention_share: dic
     if article:
         out["article"] = dict(article)
     at_claim = [r for r in table if abs(r["fraction"] - (-compute_claim.high)) < 1e-9] if compute_claim.high else []
-    out["at_claimed_fraction"] = {r["method"]: {"test_kept": r["kept"], "val_kept": r["val_kept"]} for r in at_claim}
+    out["at_claimed_fraction"] = {r["method"]: {"val_kept": r["val_kept"]} for r in at_claim}
     return out
 
 
@@ -156,8 +157,8 @@ def render_verdict(v: dict) -> str:
         lines.append(f"- {m}: " + (f"{_pct(x['fraction'])} of heads, test kept {x['text']}" if x["fraction"] > 0
                                    else "no measured fraction"))
     if v["at_claimed_fraction"]:
-        lines.append(f"With {_pct(-cc['high'])} of heads removed, test accuracy kept: "
-                     + ", ".join(f"{m} {100 * v['at_claimed_fraction'][m]['test_kept']:.1f} %"
+        lines.append(f"With {_pct(-cc['high'])} of heads removed, validation accuracy kept: "
+                     + ", ".join(f"{m} {100 * v['at_claimed_fraction'][m]['val_kept']:.1f} %"
                                  for m in v["method_order"] if m in v["at_claimed_fraction"]) + ".")
     a = v.get("article")
     if a:
