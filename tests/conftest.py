@@ -30,8 +30,13 @@ SHARED_DATA = Path(os.environ["DSOPT_DATA"]) if os.environ.get("DSOPT_DATA") els
 # Scratch for everything a library might cache under $HOME (removed by the OS's temp cleaning).
 _tmp = Path(tempfile.mkdtemp(prefix="dsopt-test-home-"))
 for var in ("IPYTHONDIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "MPLCONFIGDIR",
-            "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "TA_CACHE_DIR"):
+            "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "TA_CACHE_DIR", "PIP_CACHE_DIR"):
     os.environ.setdefault(var, str(_tmp / var.lower()))
+os.environ.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+# Whatever else a tool keeps under ~ (Chromium's ~/.pki, ...) lands in the scratch folder too.
+REAL_HOME = Path.home()
+os.environ["HOME"] = str(_tmp / "home")
+(_tmp / "home").mkdir(exist_ok=True)
 for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "DSOPT_OFFLINE"):
     os.environ.setdefault(var, "1")
 if SHARED_DATA is None:  # the user cache dir would be under $HOME: keep it in the scratch folder too
@@ -143,7 +148,7 @@ def assert_portable(notebook) -> None:
     import json
 
     text = Path(notebook).read_text()
-    for root in {str(REPO), str(Path.home()), str(Path(tempfile.gettempdir()).resolve()), "/work/"}:
+    for root in {str(REPO), str(REAL_HOME), str(Path(tempfile.gettempdir()).resolve()), "/work/"}:
         assert root + "/" not in text, f"{notebook} contains the machine path {root}/"
     assert "cdn.plot.ly" not in text and "cdnjs" not in text, f"{notebook} loads something from a CDN"
     nb = json.loads(text)
