@@ -15,6 +15,9 @@ from dsopt.chapters.runner import ChapterRunError
 from dsopt.data.errors import ChecksumMismatchError, CorruptFileError, DataError, DataUnavailableError
 from dsopt.studies.jobs import JobsCancelled, StoredRunError
 from dsopt.util.runfile import RunFileError
+from dsopt.distributed.launcher import (BackendUnavailable, DistributedError, WorkerFailed, WorkersLost,
+                                        WorkerTimeout)
+from dsopt.distributed.magic import _Usage
 from dsopt.util.validation import ParameterError
 
 ERRORS = [
@@ -29,6 +32,12 @@ ERRORS = [
                        "  at Cell In[11], line 3"), {}),
     (JobsCancelled, ("schedule comparison", 5, 24), {}),
     (StoredRunError, ("3 of 24 runs ... regenerate with `dsopt run 01 --update-notebook`",), {}),
+    (DistributedError, ("the job did not finish",), {}),
+    (WorkerFailed, (1, "ValueError", "boom", "Traceback (most recent call last):\n...", 0.2), {}),
+    (WorkerTimeout, ([1], 30.0), {}),
+    (WorkersLost, ("the workers ended without reporting",), {}),
+    (BackendUnavailable, ("backend 'horovod' is not available: ...",), {}),
+    (_Usage, ("%%distributed: unknown option(s) --x",), {}),
 ]
 
 
