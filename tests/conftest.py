@@ -101,36 +101,44 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.data(*ch.needed_datasets({})))
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
-    marker = item.get_closest_marker("data")
-    if marker is not None:
-        missing = missing_datasets(marker.args)
-        if missing:
-            (pytest.fail if REQUIRE_DATA else pytest.skip)(data_reason(missing))
-    if item.get_closest_marker("nbval"):
-        os.environ.update(NBVAL_ENV)  # before nbval's file-level setup starts the kernel: it inherits this
+class _SessionHooks:
+    """Per-test hooks for EVERY item, notebooks/ (nbval) included: hooks defined in this conftest would apply
+    to items under tests/ only, so they live in a plugin registered for the whole session."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        marker = item.get_closest_marker("data")
+        if marker is not None:
+            missing = missing_datasets(marker.args)
+            if missing:
+                (pytest.fail if REQUIRE_DATA else pytest.skip)(data_reason(missing))
+        if item.get_closest_marker("nbval"):
+            os.environ.update(NBVAL_ENV)  # before nbval's file-level setup starts the kernel: it inherits this
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_teardown(self, item, nextitem):
+        if item.get_closest_marker("nbval") and (nextitem is None or not nextitem.get_closest_marker("nbval")
+                                                 or nextitem.fspath != item.fspath):
+            for name in NBVAL_ENV:
+                os.environ.pop(name, None)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        """A DataUnavailableError escaping a test means data are absent: a skip naming the fix (a failure in CI)."""
+        outcome = yield
+        report = outcome.get_result()
+        if call.excinfo is None or REQUIRE_DATA:
+            return
+        from dsopt.data.errors import DataUnavailableError
+
+        if call.excinfo.errisinstance(DataUnavailableError):
+            report.outcome = "skipped"
+            report.longrepr = (str(item.fspath), item.location[1] or 0,
+                               f"Skipped: {data_reason([call.excinfo.value.dataset])}")
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_runtest_teardown(item, nextitem):
-    if item.get_closest_marker("nbval") and (nextitem is None or not nextitem.get_closest_marker("nbval")):
-        for name in NBVAL_ENV:
-            os.environ.pop(name, None)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    """A DataUnavailableError escaping a test means data are absent: a skip naming the fix (a failure in CI)."""
-    outcome = yield
-    report = outcome.get_result()
-    if call.excinfo is None or REQUIRE_DATA:
-        return
-    from dsopt.data.errors import DataUnavailableError
-
-    if call.excinfo.errisinstance(DataUnavailableError):
-        report.outcome = "skipped"
-        report.longrepr = (str(item.fspath), item.location[1] or 0, f"Skipped: {data_reason([call.excinfo.value.dataset])}")
+def pytest_configure(config):
+    config.pluginmanager.register(_SessionHooks(), "dsopt-session-hooks")
 
 
 def pytest_terminal_summary(terminalreporter):
