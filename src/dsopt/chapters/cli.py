@@ -1,4 +1,10 @@
-"""The ``dsopt`` command line: ``run``, ``list`` and ``data``."""
+"""The ``dsopt`` command line: ``run``, ``lab``, ``list``, ``data`` and ``doctor``.
+
+Answers ``--help``, ``list``, ``data ...`` and every refusal without importing torch (or numpy,
+papermill, Jupyter): those load only once a notebook really runs. Exit codes: 0 done, 1 a run failed
+(the cell's error and the partial notebook are printed), 2 refused before anything started (usage,
+a bad parameter, missing data), 130 interrupted. Every message starts with ``dsopt:``.
+"""
 from __future__ import annotations
 
 import argparse
@@ -19,6 +25,18 @@ def parse_value(text: str):
     return text
 
 
+class _OnceEach(argparse.Action):
+    """``-p NAME VALUE``, repeatable for different names; the same name twice is refused (usage error)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        items = getattr(namespace, self.dest, None) or []
+        name, value = values
+        earlier = [v for n, v in items if n == name]
+        if earlier:
+            parser.error(f"-p {name} given twice ({earlier[0]!r} and {value!r}); give each parameter once")
+        setattr(namespace, self.dest, [*items, (name, value)])
+
+
 def cmd_list(args) -> int:
     from dsopt.chapters.registry import CHAPTERS
 
@@ -29,59 +47,142 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _claim_lines(node, path=()) -> list[tuple[tuple, str]]:
+    """Every stored claim verdict (a dict with ``status`` and ``line``, as dsopt.stats writes it) with its path."""
+    if isinstance(node, dict):
+        if "status" in node and isinstance(node.get("line"), str):
+            return [(path, node["line"])]
+        return [x for k, v in node.items() for x in _claim_lines(v, (*path, str(k)))]
+    if isinstance(node, list):
+        return [x for i, v in enumerate(node) for x in _claim_lines(v, path)]
+    return []
+
+
+def _headline(metrics: dict | None, limit: int = 8) -> list[str]:
+    """The verdict's headline lines: ``verdict["headline"]`` if the chapter gives one, else one line per
+    claim verdict found in the metrics (status first, prefixed by the setting it is about)."""
+    verdict = (metrics or {}).get("verdict") or {}
+    if isinstance(verdict.get("headline"), list):
+        return [str(x) for x in verdict["headline"]]
+    containers = {"per_task", "per_setting", "settings", "claims", "verdicts", "tasks"}
+    out = []
+    for path, line in _claim_lines(verdict):
+        where = " / ".join(p for p in path[:-1] if p not in containers)
+        out.append(f"{where}: {line}" if where else line)
+    if not out:  # an older chapter: the lines of its text that carry a status word
+        words = ("supported", "contradicted", "inconclusive", "holds", "not reproduced")
+        out = [ln for ln in str(verdict.get("text", "")).splitlines() if any(w in ln for w in words)]
+    return out[:limit] + ([f"... and {len(out) - limit} more in the metrics file"] if len(out) > limit else [])
+
+
 def cmd_run(args) -> int:
     from dsopt.chapters.registry import get_chapter
-    from dsopt.chapters.runner import run_chapter
+    from dsopt.chapters.runner import display_path
 
     params = {name: parse_value(value) for name, value in (args.param or [])}
     get_chapter(args.chapter).validate(params)  # refuse bad input before a kernel starts
     if args.update_notebook:
-        if params:
-            print("dsopt: error: --update-notebook runs the committed defaults; drop the -p options", file=sys.stderr)
-            return 2
+        if params or args.out:
+            raise ParameterError("-p", "--update-notebook runs the committed defaults; drop the -p and --out options")
         from dsopt.chapters.runner import update_committed_notebook
 
-        print(f"updated: {update_committed_notebook(args.chapter, progress=not args.quiet)}")
+        res = update_committed_notebook(args.chapter, progress=not args.quiet)
+        print(f"updated: {display_path(res['notebook'])}")
+        print(f"stored runs: {display_path(res['stored_runs'])} ({res['n_runs']} runs)")
         return 0
+    from dsopt.chapters.runner import run_chapter
+
     result = run_chapter(args.chapter, params, args.out, prepare_only=args.prepare_only, progress=not args.quiet)
-    print(f"notebook: {result['notebook']}")
+    if args.html and not args.prepare_only:
+        from dsopt.chapters.runner import export_html
+
+        result["html"] = export_html(result["notebook"])
+    headline = _headline(result.get("metrics"))
+    if headline:
+        print("verdict:")
+        print("\n".join(f"  {line}" for line in headline))
+    print(f"notebook: {display_path(result['notebook'])}")
     if "metrics_path" in result:
-        print(f"metrics:  {result['metrics_path']}" + ("" if result["metrics"] is not None else " (not written)"))
+        print(f"metrics:  {display_path(result['metrics_path'])}"
+              + ("" if result["metrics"] is not None else " (not written)"))
+    if "html" in result:
+        print(f"html:     {display_path(result['html'])}")
     return 0
+
+
+def cmd_lab(args) -> int:
+    from dsopt.chapters.lab import copy_notebooks, start_lab
+
+    folder = copy_notebooks(args.dir, replace=args.replace)
+    if args.no_start:
+        return 0
+    return start_lab(folder, args.jupyter_args)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from dsopt.data import cli as data_cli
 
-    parser = argparse.ArgumentParser(prog="dsopt", description="dsopt: an interactive optimization workbench.")
+    parser = argparse.ArgumentParser(
+        prog="dsopt", description="dsopt: an interactive optimization workbench.",
+        epilog="exit codes: 0 done, 1 a run failed, 2 refused (usage, bad parameter, missing data), 130 interrupted")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run a chapter notebook headless (papermill)")
     p.add_argument("chapter", help="chapter id, e.g. 01")
-    p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                   help="notebook parameter (JSON or literal values; repeatable)")
+    p.add_argument("-p", "--param", nargs=2, action=_OnceEach, metavar=("NAME", "VALUE"),
+                   help="notebook parameter (JSON or literal values; one per name)")
     p.add_argument("--out", help="output folder (default runs/NN_slug-TIMESTAMP)")
     p.add_argument("--prepare-only", action="store_true", help="only write the parameterised notebook")
+    p.add_argument("--html", action="store_true", help="also write an HTML export whose figures render offline")
     p.add_argument("--update-notebook", action="store_true",
-                   help="maintainers: re-execute the committed notebook in place with its defaults")
+                   help="maintainers: re-execute the committed notebook from nothing with its defaults and "
+                        "store its runs in notebooks/stored_runs/")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("lab", help="copy the chapter notebooks into a folder (once) and start JupyterLab there")
+    p.add_argument("dir", nargs="?", default="dsopt-notebooks", help="working folder (default ./dsopt-notebooks)")
+    p.add_argument("--replace", action="store_true",
+                   help="replace notebooks you edited with dsopt's versions (yours are kept as NAME.ipynb.bak)")
+    p.add_argument("--no-start", action="store_true", help="only copy the notebooks")
+    p.set_defaults(func=cmd_lab, jupyter_args=[])
+    p.epilog = "options after -- go to `jupyter lab`, e.g. dsopt lab -- --no-browser --port 8899"
     p = sub.add_parser("list", help="list chapters and their parameters with defaults")
     p.set_defaults(func=cmd_list)
     data_cli.register(sub)
+    # chapter 06: which distributed backends work here (the import waits until the command runs)
+    p = sub.add_parser("doctor", help="which distributed backends (DDP gloo/nccl, Horovod) work here, and why not")
+    p.add_argument("--smoke", action="store_true", help="also run a real 2-worker all-reduce per usable backend")
+    p.set_defaults(func=lambda a: __import__("dsopt.distributed.doctor", fromlist=["main"]).main(
+        ["--smoke"] if a.smoke else []))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if argv[:1] == ["lab"] and "--" in argv:  # `dsopt lab [DIR] -- JUPYTER OPTIONS`
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # usage errors: "dsopt: error: ...", exit 2
+    if extra:
+        args.jupyter_args = extra
+    from dsopt.data.errors import DataError
+
     try:
         return int(args.func(args) or 0)
-    except ParameterError as exc:
+    except (ParameterError, DataError, FileNotFoundError) as exc:
         print(f"dsopt: error: {exc}", file=sys.stderr)
         return 2
-    except FileNotFoundError as exc:
-        print(f"dsopt: error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("dsopt: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        from dsopt.chapters.runner import ChapterRunError
+
+        if isinstance(exc, ChapterRunError):
+            print(f"dsopt: {exc}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

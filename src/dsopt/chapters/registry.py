@@ -7,9 +7,10 @@ are validated here, before a kernel starts, and a test checks that every noteboo
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from dsopt.util.validation import ParameterError, check_choice, check_number
 
@@ -25,12 +26,25 @@ class Param:
 
 @dataclass(frozen=True)
 class Chapter:
-    """A chapter: id ("01"), slug, notebook file name, title and parameters."""
+    """A chapter: id ("01"), slug, notebook file name, title, parameters and the datasets they need.
+
+    ``datasets(params) -> names`` gives the datasets a run with the (validated, complete) ``params`` reads;
+    ``dsopt run`` checks them before a kernel starts. Default: the names in a ``tasks`` parameter.
+    """
 
     id: str
     slug: str
     title: str
     params: dict[str, Param] = field(default_factory=dict)
+    datasets: Callable[[dict], list[str]] | None = None
+
+    def needed_datasets(self, values: dict[str, Any]) -> list[str]:
+        """Datasets a run with ``values`` (defaults filled in) needs."""
+        full = {**{n: p.default for n, p in self.params.items()}, **values}
+        if self.datasets is not None:
+            return list(self.datasets(full))
+        tasks = full.get("tasks")
+        return [t.strip() for t in tasks.split(",") if t.strip()] if isinstance(tasks, str) else []
 
     @property
     def notebook(self) -> str:
@@ -80,6 +94,21 @@ def number_list(name: str, low: float, high: float, integer: bool = False) -> Ca
         if not isinstance(v, (list, tuple)) or not v:
             raise ParameterError(name, f"{name} must be a non-empty list of numbers in [{low!r}, {high!r}]; got {v!r}")
         return [check_number(name, x, low=low, high=high, integer=integer) for x in v]
+
+    return check
+
+
+def per_task_integer(name: str, tasks: list[str], low: int, high: int) -> Callable[[Any], int | dict]:
+    """One integer for every task, or a mapping task -> integer (e.g. a per-task epoch budget)."""
+
+    def check(v):
+        if isinstance(v, dict):
+            unknown = sorted(set(v) - set(tasks))
+            if unknown or not v:
+                raise ParameterError(name, f"{name} must be an integer in [{low}, {high}] or a non-empty mapping "
+                                           f"task -> integer with tasks from {', '.join(tasks)}; got {v!r}")
+            return {t: check_number(f"{name}[{t!r}]", e, low=low, high=high, integer=True) for t, e in v.items()}
+        return check_number(name, v, low=low, high=high, integer=True)
 
     return check
 
@@ -140,10 +169,11 @@ register(Chapter("01", "lr_restarts", "Learning-rate warm restarts", {
 register(Chapter("02", "attention_pruning", "Attention-head pruning", {
     "methods": Param("gradient,entropy,confidence,random",
                      subset("methods", ["gradient", "entropy", "confidence", "random"]),
-                     "head-importance methods compared on MiniLM (random runs n_random_seeds seeds)"),
+                     "head-importance methods compared on MiniLM (random draws one ranking per seed)"),
     "fractions": Param([0.1, 0.2, 0.3, 0.4, 0.5], number_list("fractions", 0.0, 1.0),
                        "fractions of all heads removed in the comparison (global ranking)"),
-    "n_random_seeds": Param(3, integer("n_random_seeds", 1, 20), "seeds of the random baseline (>= 3 for a verdict)"),
+    "n_seeds": Param(3, integer("n_seeds", 1, 20),
+                     "independently fine-tuned MiniLM models (seeds), each pruned by every method (>= 3 for a verdict)"),
     "finetune_epochs": Param(1, integer("finetune_epochs", 0, 20),
                              "MiniLM fine-tuning epochs after the linear probe (0 = probe only)"),
     "finetune_lr": Param(3e-5, number("finetune_lr", 0.0, 1.0, low_inclusive=False), "MiniLM fine-tuning learning rate"),
@@ -161,14 +191,17 @@ register(Chapter("02", "attention_pruning", "Attention-head pruning", {
     "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
                    "data/model size: tiny (tests), workshop (2 CPU cores, minutes), full (GPU)"),
     **COMMON,
-}))
+}, datasets=lambda p: ["financial_phrasebank"]))
 
 
 register(Chapter("04", "dynamic_weighting", "Dynamic loss weighting for imbalanced data", {
     "tasks": Param("credit_card_default,sms_spam_collection",
                    subset("tasks", ["credit_card_default", "sms_spam_collection"]),
                    "tasks of the controlled comparison (credit default: tabular MLP; SMS spam: small transformer)"),
-    "epochs": Param(2, integer("epochs", 1, 500), "epoch budget, the same for every scheme"),
+    "epochs": Param({"credit_card_default": 12, "sms_spam_collection": 3},
+                    per_task_integer("epochs", ["credit_card_default", "sms_spam_collection"], 1, 500),
+                    "epoch budget per task (or one number for all), the same for every scheme; the defaults reach "
+                    "a validation PR-AUC plateau at workshop scale"),
     "n_seeds": Param(3, integer("n_seeds", 1, 20), "seeds per scheme and setting (>= 3 for a verdict)"),
     "imbalance_ratio": Param(100.0, number("imbalance_ratio", 6.5, 100000.0),
                              "fraud-like majority:minority ratio made by subsampling the minority of the TRAIN split "
@@ -177,6 +210,29 @@ register(Chapter("04", "dynamic_weighting", "Dynamic loss weighting for imbalanc
     "control_schedule": Param([], control_schedule(), "knob changes exported from a panel session, replayed in the live run"),
     "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
                    "model/data size: tiny (tests), workshop (2 CPU cores, minutes), full (GPU)"),
+    **COMMON,
+}))
+
+
+register(Chapter("06", "distributed", "Distributed training from notebook cells (DDP and Horovod)", {
+    "workers": Param(2, integer("workers", 2, 1024), "worker processes of the demo cell, the live run and the study "
+                     "(2 on a 2-core machine; scale 'full' uses every visible GPU instead)"),
+    "backend": Param("ddp", choice("backend", ["ddp", "horovod"]),
+                     "backend of the %%distributed demo cell and the live run (the study runs both when Horovod is installed)"),
+    "n_seeds": Param(3, integer("n_seeds", 1, 20), "seeds per arm of the scaling study (>= 3 for a verdict)"),
+    "epochs": Param(8, integer("epochs", 1, 500), "training epochs per run, the same for every arm"),
+    "global_batch": Param(128, integer("global_batch", 2, 65536), "global batch, the same at 1 and N workers (split evenly)"),
+    "base_lr": Param(0.05, number("base_lr", 0.0, 10.0, low_inclusive=False),
+                     "SGD rate at reference_batch; scaled linearly to the global batch after warmup (Goyal et al.)"),
+    "reference_batch": Param(32, integer("reference_batch", 1, 65536), "the batch base_lr belongs to"),
+    "warmup_epochs": Param(2.0, number("warmup_epochs", 0.0, 100.0), "linear warmup from base_lr to the scaled rate"),
+    "target_accuracy": Param(0.9, number("target_accuracy", 0.0, 1.0, low_inclusive=False),
+                             "validation accuracy whose training time is compared"),
+    "bucket_cap_mb": Param(25.0, number("bucket_cap_mb", 0.0, 1024.0, low_inclusive=False), "DDP gradient bucket size (MB)"),
+    "fusion_threshold_mb": Param(128.0, number("fusion_threshold_mb", 0.0, 1024.0), "Horovod tensor fusion threshold (MB)"),
+    "timeout": Param(900.0, number("timeout", 1.0, 86400.0), "seconds before a launch's hung workers are killed"),
+    "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
+                   "tiny (tests), workshop (2 CPU cores, minutes), full (nccl on every visible GPU; untested on GPU)"),
     **COMMON,
 }))
 
@@ -191,11 +247,25 @@ def get_chapter(chapter_id: str) -> Chapter:
 
 
 def notebooks_dir() -> Path:
-    """Folder holding the chapter notebooks: ``$DSOPT_NOTEBOOKS`` or the checkout's notebooks/."""
+    """Folder holding the chapter notebooks.
+
+    ``$DSOPT_NOTEBOOKS`` when set; else, in a checkout (editable install), the checkout's ``notebooks/``;
+    else the copy shipped inside the package (``dsopt/chapters/notebooks``, a plain ``pip install``).
+    """
     env = os.environ.get("DSOPT_NOTEBOOKS")
-    path = Path(env) if env else Path(__file__).resolve().parents[3] / "notebooks"
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"chapter notebooks not found at {path}; set DSOPT_NOTEBOOKS to the notebooks/ folder of a dsopt checkout"
-        )
-    return path
+    here = Path(__file__).resolve().parent
+    checkout = here.parents[2]
+    candidates = [Path(env)] if env else [
+        *([checkout / "notebooks"] if (checkout / "pyproject.toml").is_file() else []), here / "notebooks"]
+    for path in candidates:
+        if path.is_dir():
+            return path
+    raise FileNotFoundError(
+        f"chapter notebooks not found at {candidates[0]}; reinstall dsopt (they ship inside the package) "
+        "or set DSOPT_NOTEBOOKS to the notebooks/ folder of a dsopt checkout"
+    )
+
+
+def is_checkout(path: Path) -> bool:
+    """True when ``path`` is the notebooks/ folder of a source checkout (where --update-notebook may write)."""
+    return (path.parent / "pyproject.toml").is_file() and (path.parent / "src" / "dsopt").is_dir()

@@ -22,6 +22,7 @@ from dsopt.core.callbacks import Callback
 from dsopt.core.checkpoint import load_checkpoint, save_checkpoint
 from dsopt.core.controls import Controls
 from dsopt.core.device import move_to, pick_device
+from dsopt.core.modes import eval_mode
 from dsopt.core.recorder import Recorder
 from dsopt.core.seeding import rng_state, set_rng_state
 from dsopt.core.state import State
@@ -44,21 +45,19 @@ def batch_size_of(targets: Any) -> int:
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, loader: Iterable, loss_fn: Callable, device: torch.device) -> dict:
     """Mean loss and, for class-index targets, accuracy of ``model`` over ``loader`` (eval mode)."""
-    was_training = model.training
-    model.eval()
     total, loss_sum, correct = 0, 0.0, 0
     classify = True
-    for inputs, targets in loader:
-        inputs, targets = move_to(inputs, device), move_to(targets, device)
-        outputs = call_model(model, inputs)
-        n = batch_size_of(targets)
-        loss_sum += float(loss_fn(outputs, targets)) * n
-        if classify and isinstance(outputs, torch.Tensor) and outputs.dim() == 2 and targets.dtype == torch.long:
-            correct += int((outputs.argmax(dim=1) == targets).sum())
-        else:
-            classify = False
-        total += n
-    model.train(was_training)
+    with eval_mode(model):
+        for inputs, targets in loader:
+            inputs, targets = move_to(inputs, device), move_to(targets, device)
+            outputs = call_model(model, inputs)
+            n = batch_size_of(targets)
+            loss_sum += float(loss_fn(outputs, targets)) * n
+            if classify and isinstance(outputs, torch.Tensor) and outputs.dim() == 2 and targets.dtype == torch.long:
+                correct += int((outputs.argmax(dim=1) == targets).sum())
+            else:
+                classify = False
+            total += n
     out = {"loss": loss_sum / max(total, 1)}
     if classify and total:
         out["accuracy"] = correct / total
@@ -112,6 +111,8 @@ class Trainer:
         for cb in self.callbacks:
             for knob in cb.knobs():
                 self.controls.define(knob)
+            for check in cb.constraints():
+                self.controls.add_constraint(check)
         self.checkpoint_path = checkpoint_path
         self.progress = progress
         try:
@@ -126,6 +127,8 @@ class Trainer:
             batches_per_epoch=n, knobs=self.controls.values(),
         )
         self._epoch_rng: dict | None = None
+        #: Where a stopped run stands (batch index, RNG states), so that start()/fit() continue it exactly.
+        self._stopped_at: dict | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self.stopped_early = False
@@ -136,9 +139,10 @@ class Trainer:
     def fit(self, resume_from: str | os.PathLike | None = None) -> Recorder:
         """Run to the end (or until stopped) on this thread; return the Recorder.
 
-        On the main thread a first Ctrl-C (or JupyterLab's "interrupt kernel") stops the run
-        gracefully at the next step boundary, writing a checkpoint when ``checkpoint_path`` is set;
-        a second Ctrl-C interrupts at once.
+        A run stopped earlier continues at exactly the next step (same batches, same random numbers),
+        as if it had never stopped. On the main thread a first Ctrl-C (or JupyterLab's "interrupt
+        kernel") stops the run gracefully at the next step boundary, writing a checkpoint when
+        ``checkpoint_path`` is set; a second Ctrl-C interrupts at once.
         """
         self.controls.clear_stop()
         with self._graceful_interrupt():
@@ -168,7 +172,11 @@ class Trainer:
             signal.signal(signal.SIGINT, previous)
 
     def start(self, resume_from: str | os.PathLike | None = None) -> "Trainer":
-        """Run on a background thread and return at once. Use ``wait()`` to join."""
+        """Run on a background thread and return at once. Use ``wait()`` to join.
+
+        A run stopped earlier continues at exactly the next step. The stop flag is cleared here, on
+        the caller's thread, so a ``stop()`` issued right after ``start()`` is never lost.
+        """
         if self.running:
             raise RuntimeError("this Trainer is already running")
         self._error = None
@@ -225,7 +233,8 @@ class Trainer:
     def _run(self, resume_from, progress: bool) -> None:
         s = self.state
         self.stopped_early = False
-        resume = self._load(resume_from) if resume_from is not None else None
+        resume = self._load(resume_from) if resume_from is not None else self._stopped_at
+        self._stopped_at = None
         s.knobs = self.controls.values()
         if resume is None:
             self._emit("fit_start")
@@ -252,6 +261,9 @@ class Trainer:
                     s.batch_index = batch_index
                     if not self._boundary():
                         self.stopped_early = True
+                        # Continue here on the next start()/fit(): the epoch's RNG states and this batch.
+                        self._stopped_at = {"epoch_rng": self._epoch_rng, "batch_index": batch_index,
+                                            "rng": rng_state()}
                         return
                     self._train_step(inputs, targets)
                     bar.update(1)
@@ -291,7 +303,10 @@ class Trainer:
         return gen()
 
     def _boundary(self) -> bool:
-        """The step boundary: apply knob changes, honour pause/stop, checkpoint. False = stop."""
+        """The step boundary: wait while paused, apply knob changes, honour stop, checkpoint. False = stop.
+
+        The pause comes first, so a change made while paused applies to the first step after resume.
+        """
         s = self.state
         self.controls.wait_while_paused()  # first: a change made while paused applies to the next step
         for name, value in self.controls.apply_pending(s.step).items():

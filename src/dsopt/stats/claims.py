@@ -156,16 +156,16 @@ class Verdict:
     def budget_limited(self) -> bool:
         return self.status == INCONCLUSIVE and not self.reason.startswith("undefined:")
 
-    def line(self, name: str = "") -> str:
-        """One Markdown line: status first, then the claim, the estimate and its interval."""
+    def line(self, name: str = "", *, claim: bool = True) -> str:
+        """One Markdown line: status first, then the claim (unless ``claim=False``), the estimate and its interval."""
         from dsopt.stats.render import verdict_line
 
-        return verdict_line(self, name=name)
+        return verdict_line(self, name=name, claim=claim)
 
     def as_dict(self) -> dict:
         """JSON-safe numbers and status (what a chapter's ``compute`` stores)."""
         return {
-            "status": self.status, "label": self.label, "claim": self.claim.as_dict(),
+            "status": self.status, "label": self.label, "line": self.line(), "line_without_claim": self.line(claim=False), "claim": self.claim.as_dict(),
             "point": None if math.isnan(self.point) else self.point, "interval": self.interval.as_dict(),
             "n": self.n, "reason": self.reason, "seeds_needed": self.seeds_needed, "correction": self.correction,
             "p_decisive": None if math.isnan(self.p_decisive) else self.p_decisive, "estimate": self.estimate,
@@ -314,9 +314,9 @@ def assess_all(items: Sequence[tuple[Any, Claim]], *, alpha: float = 0.05) -> li
             verdicts[i] = Verdict(status=INCONCLUSIVE, reason=f"undefined: {undefined[i]}", absolute_point=est.diff,
                                   absolute=est.interval("difference", level), **base)
         elif est.n < MIN_SEEDS:
-            noise = "the noise is unknown from one seed" if est.n < 2 else f"only {est.n} seeds"
+            noise = (f"the noise is unknown from one {est.unit}" if est.n < 2 else f"only {est.n} {est.unit}s")
             verdicts[i] = Verdict(status=INCONCLUSIVE, seeds_needed=seeds_needed(est, claim, a_i),
-                                  reason=f"fewer than {MIN_SEEDS} seeds are never decisive ({noise})", **base)
+                                  reason=f"fewer than {MIN_SEEDS} {est.unit}s are never decisive ({noise})", **base)
         elif not stopped and p_in <= a_i:
             verdicts[i] = Verdict(status=SUPPORTED, reason="the interval lies inside the claimed range", **base)
         elif not stopped and p_out <= a_i:

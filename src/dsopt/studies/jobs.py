@@ -33,6 +33,7 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -285,7 +286,7 @@ def run_jobs(
     file's name adds the fingerprint of ``run`` (source, torch, device). Results must be JSON-serialisable
     dicts. Finished runs come from ``cache_dir``, then from the stored runs (:func:`stored_run_dirs`).
     ``DSOPT_STORED_RUNS_ONLY=1`` makes a run missing from both an error (tests); ``DSOPT_STORED_RUNS_VERIFY=k``
-    re-executes the k stored runs with the smallest keys and compares them within ``tolerance`` (default
+    re-executes k stored runs (:func:`spot_check_pick`) and compares them within ``tolerance`` (default
     :data:`SPOT_CHECK_TOLERANCE`) unless ``verify=False`` (runs that time the machine).
     Progress reporting, cancellation, worker priority and isolation follow the caller's
     :func:`execution` context.
@@ -298,12 +299,15 @@ def run_jobs(
     stored_index = {p.stem: p for d in stored_run_dirs() for p in d.rglob("*.json")}
     done: dict[Hashable, dict] = {}
     from_store: list[Hashable] = []
+    seconds: dict[Hashable, float] = {}
     todo = []
     for job in jobs:
         result = _lookup(paths[job], keys[job])
         if result is None and keys[job] in stored_index:
-            result = _lookup(stored_index[keys[job]], keys[job])
-            if result is not None:
+            record = _lookup(stored_index[keys[job]], keys[job], whole=True)
+            if record is not None:
+                result = record["result"]
+                seconds[job] = float(record.get("seconds") or 0.0)
                 from_store.append(job)
         if result is None:
             todo.append(job)
@@ -317,9 +321,11 @@ def run_jobs(
             f"{_regenerate_hint()}.")
     bar = tqdm(total=len(jobs), initial=len(done), desc=desc, disable=not progress)
 
-    def finish(job, result: dict) -> None:
+    def finish(job, timed: tuple[dict, float]) -> None:
+        result, seconds = timed
         if paths[job] is not None:
-            write_run(paths[job], seal(keys[job], result, fingerprint=fp, job=_jsonable(job), run=run_name))
+            write_run(paths[job], seal(keys[job], result, fingerprint=fp, job=_jsonable(job), run=run_name,
+                                       seconds=round(seconds, 3)))
         done[job] = result
         bar.update(1)
 
@@ -339,7 +345,7 @@ def run_jobs(
             for job in todo:
                 _check_cancel(ex, desc, len(done), len(jobs))
                 args, kwargs = call(job)
-                finish_and_report(job, run(*args, **kwargs))
+                finish_and_report(job, _timed(run, args, kwargs))
         elif todo:
             _run_in_workers(todo, run, call, min(workers, len(todo)), ex, desc, finish_and_report,
                             progress=lambda: (len(done), len(jobs)))
@@ -347,7 +353,7 @@ def run_jobs(
         bar.close()
     k = _env_int("DSOPT_STORED_RUNS_VERIFY")
     if verify and k and from_store:
-        _spot_check(sorted(from_store, key=lambda j: keys[j])[:k], run, call, done, keys,
+        _spot_check(spot_check_pick(from_store, keys, seconds, k), run, call, done, keys,
                     tolerance or SPOT_CHECK_TOLERANCE, run_name)
     return done
 
@@ -371,7 +377,7 @@ def _run_in_workers(todo, run, call, workers: int, ex: Execution, desc: str, fin
     try:
         for job in todo:
             args, kwargs = call(job)
-            futures[pool.submit(run, *args, **kwargs)] = job
+            futures[pool.submit(_timed, run, args, kwargs)] = job
         pending = set(futures)
         while pending:
             _check_cancel(ex, desc, *progress())
@@ -385,6 +391,22 @@ def _run_in_workers(todo, run, call, workers: int, ex: Execution, desc: str, fin
     pool.shutdown(wait=True)
 
 
+def spot_check_pick(jobs: list, keys: dict, seconds: dict, k: int) -> list:
+    """The k stored runs to re-execute: in key order (a fixed pseudo-random spread over the grid), among the
+    runs that took at most the median time to make (so the check stays cheap). Deterministic."""
+    times = sorted(seconds.get(j, 0.0) for j in jobs)
+    median = times[(len(times) - 1) // 2] if times else 0.0
+    cheap = [j for j in jobs if seconds.get(j, 0.0) <= median]
+    return sorted(cheap, key=lambda j: keys[j])[:k]
+
+
+def _timed(run: Callable[..., dict], args: tuple, kwargs: dict) -> tuple[dict, float]:
+    """``run(*args, **kwargs)`` and its wall time (module-level: spawned workers pickle it by name)."""
+    t0 = time.perf_counter()
+    result = run(*args, **kwargs)
+    return result, time.perf_counter() - t0
+
+
 def _jsonable(job):
     try:
         return json.loads(json.dumps(job))
@@ -392,12 +414,14 @@ def _jsonable(job):
         return repr(job)
 
 
-def _lookup(path: Path | None, key: str) -> dict | None:
-    """The result stored at ``path`` if the file exists and passes its checks; a bad file is reported and ignored."""
+def _lookup(path: Path | None, key: str, whole: bool = False) -> dict | None:
+    """The result (``whole``: the record) stored at ``path`` if the file exists and passes its checks;
+    a bad file is reported and ignored (the run is computed again)."""
     if path is None or not path.is_file():
         return None
     try:
-        return read_run(path, key)["result"]
+        record = read_run(path, key)
+        return record if whole else record["result"]
     except RunFileError as exc:
         warnings.warn(f"dsopt: {exc}; computing the run again", stacklevel=3)
         print(f"dsopt: {exc}; computing the run again", file=sys.stderr)
