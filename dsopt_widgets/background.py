@@ -123,7 +123,8 @@ class _View:
         job = self.job
         desc, done, total = job.progress
         if job.state == "running" and not total:
-            self.label.value = f"<span>{job.desc}: starting in the background · {_fmt_seconds(job.elapsed())}</span>"
+            what = f"waiting for the {job.waiting_for}" if job.waiting_for else "starting in the background"
+            self.label.value = f"<span>{job.desc}: {what} · {_fmt_seconds(job.elapsed())}</span>"
             return
         if job.state == "running":
             self.bar.value = done / total
@@ -180,6 +181,7 @@ class BackgroundJob:
         self._done = threading.Event()
         self.refresh_interval = refresh
         self._poll = None
+        self.waiting_for: str | None = None  # set by then(): the job this one waits for
         if background:
             self._thread = threading.Thread(target=self._target, args=(args, kwargs, True), daemon=True,
                                             name=f"dsopt-background-{self.name}")
@@ -239,6 +241,32 @@ class BackgroundJob:
     def cancel(self) -> None:
         """Ask the job to stop (its workers exit within about a second; finished runs stay cached)."""
         self._cancel.set()
+
+    def then(self, fn: Callable[..., Any], *args: Any, desc: str = "measurement", name: str | None = None,
+             **kwargs: Any) -> "BackgroundJob":
+        """A job running ``fn(this job's result, *args, **kwargs)`` once this one has finished.
+
+        In the background when this job is (its thread waits for this one; cancelling either stops
+        it, and a failure here fails it too), else at once. Use it for work that needs the result,
+        e.g. measurements on the models a comparison trained, so that no cell waits for them.
+        """
+        if self._thread is None:
+            return run_in_background(fn, self.result(), *args, desc=desc, name=name, background=False, **kwargs)
+        first = self
+        box: dict = {}
+
+        def chained():
+            job = box["job"]
+            job.waiting_for = first.desc
+            while not first._done.wait(0.5):
+                if job._cancel.is_set():
+                    raise JobsCancelled(desc)
+            result = first.result()  # re-raises the first job's failure (a cancellation stays one)
+            job.waiting_for = None
+            return fn(result, *args, **kwargs)
+
+        box["job"] = job = run_in_background(chained, desc=desc, name=name, background=True)
+        return job
 
     # -- display -----------------------------------------------------------------------------------
     def show(self, render: Callable[[Any], Any] | None = None) -> None:

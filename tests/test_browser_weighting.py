@@ -122,7 +122,7 @@ def test_a_person_steers_chapter_04(tmp_path):
         expect(page.get_by_text(re.compile(r"restarted: a fresh run of \d+ epochs, same seed, starting with "
                                            r"inverse_frequency")).first).to_be_visible(timeout=120_000)
 
-        verdict = page.get_by_text(re.compile(r"'Minority recall \+27 %'"))
+        verdict = page.get_by_text(re.compile(r"Claim: 'minority recall \+27 %'"))
         verdict.first.wait_for(timeout=900_000)
         expect(page.get_by_text(re.compile(r"recall @ threshold 0\.5")).first).to_be_attached()
         reveal(verdict.first)
