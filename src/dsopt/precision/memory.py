@@ -33,6 +33,18 @@ def _storage_key(t: torch.Tensor) -> tuple:
     return (str(t.device), s.data_ptr(), s.nbytes())
 
 
+def _producer(t: torch.Tensor) -> str:
+    """The op that made ``t`` (its autograd node without "Backward0"), looking through views; "input" for leaves."""
+    node = t.grad_fn
+    while node is not None:
+        name = type(node).__name__
+        parents = [n for n, _ in node.next_functions if n is not None]
+        if not name.startswith(_VIEW_NODES) or len(parents) != 1:
+            return name.split("Backward")[0]
+        node = parents[0]
+    return "input"
+
+
 def _is_parameter_cast(t: torch.Tensor, depth: int = 4) -> bool:
     """True when ``t`` is (a view of) a dtype cast of a leaf tensor: autocast's copy of a weight."""
     node = t.grad_fn
@@ -63,6 +75,7 @@ class SavedTensorMeter:
     parameter_copy_bytes: int = 0
     parameter_bytes: int = 0
     by_dtype: dict = field(default_factory=dict)
+    by_op: dict = field(default_factory=dict)
     n_saved: int = 0
 
     def __post_init__(self):
@@ -84,6 +97,8 @@ class SavedTensorMeter:
             self.activation_bytes += nbytes
             name = str(t.dtype).removeprefix("torch.")
             self.by_dtype[name] = self.by_dtype.get(name, 0) + nbytes
+            op = _producer(t)
+            self.by_op[op] = self.by_op.get(op, 0) + nbytes
         return t
 
     @staticmethod
@@ -122,7 +137,8 @@ def memory_breakdown(model: torch.nn.Module, batch: tuple[Any, Any], loss_fn: Ca
     Returns ``parameters``, ``gradients``, ``optimizer_state`` (after one step of
     ``optimizer_factory(params)``, default AdamW), ``activations`` (saved for backward, parameters
     excluded), ``parameter_copies`` (autocast's low-precision weight copies saved for backward),
-    ``total`` (their sum), ``activations_by_dtype``, ``n_saved`` (tensors saved, before de-duplication)
+    ``total`` (their sum), ``activations_by_dtype``, ``activations_by_op`` (bytes per producing op, looking
+    through views, largest first), ``n_saved`` (tensors saved, before de-duplication)
     and ``device_peak`` (CUDA ``max_memory_allocated`` over the step; None on other devices, which
     keep no allocator statistics).
     """
@@ -154,6 +170,7 @@ def memory_breakdown(model: torch.nn.Module, batch: tuple[Any, Any], loss_fn: Ca
         "activations": meter.activation_bytes,
         "parameter_copies": meter.parameter_copy_bytes,
         "activations_by_dtype": dict(meter.by_dtype),
+        "activations_by_op": dict(sorted(meter.by_op.items(), key=lambda kv: -kv[1])),
         "n_saved": meter.n_saved,
         "device_peak": peak,
     }

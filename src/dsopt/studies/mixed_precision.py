@@ -13,7 +13,6 @@ encoder (12 x 768, 12 heads) meant for a GPU, where fp16 runs with a GradScaler.
 from __future__ import annotations
 
 import functools
-import math
 import statistics
 import time
 from dataclasses import dataclass
@@ -26,8 +25,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from dsopt.precision import MODES, MixedPrecision, collect_gradients, log2_histogram, memory_breakdown, representation
-from dsopt.precision.memory import PARTS
+from dsopt.precision.memory import PARTS, max_saving
+from dsopt.stats import Claim, assess_all, mean_sd, paired
 from dsopt.studies.jobs import cache_key, run_jobs
+from dsopt.util.threads import torch_threads
 from dsopt.util.validation import check_choice, check_number
 
 STUDY_VERSION = 1
@@ -38,7 +39,7 @@ CONFIG = {
     "tiny": dict(model=dict(d_model=32, n_layers=1, n_heads=2, d_ff=64), max_len=32, n_pretrain=256, n_val=128,
                  pretrain_epochs=1, finetune_epochs=1, n_finetune=240, batch_size=32, lr=1e-3, finetune_lr=1e-3),
     "workshop": dict(model=dict(d_model=64, n_layers=2, n_heads=4, d_ff=256), max_len=48, n_pretrain=1536, n_val=512,
-                     pretrain_epochs=1, finetune_epochs=2, n_finetune=None, batch_size=32, lr=1e-3, finetune_lr=1e-3),
+                     pretrain_epochs=1, finetune_epochs=1, n_finetune=None, batch_size=32, lr=1e-3, finetune_lr=1e-3),
     "full": dict(model=dict(d_model=768, n_layers=12, n_heads=12, d_ff=3072), max_len=128, n_pretrain=20000,
                  n_val=2000, pretrain_epochs=1, finetune_epochs=3, n_finetune=None, batch_size=32, lr=1e-4,
                  finetune_lr=3e-5),
@@ -163,13 +164,8 @@ def run_one(precision: str, *, seed: int, scale: str = "workshop", threads: int 
     fp16 underflow fractions of the pre-trained model. ``threads``: torch CPU threads for the run
     (restored afterwards).
     """
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return _run_one(precision, seed=seed, scale=scale, device=device, numerics=numerics)
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _train(model, loader, val_loader, loss_fn, *, precision, epochs, lr, device):
@@ -258,24 +254,19 @@ def compare_precisions(modes: Sequence[str] = MODES, seeds: Sequence[int] = (0, 
     return {"runs": runs, "table": summarize(runs)}
 
 
-def _mean_sd(values) -> tuple[float, float]:
-    a = np.asarray([v for v in values if v is not None], dtype=float)
-    if a.size == 0:
-        return math.nan, math.nan
-    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else math.nan
-
-
 METRICS = ("mlm_val_loss", "mlm_val_accuracy", "test_accuracy", "finetune_val_accuracy")
 
 
 def summarize(runs: list[dict]) -> list[dict]:
-    """One row per mode: mean and sd over seeds of the quality metrics, and the scaler's skipped steps."""
+    """One row per mode: mean and sd over seeds of the quality metrics (and the per-seed values, from
+    which the verdict is computed), and the skipped steps of the loss scaler."""
     rows = []
     for mode in dict.fromkeys(r["precision"] for r in runs):
         sel = [r for r in runs if r["precision"] == mode]
-        row = {"precision": mode, "n_seeds": len(sel), "device": sel[0]["device"]}
+        row = {"precision": mode, "n_seeds": len(sel), "device": sel[0]["device"], "per_seed": {}}
         for m in METRICS:
-            row[m], row[m + "_sd"] = _mean_sd(r[m] for r in sel)
+            row[m], row[m + "_sd"] = mean_sd([r[m] for r in sel])
+            row["per_seed"][m] = {str(r["seed"]): r[m] for r in sel}
         row["skipped_steps"] = sum(r["pretrain_overflows"] + r["finetune_overflows"] for r in sel)
         row["steps"] = sel[0]["pretrain_steps"]
         rows.append(row)
@@ -289,24 +280,21 @@ def _timing_batches(data: StudyData, n: int, batch_size: int) -> list:
     return [next(it) for _ in range(min(n, len(train)))]
 
 
-def measure_speed(modes: Sequence[str] = MODES, *, scale: str = "workshop", repeats: int = 5, steps: int = 8,
-                  threads: int | None = 1, device: str | None = None, progress: bool = False) -> dict:
-    """Median training-step time per mode, the modes interleaved in one process.
+def speed_run(modes: Sequence[str], *, scale: str, repeats: int, steps: int, threads: int | None = 1,
+              device: str | None = None) -> dict:
+    """Median training-step time per mode, the modes interleaved in one process (one stored run).
 
     Each repeat runs ``steps`` pre-training steps of every mode in a rotating order (the same batches, one
-    model per mode, each warmed up first), so machine load drifts hit all modes alike; the ratio
-    ``time(mode) / time(fp32)`` is paired within each repeat. Returns per mode the per-repeat medians
-    (ms) and the per-repeat ratios to fp32.
+    model per mode, each warmed up first), so load drifts on a shared machine hit all modes alike; the
+    ratio ``time(fp32) / time(mode)`` is paired within each repeat. Returns per mode the per-repeat
+    medians (``step_ms``) and the 1-minute load average before and after (``load``).
     """
+    import os
+
     from dsopt.core.trainer import Trainer
 
-    modes = [check_choice("modes", m, MODES) for m in modes]
-    repeats = check_number("repeats", repeats, low=1, integer=True)
-    steps = check_number("steps", steps, low=1, integer=True)
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
+        load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         data = study_data(scale)
         batches = _timing_batches(data, steps, config(scale)["batch_size"])
         arms = {}
@@ -317,35 +305,44 @@ def measure_speed(modes: Sequence[str] = MODES, *, scale: str = "workshop", repe
         def timed(m):
             model, opt = arms[m]
             mp = MixedPrecision(m)
-            Trainer(model, opt, F.cross_entropy, batches, max_epochs=1, callbacks=[mp], device=device,
-                    progress=False).fit()
-            return statistics.median(mp.timings.series("step_time_ms")[1])
+            t = Trainer(model, opt, F.cross_entropy, batches, max_epochs=1, callbacks=[mp], device=device,
+                        progress=False)
+            t.fit()
+            return statistics.median(mp.timings.series("step_time_ms")[1]), str(t.device)
 
         for m in modes:
             timed(m)  # warm-up: allocator, kernels, autocast caches
         per = {m: [] for m in modes}
         for r in range(repeats):
-            order = modes[r % len(modes):] + modes[:r % len(modes)]
-            for m in order:
-                per[m].append(timed(m))
-        base = per.get("fp32")
-        out = {"scale": scale, "steps": len(batches), "repeats": repeats, "threads": torch.get_num_threads(),
-               "device": str(torch.device(device) if device else ("cuda" if torch.cuda.is_available() else "cpu")),
-               "step_ms": per}
-        if base is not None:
-            out["ratio_to_fp32"] = {m: [a / b for a, b in zip(per[m], base)] for m in modes}
-        return out
-    finally:
-        torch.set_num_threads(previous)
+            for m in modes[r % len(modes):] + modes[:r % len(modes)]:
+                ms, dev = timed(m)
+                per[m].append(ms)
+        return {"scale": scale, "steps": len(batches), "repeats": repeats, "threads": torch.get_num_threads(),
+                "device": dev, "step_ms": per, "load_before": load_before,
+                "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                "load_after": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
 
 
-def measure_memory(modes: Sequence[str] = MODES, *, scale: str = "workshop", n_batches: int = 4,
-                   device: str | None = None) -> dict:
+def measure_speed(modes: Sequence[str] = MODES, *, scale: str = "workshop", repeats: int = 5, steps: int = 8,
+                  threads: int | None = 1, device: str | None = None, cache_dir: str | Path | None = None,
+                  progress: bool = False) -> dict:
+    """:func:`speed_run` through the run cache / stored runs (``verify=False``: it times this machine)."""
+    modes = [check_choice("modes", m, MODES) for m in modes]
+    repeats = check_number("repeats", repeats, low=1, integer=True)
+    steps = check_number("steps", steps, low=1, integer=True)
+    job = ("speed", tuple(modes), scale, repeats, steps, threads, device)
+    done = run_jobs([job], speed_run, lambda j: ((list(modes),), dict(scale=scale, repeats=repeats, steps=steps,
+                                                                     threads=threads, device=device)),
+                    key=lambda j: cache_key("mixed_precision_speed", STUDY_VERSION, j), cache_dir=cache_dir,
+                    workers=1, progress=progress, desc="speed", verify=False)
+    return done[job]
+
+
+def memory_run(modes: Sequence[str], *, scale: str, n_batches: int, device: str | None = None) -> dict:
     """:func:`dsopt.precision.memory_breakdown` of the MLM model per mode on the same ``n_batches`` batches.
 
-    Returns ``{"batches": [{mode: breakdown}, ...], "mean": {mode: {part: bytes}}}``.
+    Returns ``{"batches": [{mode: breakdown}, ...], "mean": {mode: {part: bytes}}, "device"}``.
     """
-    modes = [check_choice("modes", m, MODES) for m in modes]
     data = study_data(scale)
     batches = _timing_batches(data, n_batches, config(scale)["batch_size"])
     model = make_mlm(data, scale, 0)
@@ -353,6 +350,18 @@ def measure_memory(modes: Sequence[str] = MODES, *, scale: str = "workshop", n_b
     per = [{m: memory_breakdown(model, b, F.cross_entropy, m, device=dev) for m in modes} for b in batches]
     mean = {m: {k: float(np.mean([p[m][k] for p in per])) for k in (*PARTS, "total")} for m in modes}
     return {"batches": per, "mean": mean, "device": dev}
+
+
+def measure_memory(modes: Sequence[str] = MODES, *, scale: str = "workshop", n_batches: int = 4,
+                   device: str | None = None, cache_dir: str | Path | None = None, progress: bool = False) -> dict:
+    """:func:`memory_run` through the run cache / stored runs (bytes are deterministic: spot-checkable)."""
+    modes = [check_choice("modes", m, MODES) for m in modes]
+    n_batches = check_number("n_batches", n_batches, low=1, integer=True)
+    job = ("memory", tuple(modes), scale, n_batches, device)
+    done = run_jobs([job], memory_run, lambda j: ((list(modes),), dict(scale=scale, n_batches=n_batches, device=device)),
+                    key=lambda j: cache_key("mixed_precision_memory", STUDY_VERSION, j), cache_dir=cache_dir,
+                    workers=1, progress=progress, desc="memory")
+    return done[job]
 
 
 def format_table(rows: list[dict]) -> str:
@@ -365,3 +374,114 @@ def format_table(rows: list[dict]) -> str:
                    f"{100 * r['finetune_val_accuracy']:.1f} +- {100 * r['finetune_val_accuracy_sd']:.1f} | "
                    f"{100 * r['test_accuracy']:.1f} +- {100 * r['test_accuracy_sd']:.1f} | {r['skipped_steps']} |")
     return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- verdict
+#: The article's claims and dsopt's own question, as parameters of :func:`compute`.
+SPEED_CLAIM = Claim.at_least(2.3, on="ratio", text="2.3x faster")
+MEMORY_CLAIM = Claim.at_most(-0.40, on="relative", text="40 % less memory")
+ACCURACY_CLAIM = Claim.between(-0.01, 0.01, on="difference", text="same accuracy (within +-1 point)", scale=100,
+                               unit=" points", digits=1)
+ANCHORS = ("NVIDIA's published AMP numbers: BERT-large pre-training 3.5-4.25x faster than FP32 on V100, and "
+           "1.8-1.9x faster than TF32 on A100 (tensor cores; large batches and sequences).")
+
+
+def _verdicts(items, alpha):
+    out = []
+    for v in assess_all(items, alpha=alpha):
+        d = v.as_dict()
+        d["line"] = v.line()
+        out.append(d)
+    return out
+
+
+def compute(table: list[dict], speed: dict, memory: dict, *, baseline: str = "fp32", speed_claim: Claim = SPEED_CLAIM,
+            memory_claim: Claim = MEMORY_CLAIM, accuracy_claim: Claim = ACCURACY_CLAIM, alpha: float = 0.05) -> dict:
+    """Numbers and a status per claim and mode (JSON-safe), from the quality table, the speed and the memory runs.
+
+    - speed: ``time(fp32) / time(mode)`` per training step, paired over the interleaved repeats of
+      :func:`speed_run` (``speed_claim`` on the ratio);
+    - memory: relative change of the training step's memory (the device peak on CUDA, else the accounted
+      total: parameters + gradients + optimizer state + saved tensors), paired over the measured batches;
+    - accuracy (dsopt's question, not the article's): fine-tuned test accuracy minus fp32's, paired over seeds.
+    The reduced-precision modes form one family per claim (Holm).
+    """
+    by = {r["precision"]: r for r in table}
+    if baseline not in by:
+        raise ValueError(f"the verdict needs the {baseline} baseline in the table; modes present: {', '.join(by)}")
+    modes = [m for m in by if m != baseline]
+    step = speed["step_ms"]
+    speed_items = [(paired(step[baseline], step[m], name=m), speed_claim) for m in modes if m in step]
+    peak = all(b[m].get("device_peak") is not None for b in memory["batches"] for m in (baseline, *modes))
+    part = "device_peak" if peak else "total"
+    mem = {m: [b[m][part] for b in memory["batches"]] for m in (baseline, *modes)}
+    memory_items = [(paired(mem[m], mem[baseline], name=m), memory_claim) for m in modes]
+    acc = {m: by[m]["per_seed"]["test_accuracy"] for m in by}
+    acc_items = [(paired(acc[m], acc[baseline], name=m), accuracy_claim) for m in modes]
+    mlm = {m: paired(by[m]["per_seed"]["mlm_val_loss"], by[baseline]["per_seed"]["mlm_val_loss"]) for m in modes}
+    mean = memory["mean"]
+    numbers = {
+        m: {
+            "speedup": (float(np.mean(step[baseline]) / np.mean(step[m])) if m in step else None),
+            "step_ms": float(np.median(step[m])) if m in step else None,
+            "memory_part": part,
+            "memory_change": mean[m]["total"] / mean[baseline]["total"] - 1.0,
+            "activation_change": mean[m]["activations"] / mean[baseline]["activations"] - 1.0,
+            "parameter_copies": mean[m]["parameter_copies"],
+            "mlm_val_loss_diff": mlm[m].diff, "mlm_val_loss_interval": mlm[m].interval().as_dict(),
+            "skipped_steps": by[m]["skipped_steps"],
+        } for m in modes
+    }
+    return {
+        "baseline": baseline, "modes": modes, "alpha": alpha, "device": speed.get("device"),
+        "claims": {"speed": speed_claim.as_dict(), "memory": memory_claim.as_dict(), "accuracy": accuracy_claim.as_dict()},
+        "speed": dict(zip([m for m in modes if m in step], _verdicts(speed_items, alpha))),
+        "memory": dict(zip(modes, _verdicts(memory_items, alpha))),
+        "accuracy": dict(zip(modes, _verdicts(acc_items, alpha))),
+        "numbers": numbers,
+        "baseline_step_ms": float(np.median(step[baseline])),
+        "activation_share": mean[baseline]["activations"] / mean[baseline]["total"],
+        "max_saving": max_saving(mean[baseline]),
+        "load": [speed.get("load_before"), speed.get("load_after")],
+        "repeats": speed.get("repeats"), "n_batches": len(memory["batches"]),
+        "cpu_capability": speed.get("cpu_capability"),
+    }
+
+
+def render(v: dict) -> str:
+    """Markdown for :func:`compute`'s result: each claim's status per mode first, then the numbers and why."""
+    base, dev = v["baseline"], v["device"] or "?"
+    load = ", ".join(f"{x:.1f}" for x in v["load"] if x is not None) or "unknown"
+    lines = [f"**Claim: '{v['claims']['speed']['text']}'** (training-step time of {base} / mode; MLM pre-training "
+             f"steps on {dev}; {v['repeats']} interleaved repeats; load average {load}):"]
+    lines += [f"- {m}: {d['line']}" for m, d in v["speed"].items()]
+    what = "peak device memory" if any(n["memory_part"] == "device_peak" for n in v["numbers"].values()) else \
+        "accounted memory of a training step (parameters + gradients + Adam state + saved tensors)"
+    lines.append(f"**Claim: '{v['claims']['memory']['text']}'** ({what}, relative to {base}; {v['n_batches']} batches):")
+    lines += [f"- {m}: {d['line']}" for m, d in v["memory"].items()]
+    lines.append(f"**dsopt's question: '{v['claims']['accuracy']['text']}'** (fine-tuned test accuracy minus "
+                 f"{base}'s, paired over seeds):")
+    lines += [f"- {m}: {d['line']}" for m, d in v["accuracy"].items()]
+    share, cap = v["activation_share"], v["max_saving"]
+    lines.append(
+        f"Where the memory goes: saved activations are {100 * share:.0f} % of the {base} step's memory; autocast "
+        f"shrinks at most those (fp32 master weights, gradients and Adam state stay fp32), so the best case here "
+        f"is {100 * cap:.0f} % less. '40 % less' needs activations to be at least 80 % of the total.")
+    slower = []
+    for m, n in v["numbers"].items():
+        if n["speedup"] is not None:
+            lines.append(f"{m}: {n['speedup']:.2f}x the speed of {base} ({n['step_ms']:.1f} ms vs "
+                         f"{v['baseline_step_ms']:.1f} ms per step), activations {100 * n['activation_change']:+.0f} %, "
+                         f"autocast's saved weight copies {n['parameter_copies'] / 1e6:.2f} MB, "
+                         f"{n['skipped_steps']} skipped steps.")
+            if n["speedup"] < 1:
+                slower.append(m)
+    if dev.startswith("cpu") and slower:
+        cap_name = v.get("cpu_capability") or "unknown"
+        lines.append(f"{' and '.join(slower)} {'is' if len(slower) == 1 else 'are'} slower than {base} on this CPU "
+                     f"(vector capability {cap_name}): without bf16/fp16 matrix units (AVX512-BF16, AMX, AVX512-FP16) "
+                     "the 16-bit matmuls run slower kernels than fp32's, and autocast adds a cast of every weight and "
+                     "input per step. fp16 autocast on CPU is real fp16 arithmetic, but its speed says nothing about "
+                     "a GPU.")
+    lines.append(ANCHORS)
+    return "\n".join(lines)
