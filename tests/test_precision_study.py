@@ -32,8 +32,8 @@ def test_mask_tokens_is_berts_corruption():
     kept = (out == ids) & chosen
     assert 0.75 < masked.sum() / chosen.sum() < 0.85 and 0.07 < kept.sum() / chosen.sum() < 0.14
     assert torch.equal(out[~chosen], ids[~chosen])
-    again = mask_tokens(ids, att, mask_id=2, vocab_size=100, special_ids=(3, 4), generator=torch.Generator().manual_seed(0),
-                        first_random_id=5)
+    again = mask_tokens(ids, att, mask_id=2, vocab_size=100, special_ids=(3, 4),
+                        generator=torch.Generator().manual_seed(0), first_random_id=5)
     assert torch.equal(again[0], out) and torch.equal(again[1], labels)  # seeded: the same masks for every mode
 
 
@@ -66,8 +66,10 @@ def table(acc: dict[str, list[float]]) -> list[dict]:
 
 
 def memory(totals: dict[str, list[float]], activations: dict[str, float]) -> dict:
-    batches = [{m: {"total": v[i], "device_peak": None} for m, v in totals.items()} for i in range(len(next(iter(totals.values()))))]
-    mean = {m: {"total": sum(v) / len(v), "activations": activations[m], "parameter_copies": 0.0} for m, v in totals.items()}
+    n = len(next(iter(totals.values())))
+    batches = [{m: {"total": v[i], "device_peak": None} for m, v in totals.items()} for i in range(n)]
+    mean = {m: {"total": sum(v) / len(v), "activations": activations[m], "parameter_copies": 0.0}
+            for m, v in totals.items()}
     return {"batches": batches, "mean": mean}
 
 
@@ -97,7 +99,8 @@ def test_verdict_fast_and_small_is_supported_and_two_seeds_never_decide():
                    memory({"fp32": [100.0, 120.0, 110.0], "fp16": [50.0, 60.0, 55.0]}, {"fp32": 100.0, "fp16": 50.0}))
     assert v["speed"]["fp16"]["status"] == "supported" and v["memory"]["fp16"]["status"] == "supported"
     assert v["accuracy"]["fp16"]["status"] == "supported"  # identical seeds: the difference is exactly 0
-    two = mp.compute(table({"fp32": [0.80, 0.82], "fp16": [0.80, 0.82]}), speed({"fp32": [250.0, 260.0], "fp16": [80.0, 84.0]}),
+    two = mp.compute(table({"fp32": [0.80, 0.82], "fp16": [0.80, 0.82]}),
+                     speed({"fp32": [250.0, 260.0], "fp16": [80.0, 84.0]}),
                      memory({"fp32": [100.0, 120.0], "fp16": [50.0, 60.0]}, {"fp32": 100.0, "fp16": 50.0}))
     assert {two[k]["fp16"]["status"] for k in ("speed", "memory", "accuracy")} == {"inconclusive"}
 
@@ -127,7 +130,8 @@ def test_summarize_keeps_per_seed_values():
 
 
 # ----------------------------------------------------------------------------------------- real data, tiny scale
-def test_tiny_run_on_real_data(shared_data):
+@pytest.mark.data("sst2", "financial_phrasebank")
+def test_tiny_run_on_real_data():
     r = mp.run_one("bf16", seed=0, scale="tiny", numerics=True)
     assert r["pretrain_steps"] == 8 and r["device"] == "cpu"
     assert math.isfinite(r["mlm_val_loss"]) and 0 <= r["test_accuracy"] <= 1
@@ -138,4 +142,5 @@ def test_tiny_run_on_real_data(shared_data):
     assert data.pretrain["train"][0].shape[0] == 256 and data.finetune["train"][0].shape[0] == 240
     mem = mp.memory_run(["fp32", "bf16"], scale="tiny", n_batches=2)
     for b in mem["batches"]:
-        assert b["bf16"]["parameters"] == b["fp32"]["parameters"] and b["bf16"]["activations"] < b["fp32"]["activations"]
+        assert b["bf16"]["parameters"] == b["fp32"]["parameters"]
+        assert b["bf16"]["activations"] < b["fp32"]["activations"]

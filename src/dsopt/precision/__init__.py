@@ -8,7 +8,7 @@ switch (live knobs, per-step loss scale / overflow / gradient norm records, scal
 ``numerics``: fp16/bf16 ranges, exact underflow fractions, gradient magnitudes of a real model.
 No plotting, no data loading.
 """
-from dsopt.precision.callback import RECORDS, MixedPrecision
+from dsopt.precision.callback import RECORDS, GradientProbe, MixedPrecision
 from dsopt.precision.memory import SavedTensorMeter, max_saving, memory_breakdown, optimizer_state_bytes, tensor_bytes
 from dsopt.precision.modes import (
     MODES,
@@ -33,6 +33,7 @@ from dsopt.precision.scaling import DEFAULTS, ScaleState, next_scale, scale_hist
 __all__ = [
     "MODES", "PrecisionMode", "get_mode", "autocast", "autocast_support", "check_supported", "supported_modes",
     "DEFAULTS", "ScaleState", "next_scale", "scale_history", "scaler_params", "MixedPrecision", "RECORDS",
+    "GradientProbe",
     "SavedTensorMeter", "memory_breakdown", "max_saving", "optimizer_state_bytes", "tensor_bytes",
     "FORMATS", "FloatFormat", "format_table", "representation", "log2_histogram", "collect_gradients",
     "underflow_table",

@@ -7,17 +7,19 @@ update. Everything else about the run (events, knobs, checkpoints) is the ordina
 """
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 import torch
 
-from dsopt.core.callbacks import StepHooks
+from dsopt.core.callbacks import Callback, StepHooks
 from dsopt.core.controls import Knob
 from dsopt.core.recorder import Recorder
 from dsopt.precision.modes import MODES, autocast, check_supported, get_mode
+from dsopt.precision.numerics import collect_gradients, representation
 from dsopt.precision.scaling import DEFAULTS, DOCS, VALIDATORS, scaler_params
-from dsopt.util.validation import check_choice
+from dsopt.util.validation import check_choice, check_number
 
 #: Recorder names written once per optimizer step (at batch_end, beside ``train_loss``).
 RECORDS = ("loss_scale", "overflow", "skipped_steps", "grad_norm")
@@ -172,3 +174,43 @@ class MixedPrecision(StepHooks):
         if self.scaler is not None and self._pending_scaler is not None:
             self.scaler.load_state_dict(self._pending_scaler)
             self._pending_scaler = None
+
+
+class GradientProbe(Callback):
+    """Every ``every`` steps, the true (fp32) gradient magnitudes of the live model on the current batch.
+
+    At ``batch_start`` (on the training thread, at a step boundary) it runs one extra fp32 forward and
+    backward in eval mode (no dropout: no random number drawn, the run itself is unchanged) and keeps a
+    seeded sample of at most ``max_values`` activation and weight gradient magnitudes, for a panel to
+    read with :meth:`latest` (a copy; the panel never touches the model). It also logs
+    ``fp16_underflow`` (the fraction of non-zero activation gradients that fp16 would flush to zero at the
+    run's current loss scale; 1 when the mode does not scale) and ``fp16_underflow_unscaled`` (at scale 1).
+    """
+
+    order = 10  # after MixedPrecision's batch_start, so the knobs of this step are applied
+
+    def __init__(self, every: int = 10, max_values: int = 20_000, scale_of: Any = None):
+        self.every = check_number("every", every, low=1, integer=True)
+        self.max_values = check_number("max_values", max_values, low=1, integer=True)
+        self.scale_of = scale_of  # a MixedPrecision, for the current scale
+        self._lock = threading.Lock()
+        self._latest: dict | None = None
+
+    def batch_start(self, state) -> None:
+        if state.step % self.every:
+            return
+        g = collect_gradients(state.model, (state.inputs, state.targets), state.loss_fn, device=state.device,
+                              max_values=self.max_values, seed=state.step)
+        scale = 1.0
+        mp = self.scale_of
+        if mp is not None and mp.scaler is not None and get_mode(mp.mode).scaled:
+            scale = mp.scaler.get_scale()
+        state.log("fp16_underflow", representation(g["activations"], "fp16", scale)["underflow"])
+        state.log("fp16_underflow_unscaled", representation(g["activations"], "fp16", 1.0)["underflow"])
+        with self._lock:
+            self._latest = {"step": state.step, "scale": scale, **g}
+
+    def latest(self) -> dict | None:
+        """The newest snapshot ``{"step", "scale", "activations", "weights", "loss"}`` (None before the first)."""
+        with self._lock:
+            return None if self._latest is None else dict(self._latest)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from dsopt.core.device import move_to
+from dsopt.core.modes import eval_mode
 from dsopt.core.trainer import call_model
 from dsopt.util.validation import check_choice, check_number
 
@@ -95,7 +96,8 @@ def collect_gradients(model: torch.nn.Module, batch: tuple, loss_fn: Callable, *
     ``weights``: |dL/dθ| of every parameter entry; ``activations``: |dL/dy| of the output of every
     leaf module (Linear, LayerNorm, Embedding, ...) -- the tensors an fp16 backward computes and that
     underflow first. At most ``max_values`` of each (a seeded uniform sample), as float32 NumPy
-    arrays. The model's own ``.grad`` are restored afterwards; the model is left in its train/eval mode.
+    arrays. Computed in eval mode (no dropout, so no random number is drawn and a run that goes on
+    afterwards is unchanged) and without autocast; the model's ``.grad`` and modes are restored.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     acts: list[torch.Tensor] = []
@@ -111,7 +113,8 @@ def collect_gradients(model: torch.nn.Module, batch: tuple, loss_fn: Callable, *
         for p in model.parameters():
             p.grad = None
         inputs, targets = move_to(batch[0], device), move_to(batch[1], device)
-        loss = loss_fn(call_model(model, inputs), targets)
+        with eval_mode(model), torch.autocast(device.type, enabled=False):
+            loss = loss_fn(call_model(model, inputs), targets)
         loss.backward()
         weights = [p.grad.detach().abs().flatten().float().cpu() for p in model.parameters() if p.grad is not None]
     finally:

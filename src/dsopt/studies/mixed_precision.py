@@ -154,6 +154,37 @@ def make_classifier(data: StudyData, scale: str, seed: int):
                                  n_classes=len(data.class_names), **config(scale)["model"])
 
 
+# ----------------------------------------------------------------------------- the live run
+#: The live run's GradScaler grows the scale every 20 good steps (torch's default is 2000), so the scale's
+#: growth, overflows and back-offs show within minutes.
+LIVE_GROWTH_INTERVAL = 20
+
+
+def live_trainer(scale: str = "workshop", *, precision: str = "fp16", epochs: int, seed: int = 0,
+                 control_schedule=(), probe_every: int = 5, device: str | None = None):
+    """The live run of the chapter's panel: MLM pre-training in ``precision`` with :class:`MixedPrecision`
+    (scaler knobs live) and a :class:`GradientProbe`, replaying ``control_schedule`` (an exported session).
+
+    The panel calls it again (same scale and seed) for Restart; ``dsopt run 05 -p control_schedule ...``
+    builds the same run headless.
+    """
+    from dsopt.core.controls import replay_callback
+    from dsopt.core.seeding import seed_everything
+    from dsopt.core.trainer import Trainer
+    from dsopt.precision import GradientProbe
+
+    cfg = config(scale)
+    data = study_data(scale)
+    seed_everything(seed)
+    train, val = loaders(data, "pretrain", seed, cfg["batch_size"])
+    model = make_mlm(data, scale, seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=0.01)
+    mp = MixedPrecision(precision, growth_interval=LIVE_GROWTH_INTERVAL)
+    probe = GradientProbe(every=probe_every, scale_of=mp)
+    return Trainer(model, opt, F.cross_entropy, train, val, max_epochs=epochs, device=device, progress=False,
+                   callbacks=[mp, probe, replay_callback(list(control_schedule or []))])
+
+
 # ----------------------------------------------------------------------------- one run
 def run_one(precision: str, *, seed: int, scale: str = "workshop", threads: int | None = 1,
             device: str | None = None, numerics: bool = False) -> dict:
@@ -212,14 +243,15 @@ def _run_one(precision, *, seed, scale, device, numerics) -> dict:
     out.update({
         "finetune_val_accuracy": rec2.last("val_accuracy"), "finetune_val_loss": rec2.last("val_loss"),
         "test_accuracy": test["accuracy"], "test_loss": test["loss"],
-        "finetune_overflows": int(mp2.skipped), "finetune_step_ms": statistics.median(mp2.timings.series("step_time_ms")[1]),
+        "finetune_overflows": int(mp2.skipped),
+        "finetune_step_ms": statistics.median(mp2.timings.series("step_time_ms")[1]),
         "wall_s": time.perf_counter() - t0,
     })
     return out
 
 
 def gradient_numerics(model, batch, loss_fn, *, device=None, scales=(1.0, 2.0**8, 2.0**16)) -> dict:
-    """fp32 gradient magnitudes of ``model`` on ``batch``: log2 histograms and fp16/bf16 representation at ``scales``."""
+    """fp32 gradient magnitudes of ``model`` on ``batch``: log2 histograms, fp16/bf16 representation at ``scales``."""
     g = collect_gradients(model, batch, loss_fn, device=device)
     out = {"loss": g["loss"]}
     for kind in ("activations", "weights"):
@@ -247,7 +279,8 @@ def compare_precisions(modes: Sequence[str] = MODES, seeds: Sequence[int] = (0, 
         jobs, run_one,
         lambda job: ((job[0],), dict(seed=job[1], scale=scale, device=device,
                                      numerics=job == ("fp32", first))),
-        key=lambda job: cache_key("mixed_precision", STUDY_VERSION, job, scale, device or "auto", job == ("fp32", first)),
+        key=lambda job: cache_key("mixed_precision", STUDY_VERSION, job, scale, device or "auto",
+                                  job == ("fp32", first)),
         cache_dir=cache_dir, workers=workers, progress=progress, desc="precision runs",
     )
     runs = [done[j] for j in jobs]
@@ -271,6 +304,19 @@ def summarize(runs: list[dict]) -> list[dict]:
         row["steps"] = sel[0]["pretrain_steps"]
         rows.append(row)
     return rows
+
+
+def chapter_comparison(modes: Sequence[str] = MODES, seeds: Sequence[int] = (0, 1, 2), *, scale: str = "workshop",
+                       speed_repeats: int = 5, speed_steps: int = 8, cache_dir: str | Path | None = None,
+                       workers: int | None = None, progress: bool = True) -> dict:
+    """The chapter's whole measurement after the live run: the runs per mode and seed, then the interleaved
+    speed measurement. Returns ``{"runs", "table", "numerics", "speed"}`` (``numerics``: the gradient
+    magnitudes of the first seed's fp32 pre-trained model)."""
+    result = compare_precisions(modes, seeds, scale=scale, cache_dir=cache_dir, workers=workers, progress=progress)
+    result["numerics"] = next((r["numerics"] for r in result["runs"] if "numerics" in r), None)
+    result["speed"] = measure_speed(modes, scale=scale, repeats=speed_repeats, steps=speed_steps, cache_dir=cache_dir,
+                                    progress=progress)
+    return result
 
 
 # ----------------------------------------------------------------------------- speed and memory
@@ -358,10 +404,19 @@ def measure_memory(modes: Sequence[str] = MODES, *, scale: str = "workshop", n_b
     modes = [check_choice("modes", m, MODES) for m in modes]
     n_batches = check_number("n_batches", n_batches, low=1, integer=True)
     job = ("memory", tuple(modes), scale, n_batches, device)
-    done = run_jobs([job], memory_run, lambda j: ((list(modes),), dict(scale=scale, n_batches=n_batches, device=device)),
+    done = run_jobs([job], memory_run,
+                    lambda j: ((list(modes),), dict(scale=scale, n_batches=n_batches, device=device)),
                     key=lambda j: cache_key("mixed_precision_memory", STUDY_VERSION, j), cache_dir=cache_dir,
                     workers=1, progress=progress, desc="memory")
     return done[job]
+
+
+def memory_summary(memory: dict) -> dict:
+    """What the verdict needs of :func:`measure_memory`'s result (totals and device peaks per batch, the means),
+    small enough for a metrics JSON: ``compute(table, speed, memory_summary(memory))`` gives the same verdict."""
+    return {"device": memory.get("device"), "mean": memory["mean"],
+            "batches": [{m: {"total": b[m]["total"], "device_peak": b[m]["device_peak"]} for m in b}
+                        for b in memory["batches"]]}
 
 
 def format_table(rows: list[dict]) -> str:
@@ -434,7 +489,8 @@ def compute(table: list[dict], speed: dict, memory: dict, *, baseline: str = "fp
     }
     return {
         "baseline": baseline, "modes": modes, "alpha": alpha, "device": speed.get("device"),
-        "claims": {"speed": speed_claim.as_dict(), "memory": memory_claim.as_dict(), "accuracy": accuracy_claim.as_dict()},
+        "claims": {"speed": speed_claim.as_dict(), "memory": memory_claim.as_dict(),
+                   "accuracy": accuracy_claim.as_dict()},
         "speed": dict(zip([m for m in modes if m in step], _verdicts(speed_items, alpha))),
         "memory": dict(zip(modes, _verdicts(memory_items, alpha))),
         "accuracy": dict(zip(modes, _verdicts(acc_items, alpha))),
@@ -457,7 +513,8 @@ def render(v: dict) -> str:
     lines += [f"- {m}: {d['line']}" for m, d in v["speed"].items()]
     what = "peak device memory" if any(n["memory_part"] == "device_peak" for n in v["numbers"].values()) else \
         "accounted memory of a training step (parameters + gradients + Adam state + saved tensors)"
-    lines.append(f"**Claim: '{v['claims']['memory']['text']}'** ({what}, relative to {base}; {v['n_batches']} batches):")
+    lines.append(f"**Claim: '{v['claims']['memory']['text']}'** ({what}, relative to {base}; "
+                 f"{v['n_batches']} batches):")
     lines += [f"- {m}: {d['line']}" for m, d in v["memory"].items()]
     lines.append(f"**dsopt's question: '{v['claims']['accuracy']['text']}'** (fine-tuned test accuracy minus "
                  f"{base}'s, paired over seeds):")
@@ -471,7 +528,8 @@ def render(v: dict) -> str:
     for m, n in v["numbers"].items():
         if n["speedup"] is not None:
             lines.append(f"{m}: {n['speedup']:.2f}x the speed of {base} ({n['step_ms']:.1f} ms vs "
-                         f"{v['baseline_step_ms']:.1f} ms per step), activations {100 * n['activation_change']:+.0f} %, "
+                         f"{v['baseline_step_ms']:.1f} ms per step), "
+                         f"activations {100 * n['activation_change']:+.0f} %, "
                          f"autocast's saved weight copies {n['parameter_copies'] / 1e6:.2f} MB, "
                          f"{n['skipped_steps']} skipped steps.")
             if n["speedup"] < 1:
