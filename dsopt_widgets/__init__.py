@@ -11,5 +11,15 @@ from dsopt_widgets.live import RecorderFeed, poll
 from dsopt_widgets.lr_restarts_panel import LRPanel
 from dsopt_widgets.mixed_precision_panel import MixedPrecisionPanel
 
-__all__ = ["BackgroundJob", "LRPanel", "MixedPrecisionPanel", "PruningPanel", "RecorderFeed", "WeightingPanel", "has_frontend", "poll",
-           "run_in_background", "show_static"]
+__all__ = [
+    "BackgroundJob",
+    "LRPanel",
+    "MixedPrecisionPanel",
+    "PruningPanel",
+    "RecorderFeed",
+    "WeightingPanel",
+    "has_frontend",
+    "poll",
+    "run_in_background",
+    "show_static",
+]

@@ -10,6 +10,12 @@ zero at the current scale, and the step time. The gradient magnitudes come from 
 :class:`~dsopt.precision.GradientProbe` (fp32, every few steps, on the training thread) -- the panel reads
 them, never the model. The memory breakdown per mode is a stacked bar (from
 :func:`dsopt.studies.mixed_precision.measure_memory`). Run controls and Export come from the Panel base.
+
+The figures are plain plotly figures redrawn into ipywidgets Output areas (:class:`FigureOutput`), not
+FigureWidgets: on this machine a FigureWidget often came up blank in JupyterLab when the kernel was busy
+(its data reach the browser as updates right after the widget opens, while the browser is still loading
+the widget's 5 MB module; measured with plotly 7.1 + anywidget in JupyterLab 4, blank even with no later
+update). An Output area gets the whole figure at once and plotly.js only once.
 """
 from __future__ import annotations
 
@@ -24,11 +30,40 @@ from plotly.subplots import make_subplots
 from dsopt.precision import GradientProbe, MixedPrecision, check_supported, scaler_params, supported_modes
 from dsopt.precision.scaling import DEFAULTS
 from dsopt.util.validation import ParameterError, check_choice
+from dsopt_widgets.background import to_outputs
 from dsopt_widgets.base import PANEL_LAYOUT, Panel
 from dsopt_widgets.live import RecorderFeed
 from dsopt_widgets.mixed_precision_figures import gradient_histogram_figure, histogram_data, live_figure, memory_figure
 
 KNOBS = ("precision", "init_scale", "growth_factor", "backoff_factor", "growth_interval")
+
+
+class FigureOutput:
+    """A plotly figure shown in an ipywidgets Output area and redrawn whole by :meth:`draw` (main thread).
+
+    ``fig`` is a plain ``go.Figure`` the panel updates in place (``batch_update``, trace properties);
+    ``draw()`` sends it to the browser as one static output (plotly's JSON mimetype), at most every
+    ``min_interval`` seconds unless forced.
+    """
+
+    def __init__(self, fig: go.Figure, min_interval: float = 0.0):
+        self.fig = fig
+        # a fixed height: replacing the output must not collapse and re-grow the page around it
+        height = int(fig.layout.height or 450) + 10
+        self.output = W.Output(layout=W.Layout(width="100%", min_height=f"{height}px", overflow="hidden"))
+        self.min_interval = min_interval
+        self._t = 0.0
+        self.draws = 0
+        self.draw(force=True)
+
+    def draw(self, force: bool = False) -> bool:
+        now = time.monotonic()
+        if not force and now - self._t < self.min_interval:
+            return False
+        self._t = now
+        self.output.outputs = tuple(to_outputs(self.fig))
+        self.draws += 1
+        return True
 KINDS = ("activations", "weights")
 
 
@@ -57,6 +92,7 @@ class MixedPrecisionPanel(Panel):
             raise ParameterError("gradients", "gradients are required when no run is given")
         self.grads = dict(gradients) if gradients is not None else None
         self.grads_step: int | None = None
+        self._live_dirty = False
         self.memory = memory
         self.last_update_ms: float | None = None
         start = {"precision": "fp32", **DEFAULTS}
@@ -69,9 +105,12 @@ class MixedPrecisionPanel(Panel):
                                      tooltip="precision and scaler knobs, from the next step on")
         self.apply_button.on_click(lambda _: self.apply())
         self.readout = W.HTML()
-        self.preview = go.FigureWidget(gradient_histogram_figure(self.grads or {}, self.scale))
-        self.live = go.FigureWidget(live_figure()) if self.trainer is not None else None
-        self.memory_fig = go.FigureWidget(memory_figure(memory["mean"])) if memory is not None else None
+        self.preview = go.Figure(gradient_histogram_figure(self.grads or {}, self.scale))
+        self.live = go.Figure(live_figure()) if self.trainer is not None else None
+        self.memory_fig = go.Figure(memory_figure(memory["mean"])) if memory is not None else None
+        self.preview_out = FigureOutput(self.preview)
+        self.live_out = FigureOutput(self.live, min_interval=2.0) if self.live is not None else None
+        self.memory_out = FigureOutput(self.memory_fig) if self.memory_fig is not None else None
         self._on_change()
         for w in (self.scale_exp, self.kind):
             w.observe(self._on_change, names="value")
@@ -148,6 +187,8 @@ class MixedPrecisionPanel(Panel):
                 trace.opacity = 0.8 if kind == self.kind.value else 0.3
             self.preview.layout.title.text = f"gradient magnitudes x loss scale 2^{self.scale_exp.value}" + (
                 f" (gradients of step {self.grads_step})" if self.grads_step is not None else "")
+        if hasattr(self, "preview_out"):
+            self.preview_out.draw(force=True)
         r = reps.get(self.kind.value)
         self.last_update_ms = 1000 * (time.perf_counter() - t0)
         if r is not None:
@@ -157,7 +198,9 @@ class MixedPrecisionPanel(Panel):
                 f"{100 * r['overflow']:.3f} % overflow to inf. Press Apply to use this scale in the run.")
 
     def refresh(self) -> bool:
-        """Live traces from the Recorder (base), step times from the MixedPrecision timings, new gradients."""
+        """Live traces from the Recorder (base), step times from the MixedPrecision timings, new gradients;
+        then redraw what changed (the live figure at most every 2 s: a redraw is a whole plotly render)."""
+        n_before = sum(len(tr.x or ()) for tr in self.live.data) if self.live is not None else 0
         keep = super().refresh()
         if self._closed or self.trainer is None:
             return keep
@@ -167,6 +210,10 @@ class MixedPrecisionPanel(Panel):
                 trace = self.live.data[4]
                 trace.x = tuple(trace.x or ()) + tuple(self._epoch(s) for s in new[0])
                 trace.y = tuple(trace.y or ()) + tuple(new[1])
+        if self.live_out is not None:
+            self._live_dirty |= sum(len(tr.x or ()) for tr in self.live.data) != n_before
+            if self._live_dirty and self.live_out.draw():  # throttled: a later tick draws what is left
+                self._live_dirty = False
         snap = self.probe.latest() if self.probe is not None else None
         if snap is not None and snap["step"] != self.grads_step:
             self.grads = {k: snap[k] for k in KINDS}
@@ -177,6 +224,8 @@ class MixedPrecisionPanel(Panel):
     def _clear_live(self) -> None:
         super()._clear_live()
         self.grads_step = None
+        if self.live_out is not None:
+            self.live_out.draw(force=True)
 
     # -- display --------------------------------------------------------------------------------------
     def widget(self) -> W.Widget:
@@ -188,11 +237,11 @@ class MixedPrecisionPanel(Panel):
             W.HBox([self.apply_button, self.message], layout=W.Layout(align_items="center")),
             W.HBox([self.kind, self.readout], layout=W.Layout(align_items="center", flex_flow="row wrap")),
         ])
-        parts = [knobs, self.preview]
+        parts = [knobs, self.preview_out.output]
         if self.trainer is not None:
-            parts += [self.run_box(), self.live]
-        if self.memory_fig is not None:
-            parts.append(self.memory_fig)
+            parts += [self.run_box(), self.live_out.output]
+        if self.memory_out is not None:
+            parts.append(self.memory_out.output)
         if self.trainer is not None:
             parts.append(self.export_box())
         return W.VBox(parts, layout=W.Layout(width="100%", overflow="hidden"))

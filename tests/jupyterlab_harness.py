@@ -93,9 +93,10 @@ def run_all(page) -> None:
 
 
 @contextlib.contextmanager
-def chapter_in_lab(chapter: str, params: dict, tmp_path: Path, done: str):
+def chapter_in_lab(chapter: str, params: dict, tmp_path: Path, done: str, timeout: float = 240_000):
     """Prepare ``chapter`` with ``params`` (papermill, not executed), open it in JupyterLab, Run All,
-    and yield the page once the output matching ``done`` (the verdict) is shown and the kernel is idle."""
+    and yield the page once the output matching ``done`` (the verdict) is shown and the kernel is idle
+    (``timeout`` ms for it)."""
     from dsopt.chapters.runner import run_chapter
 
     root = tmp_path / "lab"
@@ -103,7 +104,7 @@ def chapter_in_lab(chapter: str, params: dict, tmp_path: Path, done: str):
     notebook = Path(run_chapter(chapter, params, root, prepare_only=True)["notebook"]).name
     with lab_page(root, notebook) as page:
         run_all(page)
-        page.get_by_text(re.compile(done)).first.wait_for(timeout=240_000)
+        page.get_by_text(re.compile(done)).first.wait_for(timeout=timeout)
         page.get_by_text(IDLE).first.wait_for(timeout=60_000)
         yield page
 
