@@ -9,6 +9,7 @@ from dsopt_widgets.dynamic_weighting_panel import WeightingPanel
 from dsopt_widgets.frontend import has_frontend, markdown_table, show_static
 from dsopt_widgets.live import RecorderFeed, poll
 from dsopt_widgets.lr_restarts_panel import LRPanel
+from dsopt_widgets.mixed_precision_panel import MixedPrecisionPanel
 
-__all__ = ["BackgroundJob", "LRPanel", "PruningPanel", "RecorderFeed", "WeightingPanel", "has_frontend",
-           "markdown_table", "poll", "run_in_background", "show_static"]
+__all__ = ["BackgroundJob", "LRPanel", "MixedPrecisionPanel", "PruningPanel", "RecorderFeed", "WeightingPanel",
+           "has_frontend", "markdown_table", "poll", "run_in_background", "show_static"]

@@ -153,10 +153,10 @@ def log_console_errors(page) -> list[str]:
 
 
 @contextlib.contextmanager
-def chapter_in_lab(chapter: str, params: dict, tmp_path: Path, done: str | None = None):
+def chapter_in_lab(chapter: str, params: dict, tmp_path: Path, done: str | None = None, timeout: float = 600_000):
     """Prepare ``chapter`` with ``params`` (papermill, not executed), open it in JupyterLab and yield
     the page (with ``page.lab_root``). With ``done``: Run All first, and yield once the output matching
-    ``done`` is shown and every cell ran."""
+    ``done`` is shown (``timeout`` ms for it) and every cell ran."""
     from dsopt.chapters.runner import run_chapter
 
     root = tmp_path / "lab"
@@ -167,7 +167,7 @@ def chapter_in_lab(chapter: str, params: dict, tmp_path: Path, done: str | None 
         try:
             if done is not None:
                 run_all(page)
-                page.get_by_text(re.compile(done)).first.wait_for(timeout=600_000)
+                page.get_by_text(re.compile(done)).first.wait_for(timeout=timeout)
                 wait_cells_done(page)
             yield page
         except BaseException:

@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 #: name -> module that defines it (imported on first access, PEP 562).
 _EXPORTS = {
     "EVENTS": "dsopt.core.callbacks", "Callback": "dsopt.core.callbacks", "LambdaCallback": "dsopt.core.callbacks",
+    "StepHooks": "dsopt.core.callbacks",
     "AppliedChange": "dsopt.core.controls", "Controls": "dsopt.core.controls", "Knob": "dsopt.core.controls",
     "replay_callback": "dsopt.core.controls", "pick_device": "dsopt.core.device", "Record": "dsopt.core.recorder",
     "Recorder": "dsopt.core.recorder", "rng_state": "dsopt.core.seeding", "seed_everything": "dsopt.core.seeding",

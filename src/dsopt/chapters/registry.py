@@ -214,6 +214,24 @@ register(Chapter("04", "dynamic_weighting", "Dynamic loss weighting for imbalanc
 }))
 
 
+register(Chapter("05", "mixed_precision", "Mixed precision you can see", {
+    "modes": Param("fp32,bf16,fp16", subset("modes", ["fp32", "bf16", "fp16"]),
+                   "precision modes compared (fp32 is the baseline of the verdict)"),
+    "n_seeds": Param(3, integer("n_seeds", 1, 20), "seeds per mode (>= 3 for a verdict)"),
+    "speed_repeats": Param(5, integer("speed_repeats", 1, 100),
+                           "interleaved repeats of the step-time measurement (the pairs of the speed verdict)"),
+    "speed_steps": Param(8, integer("speed_steps", 1, 1000), "training steps timed per mode and repeat"),
+    "memory_batches": Param(4, integer("memory_batches", 1, 100), "batches whose memory is accounted per mode"),
+    "live_precision": Param("fp16", choice("live_precision", ["fp32", "bf16", "fp16"]),
+                            "precision of the live run with the panel (fp16 shows the loss scaler)"),
+    "live_epochs": Param(1, integer("live_epochs", 1, 200), "epochs of MLM pre-training in the live run"),
+    "control_schedule": Param([], control_schedule(), "knob changes exported from a panel session, replayed in the live run"),
+    "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
+                   "model/data size: tiny (tests), workshop (2 CPU cores, minutes), full (GPU: BERT-base-sized encoder)"),
+    **COMMON,
+}, datasets=lambda p: ["sst2", "financial_phrasebank"]))
+
+
 register(Chapter("06", "distributed", "Distributed training from notebook cells (DDP and Horovod)", {
     "workers": Param(2, integer("workers", 2, 1024), "worker processes of the demo cell, the live run and the study "
                      "(2 on a 2-core machine; scale 'full' uses every visible GPU instead)"),

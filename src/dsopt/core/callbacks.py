@@ -7,6 +7,7 @@ but they do not reach into the Trainer. Keeping the event list small and fixed i
 """
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -14,7 +15,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from dsopt.core.state import State
 
 #: Events in the order they fire. Per batch: batch_start -> forward/backward -> after_backward ->
-#: optimizer.step() -> batch_end.
+#: optimizer.step() -> batch_end. A :class:`StepHooks` callback may take over how forward, backward
+#: and the optimizer step run (mixed precision); the events stay the same.
 EVENTS = ("fit_start", "epoch_start", "batch_start", "after_backward", "batch_end", "epoch_end", "fit_end")
 
 
@@ -59,3 +61,31 @@ class LambdaCallback(Callback):
         self.order = order
         for event, fn in handlers.items():
             setattr(self, event, fn)
+
+
+class StepHooks(Callback):
+    """A callback that also decides HOW a batch's training step runs; at most one per Trainer.
+
+    Events can observe a step but not wrap it, and mixed precision needs both: autocast must wrap
+    the forward pass and the loss, and a loss scaler must own the backward pass, the unscaling of
+    the gradients and the optimizer step. The Trainer calls, per batch::
+
+        batch_start -> with forward_context(state): outputs, loss -> backward(state)
+                    -> after_backward -> optimizer_step(state) -> step += 1 -> batch_end
+
+    ``backward`` must leave true (unscaled) gradients in ``.grad``, so ``after_backward`` callbacks
+    (clipping, statistics) see the same thing with or without scaling. The defaults below are the
+    plain fp32 step; :class:`dsopt.precision.MixedPrecision` is the implementation.
+    """
+
+    def forward_context(self, state: "State") -> contextlib.AbstractContextManager:
+        """Context entered around ``outputs = model(inputs); loss = loss_fn(outputs, targets)``."""
+        return contextlib.nullcontext()
+
+    def backward(self, state: "State") -> None:
+        """Compute gradients of ``state.loss`` (unscaled when this returns)."""
+        state.loss.backward()
+
+    def optimizer_step(self, state: "State") -> None:
+        """Apply the gradients (or skip the step, e.g. on a loss-scale overflow)."""
+        state.optimizer.step()

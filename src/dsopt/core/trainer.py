@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 import torch
 from tqdm.auto import tqdm
 
-from dsopt.core.callbacks import Callback
+from dsopt.core.callbacks import Callback, StepHooks
 from dsopt.core.checkpoint import load_checkpoint, save_checkpoint
 from dsopt.core.controls import Controls
 from dsopt.core.device import move_to, pick_device
@@ -72,6 +72,8 @@ class Trainer:
     loss_fn: ``loss_fn(outputs, targets) -> scalar tensor``.
     val_loader: evaluated after every epoch (``val_loss``, ``val_accuracy`` records).
     callbacks: :class:`~dsopt.core.callbacks.Callback` objects; their knobs are defined in ``controls``.
+        At most one may be a :class:`~dsopt.core.callbacks.StepHooks` (e.g. mixed precision), which then
+        runs forward (in its context), backward and the optimizer step of every batch.
     checkpoint_path: where checkpoints go (atomic writes). Taken every ``checkpoint_every`` steps
         (0 = never), whenever the run is stopped, and at the end.
     progress: a tqdm.auto bar over steps in ``fit()`` (always off on the background thread, where
@@ -106,6 +108,10 @@ class Trainer:
         self.train_loader = train_loader
         self.val_loader = val_loader
         self.callbacks = sorted(callbacks, key=lambda c: c.order)
+        hooks = [cb for cb in self.callbacks if isinstance(cb, StepHooks)]
+        if len(hooks) > 1:
+            raise ValueError(f"at most one StepHooks callback may own the training step; got {len(hooks)}")
+        self._step_hooks: StepHooks | None = hooks[0] if hooks else None
         self.recorder = recorder if recorder is not None else Recorder()
         self.controls = controls if controls is not None else Controls()
         for cb in self.callbacks:
@@ -326,15 +332,17 @@ class Trainer:
         self._emit("batch_start")
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        s.outputs = call_model(self.model, s.inputs)
-        s.loss = self.loss_fn(s.outputs, s.targets)
+        hooks = self._step_hooks  # None: the plain step; else it owns autocast / backward / optimizer step
+        with hooks.forward_context(s) if hooks is not None else contextlib.nullcontext():
+            s.outputs = call_model(self.model, s.inputs)
+            s.loss = self.loss_fn(s.outputs, s.targets)
         if not torch.isfinite(s.loss):
             raise FloatingPointError(
                 f"loss became {s.loss.item()} at step {s.step} (epoch {s.epoch}); lower the learning rate"
             )
-        s.loss.backward()
+        s.loss.backward() if hooks is None else hooks.backward(s)
         self._emit("after_backward")
-        self.optimizer.step()
+        self.optimizer.step() if hooks is None else hooks.optimizer_step(s)
         s.step += 1
         s.log("train_loss", s.loss.detach())
         self._emit("batch_end")

@@ -1,0 +1,67 @@
+"""Chapter 05 in a real JupyterLab in headless Chromium, as a person uses it: Run All (the comparison runs in
+the background and its verdict appears), move the scale slider (the histogram is redrawn in the page, the
+Python side answers), Restart the live run with a longer budget, Pause, Apply a new scale, Resume (the change
+lands at a step), Stop, Export; no cell shows a traceback."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from jupyterlab_harness import chapter_in_lab, slider
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+def test_mixed_precision_panel_in_lab(tmp_path):
+    params = {"scale": "tiny", "modes": "fp32,fp16", "n_seeds": 1, "speed_repeats": 2, "speed_steps": 2,
+              "memory_batches": 2}
+    with chapter_in_lab("05", params, tmp_path, done=r"NVIDIA's published AMP numbers",
+                        timeout=600_000) as page:  # a busy shared 2-core machine: the comparison takes minutes
+        scale = slider(page, "init scale 2^k")
+        scale.wait_for(timeout=180_000)
+        scale.scroll_into_view_if_needed()  # JupyterLab renders cells far from the viewport lazily
+        readout = scale.locator(".widget-readout")
+        expect(readout).to_have_text("16", timeout=30_000)
+        # the run's probe delivers real gradients within a few steps; the histogram is drawn with them
+        page.get_by_text(re.compile(r"at scale 2\^16: [\d.]+ % of the non-zero activations")).first.wait_for(
+            timeout=120_000)
+        hist = page.locator(".js-plotly-plot").filter(has_text=re.compile(r"loss scale 2\^16 \(gradients of step"))
+        hist.first.wait_for(timeout=60_000)
+        assert hist.first.locator(".barlayer path").count() > 10  # bars, not an empty frame
+        handle = scale.locator(".noUi-handle")
+        handle.click()
+        for _ in range(3):
+            handle.press("ArrowRight")
+        expect(readout).to_have_text("19", timeout=30_000)
+        moved = page.locator(".js-plotly-plot").filter(has_text=re.compile(r"loss scale 2\^19 \(gradients of step"))
+        moved.first.wait_for(timeout=30_000)  # redrawn in the page, shifted by 3 powers of two
+        page.get_by_text(re.compile(r"at scale 2\^19: [\d.]+ % of the non-zero")).first.wait_for(timeout=30_000)
+        live = page.locator(".js-plotly-plot").filter(has_text="skipped steps")
+        live.first.wait_for(timeout=60_000)
+        # Restart with a budget long enough to steer, then Pause / Apply / Resume / Stop / Export. (force: the
+        # live figure below the buttons is redrawn every 2 s, which playwright reads as "not stable")
+        budget = page.locator(".widget-inline-hbox").filter(has=page.locator("label", has_text=re.compile("^epochs$")))
+        budget.locator("input").fill("200")
+        budget.locator("input").press("Enter")
+        page.get_by_role("button", name="Restart", exact=True).click(force=True)
+        page.get_by_text(re.compile(r"restarted: a fresh run of 200 epochs")).first.wait_for(timeout=60_000)
+        page.get_by_text(re.compile(r"^running$")).first.wait_for(timeout=60_000)
+        page.get_by_role("button", name="Pause", exact=True).click(force=True)
+        page.get_by_text(re.compile(r"^paused$")).first.wait_for(timeout=60_000)
+        for _ in range(2):
+            handle.press("ArrowLeft")
+        expect(readout).to_have_text("17", timeout=30_000)
+        page.get_by_role("button", name="Apply", exact=True).click(force=True)
+        page.get_by_text(re.compile(r"queued: init_scale=2\^17.*the run is paused")).first.wait_for(timeout=30_000)
+        page.get_by_role("button", name="Resume", exact=True).click(force=True)
+        page.get_by_text(re.compile(r"applied at step \d+ \(epoch [\d.]+\): init_scale=2\^17")).first.wait_for(
+            timeout=60_000)
+        page.get_by_role("button", name="Stop", exact=True).click(force=True)
+        page.get_by_text(re.compile(r"^stopped$")).first.wait_for(timeout=60_000)
+        page.get_by_role("button", name="Export", exact=True).click(force=True)
+        # the export line replays the session: the new scale at its step, then the stop
+        page.wait_for_function("""() => Array.from(document.querySelectorAll('textarea')).some(t =>
+            t.value.startsWith('dsopt run 05') && t.value.includes('"init_scale", 131072.0')
+            && t.value.includes('"stop", true'))""", timeout=30_000)
+        page.screenshot(path=str(tmp_path / "panel.png"), full_page=False)
+        assert page.locator(".jp-OutputArea-output").filter(has_text="Traceback").count() == 0
