@@ -105,7 +105,7 @@ def regime(n: int, new: bool, rng) -> tuple[np.ndarray, np.ndarray]:
 
 def trained_launch_model(rng) -> torch.nn.Module:
     x, y = regime(400, False, rng)
-    return finetune_classifier(linear(0), x, y, epochs=20, lr=0.05, seed=0)
+    return finetune_classifier(linear(0), x, y, epochs=8, lr=0.1, batch_size=50, seed=0)
 
 
 def run_stream(tmp_path, oracle_noise: float = 0.0, budget: int = 120):
