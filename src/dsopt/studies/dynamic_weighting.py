@@ -20,8 +20,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from dsopt.metrics.binary import binary_report, mean_sd
+from dsopt.metrics.binary import binary_report
+from dsopt.stats import mean_sd
 from dsopt.studies.jobs import cache_key, run_jobs
+from dsopt.util.threads import torch_threads
 from dsopt.util.validation import ParameterError, check_number
 from dsopt.weighting import (
     article_weight_range,
@@ -84,14 +86,9 @@ def run_one(task: str, scheme: str, params: Mapping[str, Any] | None = None, *, 
     loss). ``threads``: torch CPU threads for this run (restored afterwards); one is fastest for
     these small models and keeps results independent of the number of workers.
     """
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return _run_one(task, scheme, dict(params or {}), epochs=epochs, seed=seed, scale=scale,
                         ratio=imbalance_ratio, lr=lr, weight_decay=weight_decay, device=device)
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _run_one(task_name, scheme, params, *, epochs, seed, scale, ratio, lr, weight_decay, device) -> dict:

@@ -20,6 +20,7 @@ from dsopt.core.trainer import Trainer, evaluate
 from dsopt.data.tasks import make_task
 from dsopt.lr import Constant, CosineRestarts, OneCycleCosine, Schedule, restart_positions
 from dsopt.studies.jobs import cache_key, run_jobs
+from dsopt.util.threads import torch_threads
 from dsopt.util.validation import check_number
 
 
@@ -60,14 +61,9 @@ def run_one(task_name: str, schedule: Schedule, *, epochs: int, seed: int, scale
     for these small models and independent of the machine's core count, so results do not change
     with ``workers``.
     """
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return _run_one(task_name, schedule, epochs=epochs, seed=seed, scale=scale,
                         weight_decay=weight_decay, device=device)
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _run_one(task_name, schedule, *, epochs, seed, scale, weight_decay, device) -> dict:
