@@ -242,10 +242,16 @@ def calibrate(chart: Chart, arl0: float, *, states: int = 301) -> Chart:
 
     Moves ``L`` for Shewhart and EWMA (lambda kept), ``h`` for CUSUM (k kept). A target the chart
     cannot reach is refused: with rule 4 (8 points on one side) no limit gives ARL0 above ~255.
+    Results are memoised per (chart, arl0, states): charts are immutable.
     """
+    arl0 = float(check_number("arl0", arl0, low=2.0, high=1e7))
+    return _calibrate(chart, arl0, states)
+
+
+@functools.lru_cache(maxsize=256)
+def _calibrate(chart: Chart, arl0: float, states: int) -> Chart:
     from scipy.optimize import brentq
 
-    arl0 = float(check_number("arl0", arl0, low=2.0, high=1e7))
     if isinstance(chart, Shewhart) and chart.rules == (1,):
         from scipy.special import ndtri
 

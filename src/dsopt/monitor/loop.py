@@ -282,27 +282,30 @@ def _accuracy(model: torch.nn.Module, feats: np.ndarray, labels: np.ndarray) -> 
     return float((pred == labels).mean())
 
 
-def finetune_classifier(model: torch.nn.Module, feats: np.ndarray, labels: np.ndarray, *, epochs: int = 30,
-                        lr: float = 1e-2, weight_decay: float = 1e-3, batch_size: int = 16, seed: int = 0,
+def finetune_classifier(model: torch.nn.Module, feats: np.ndarray, labels: np.ndarray, *, steps: int = 200,
+                        lr: float = 1e-2, weight_decay: float = 1e-3, seed: int = 0,
                         replay: tuple[np.ndarray, np.ndarray] | None = None) -> torch.nn.Module:
-    """Fine-tune ``model`` (features -> logits) on a few labelled examples with the dsopt Trainer.
+    """Fine-tune ``model`` (features -> logits) on a few labelled examples: full-batch AdamW, ``steps`` steps.
 
-    ``replay``: (features, labels) of launch data mixed in, as many as the new labels, so a few new
-    labels move the model without erasing what it knew. Deterministic for a given ``seed``.
+    A few dozen examples fit in one batch, so every step sees all of them and the result is
+    deterministic. ``replay``: (features, labels) of launch data mixed in, as many as the new labels
+    (drawn with ``seed``), so a few new labels move the model without erasing what it knew.
     """
-    from torch.utils.data import DataLoader, TensorDataset
-
-    from dsopt.core.trainer import Trainer
-
+    steps = check_number("steps", steps, low=1, integer=True)
+    lr = float(check_number("lr", lr, low=0.0, high=10.0, low_inclusive=False))
     x, y = np.asarray(feats, dtype=np.float32), np.asarray(labels, dtype=np.int64)
+    if len(y) == 0:
+        raise ParameterError("labels", "fine-tuning needs at least one labelled example")
     if replay is not None and len(replay[1]):
         pick = np.random.default_rng(seed).choice(len(replay[1]), size=min(len(y), len(replay[1])), replace=False)
         x = np.concatenate([x, np.asarray(replay[0], dtype=np.float32)[pick]])
         y = np.concatenate([y, np.asarray(replay[1], dtype=np.int64)[pick]])
-    gen = torch.Generator().manual_seed(seed)
-    loader = DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=batch_size, shuffle=True,
-                        generator=gen)
-    torch.manual_seed(seed)
+    X, Y = torch.from_numpy(x), torch.from_numpy(y)
+    model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    Trainer(model, opt, torch.nn.functional.cross_entropy, loader, max_epochs=epochs, progress=False).fit()
+    with torch.enable_grad():
+        for _ in range(steps):
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(model(X), Y).backward()
+            opt.step()
     return model.eval()
