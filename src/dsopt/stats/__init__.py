@@ -32,12 +32,12 @@ from dsopt.stats.claims import (
     seeds_needed,
 )
 from dsopt.stats.estimates import QUANTITIES, Interval, PairedComparison, Sample, paired, sample
-from dsopt.stats.render import format_interval, format_number, verdict_line, verdicts_markdown
+from dsopt.stats.render import format_interval, format_mean_sd, format_number, verdict_line, verdicts_markdown
 from dsopt.stats.summary import mean_sd, summarize_seeds
 
 __all__ = [
     "CONTRADICTED", "INCONCLUSIVE", "MIN_SEEDS", "QUANTITIES", "STATUSES", "SUPPORTED",
     "Claim", "Interval", "PairedComparison", "Sample", "Verdict",
-    "assess", "assess_all", "format_interval", "format_number", "holm", "mean_sd", "paired", "sample",
+    "assess", "assess_all", "format_interval", "format_mean_sd", "format_number", "holm", "mean_sd", "paired", "sample",
     "seeds_needed", "summarize_seeds", "verdict_line", "verdicts_markdown",
 ]

@@ -156,16 +156,16 @@ class Verdict:
     def budget_limited(self) -> bool:
         return self.status == INCONCLUSIVE and not self.reason.startswith("undefined:")
 
-    def line(self, name: str = "") -> str:
-        """One Markdown line: status first, then the claim, the estimate and its interval."""
+    def line(self, name: str = "", *, claim: bool = True) -> str:
+        """One Markdown line: status first, then the claim (unless ``claim=False``), the estimate and its interval."""
         from dsopt.stats.render import verdict_line
 
-        return verdict_line(self, name=name)
+        return verdict_line(self, name=name, claim=claim)
 
     def as_dict(self) -> dict:
         """JSON-safe numbers and status (what a chapter's ``compute`` stores)."""
         return {
-            "status": self.status, "label": self.label, "claim": self.claim.as_dict(),
+            "status": self.status, "label": self.label, "line": self.line(), "line_without_claim": self.line(claim=False), "claim": self.claim.as_dict(),
             "point": None if math.isnan(self.point) else self.point, "interval": self.interval.as_dict(),
             "n": self.n, "reason": self.reason, "seeds_needed": self.seeds_needed, "correction": self.correction,
             "p_decisive": None if math.isnan(self.p_decisive) else self.p_decisive, "estimate": self.estimate,

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from dsopt.stats.claims import Verdict
     from dsopt.stats.estimates import Interval
 
-__all__ = ["format_number", "format_interval", "verdict_line", "verdicts_markdown"]
+__all__ = ["format_interval", "format_mean_sd", "format_number", "verdict_line", "verdicts_markdown"]
 
 
 def format_number(x: float, *, scale: float = 1.0, digits: int = 3, unit: str = "", signed: bool = False) -> str:
@@ -25,6 +25,14 @@ def format_number(x: float, *, scale: float = 1.0, digits: int = 3, unit: str = 
     if round(v, digits) == 0:
         v = 0.0  # no "-0.0"
     return f"{v:+.{digits}f}{unit}" if signed else f"{v:.{digits}f}{unit}"
+
+
+def format_mean_sd(mean: float, sd: float | None, *, scale: float = 1.0, digits: int = 3, unit: str = "") -> str:
+    """``"93.0 +- 0.4"`` (mean +- sd over seeds); one seed (sd nan/None) reads ``"93.0 (1 seed, sd unknown)"``."""
+    m = format_number(mean, scale=scale, digits=digits)
+    if sd is None or (isinstance(sd, float) and math.isnan(sd)):
+        return f"{m}{unit} (1 seed, sd unknown)"
+    return f"{m} +- {format_number(sd, scale=scale, digits=digits)}{unit}"
 
 
 def _level(level: float) -> str:
@@ -64,8 +72,11 @@ def _budget(v: "Verdict") -> str:
             else f"more than {MAX_SEEDS} seeds would be needed at the observed noise")
 
 
-def verdict_line(v: "Verdict", name: str = "") -> str:
-    """``**status**: 'claim' (range) -- estimate [interval] (...). Reason; seeds needed; correction.``"""
+def verdict_line(v: "Verdict", name: str = "", *, claim: bool = True) -> str:
+    """``**status** (name): 'claim' (range): measured estimate [interval] (...). Reason; seeds needed; correction.``
+
+    ``claim=False`` leaves the claim out (for lists under a heading that already states it).
+    """
     c = v.claim
     what = f" ({name})" if name else ""
     claim_text = f"'{c.text}'" + (f" ({c.describe()})" if c.text != c.describe() else "")
@@ -76,7 +87,8 @@ def verdict_line(v: "Verdict", name: str = "") -> str:
     else:
         measured = format_interval(v.interval, point=v.point, scale=c.scale, digits=c.digits, unit=c.unit, signed=c.signed)
     text = "; ".join(notes)
-    return f"**{v.label}**{what}: {claim_text}: measured {measured}. " + (text[:1].upper() + text[1:] + "." if text else "")
+    claim_part = f" {claim_text}:" if claim else ""
+    return f"**{v.label}**{what}:{claim_part} measured {measured}. " + (text[:1].upper() + text[1:] + "." if text else "")
 
 
 def verdicts_markdown(lines: Iterable[tuple[str, "Verdict"]]) -> str:

@@ -12,10 +12,19 @@ of the dsopt source the run function's module imports, the torch version and the
 library change is a cache miss, never a silently reused old result. Every run file carries a SHA-256
 (:mod:`dsopt.util.runfile`); a file that fails it is reported and recomputed. docs/CONTRACTS.md
 ("Runs, caches and stored runs") is the contract chapters follow.
+
+How a grid executes can be set by the caller's context (:func:`execution`), without changing the
+study functions in between: a progress callback, a cancel event, a lower CPU priority for the workers
+and "always in worker processes". dsopt_widgets' background jobs use it so that a comparison runs
+behind a live run while a person steers. Workers end with their parent (``kill -9`` of the kernel
+included, see :mod:`dsopt.util.lifetime`), and a failed, interrupted or cancelled grid stops its
+workers at once instead of letting them finish their runs.
 """
 from __future__ import annotations
 
 import ast
+import contextlib
+import contextvars
 import functools
 import hashlib
 import json
@@ -23,9 +32,12 @@ import math
 import multiprocessing
 import os
 import sys
+import threading
+import time
 import warnings
-from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +211,61 @@ def default_workers() -> int:
     return min(4, os.cpu_count() or 1)
 
 
+class JobsCancelled(Exception):
+    """The grid was cancelled through :func:`execution`'s ``cancel`` event (finished runs stay cached)."""
+
+    def __init__(self, desc: str = "runs", done: int = 0, total: int = 0):
+        super().__init__(desc, done, total)
+        self.desc, self.done, self.total = desc, done, total
+
+    def __str__(self) -> str:
+        return f"{self.desc}: cancelled after {self.done} of {self.total} runs (finished runs are cached)"
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How :func:`run_jobs` executes grids started in the current context (see :func:`execution`).
+
+    on_progress: ``on_progress(desc, done, total)``, called on the thread that runs the grid after
+        the cache is read and after every finished run.
+    cancel: a ``threading.Event``; once set the grid stops within about a second: pending runs are
+        dropped, running workers exit, :class:`JobsCancelled` is raised. Finished runs stay cached.
+    nice: added to the workers' niceness (0-19): a lower CPU priority, so a live run and the
+        notebook's UI keep their core while a comparison uses what is left.
+    isolate: always run in spawned worker processes, even one job or ``workers=1`` (never in the
+        calling process, whose global RNG and threads belong to the notebook).
+    """
+
+    on_progress: Callable[[str, int, int], None] | None = None
+    cancel: threading.Event | None = None
+    nice: int = 0
+    isolate: bool = False
+
+
+_EXECUTION: contextvars.ContextVar[Execution] = contextvars.ContextVar("dsopt_jobs_execution", default=Execution())
+
+
+@contextlib.contextmanager
+def execution(**settings: Any) -> Iterator[Execution]:
+    """Run grids started inside the ``with`` block with these :class:`Execution` settings."""
+    current = replace(_EXECUTION.get(), **settings)
+    check_number("nice", current.nice, low=0, high=19, integer=True)
+    token = _EXECUTION.set(current)
+    try:
+        yield current
+    finally:
+        _EXECUTION.reset(token)
+
+
+def _worker_init(parent_pid: int, nice: int, halt) -> None:
+    """Process-pool initializer: lower priority, and exit when the parent dies or ``halt`` is set."""
+    from dsopt.util.lifetime import exit_with_parent
+
+    if nice:
+        os.nice(nice)
+    exit_with_parent(parent_pid, also=halt.is_set)
+
+
 # ----------------------------------------------------------------------------- the runner
 def run_jobs(
     jobs: Sequence[Hashable],
@@ -219,8 +286,10 @@ def run_jobs(
     file's name adds the fingerprint of ``run`` (source, torch, device). Results must be JSON-serialisable
     dicts. Finished runs come from ``cache_dir``, then from the stored runs (:func:`stored_run_dirs`).
     ``DSOPT_STORED_RUNS_ONLY=1`` makes a run missing from both an error (tests); ``DSOPT_STORED_RUNS_VERIFY=k``
-    re-executes the k stored runs with the smallest keys and compares them within ``tolerance`` (default
+    re-executes k stored runs (:func:`spot_check_pick`) and compares them within ``tolerance`` (default
     :data:`SPOT_CHECK_TOLERANCE`) unless ``verify=False`` (runs that time the machine).
+    Progress reporting, cancellation, worker priority and isolation follow the caller's
+    :func:`execution` context.
     """
     workers = check_number("workers", workers or default_workers(), low=1, high=64, integer=True)
     fp = fingerprint(run)
@@ -230,12 +299,15 @@ def run_jobs(
     stored_index = {p.stem: p for d in stored_run_dirs() for p in d.rglob("*.json")}
     done: dict[Hashable, dict] = {}
     from_store: list[Hashable] = []
+    seconds: dict[Hashable, float] = {}
     todo = []
     for job in jobs:
         result = _lookup(paths[job], keys[job])
         if result is None and keys[job] in stored_index:
-            result = _lookup(stored_index[keys[job]], keys[job])
-            if result is not None:
+            record = _lookup(stored_index[keys[job]], keys[job], whole=True)
+            if record is not None:
+                result = record["result"]
+                seconds[job] = float(record.get("seconds") or 0.0)
                 from_store.append(job)
         if result is None:
             todo.append(job)
@@ -249,33 +321,90 @@ def run_jobs(
             f"{_regenerate_hint()}.")
     bar = tqdm(total=len(jobs), initial=len(done), desc=desc, disable=not progress)
 
-    def finish(job, result: dict) -> None:
+    def finish(job, timed: tuple[dict, float]) -> None:
+        result, seconds = timed
         if paths[job] is not None:
-            write_run(paths[job], seal(keys[job], result, fingerprint=fp, job=_jsonable(job), run=run_name))
+            write_run(paths[job], seal(keys[job], result, fingerprint=fp, job=_jsonable(job), run=run_name,
+                                       seconds=round(seconds, 3)))
         done[job] = result
         bar.update(1)
 
+    ex = _EXECUTION.get()
+
+    def report() -> None:
+        if ex.on_progress is not None:
+            ex.on_progress(desc, len(done), len(jobs))
+
+    def finish_and_report(job, result: dict) -> None:
+        finish(job, result)
+        report()
+
+    report()
     try:
-        if workers == 1 or len(todo) <= 1:
+        if todo and (workers == 1 or len(todo) == 1) and not ex.isolate:
             for job in todo:
+                _check_cancel(ex, desc, len(done), len(jobs))
                 args, kwargs = call(job)
-                finish(job, run(*args, **kwargs))
-        else:
-            ctx = multiprocessing.get_context("spawn")  # forking a process that already runs torch threads is unsafe
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
-                futures = {}
-                for job in todo:
-                    args, kwargs = call(job)
-                    futures[pool.submit(run, *args, **kwargs)] = job
-                for fut in as_completed(futures):
-                    finish(futures[fut], fut.result())
+                finish_and_report(job, _timed(run, args, kwargs))
+        elif todo:
+            _run_in_workers(todo, run, call, min(workers, len(todo)), ex, desc, finish_and_report,
+                            progress=lambda: (len(done), len(jobs)))
     finally:
         bar.close()
     k = _env_int("DSOPT_STORED_RUNS_VERIFY")
     if verify and k and from_store:
-        _spot_check(sorted(from_store, key=lambda j: keys[j])[:k], run, call, done, keys,
+        _spot_check(spot_check_pick(from_store, keys, seconds, k), run, call, done, keys,
                     tolerance or SPOT_CHECK_TOLERANCE, run_name)
     return done
+
+
+def _check_cancel(ex: Execution, desc: str, done: int, total: int) -> None:
+    if ex.cancel is not None and ex.cancel.is_set():
+        raise JobsCancelled(desc, done, total)
+
+
+def _run_in_workers(todo, run, call, workers: int, ex: Execution, desc: str, finish, *, progress) -> None:
+    """Run ``todo`` in ``workers`` spawned processes; on any exit but success, stop the workers at once.
+
+    The workers are created by this thread (it waits for them, so a parent-death signal tied to it is
+    right) with :func:`_worker_init`: they exit when this process dies or when ``halt`` is set.
+    """
+    ctx = multiprocessing.get_context("spawn")  # forking a process that already runs torch threads is unsafe
+    halt = ctx.Event()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                               initargs=(os.getpid(), ex.nice, halt))
+    futures = {}
+    try:
+        for job in todo:
+            args, kwargs = call(job)
+            futures[pool.submit(_timed, run, args, kwargs)] = job
+        pending = set(futures)
+        while pending:
+            _check_cancel(ex, desc, *progress())
+            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                finish(futures[fut], fut.result())
+    except BaseException:
+        halt.set()  # running workers exit within a second instead of finishing their runs
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def spot_check_pick(jobs: list, keys: dict, seconds: dict, k: int) -> list:
+    """The k stored runs to re-execute: in key order (a fixed pseudo-random spread over the grid), among the
+    runs that took at most the median time to make (so the check stays cheap). Deterministic."""
+    times = sorted(seconds.get(j, 0.0) for j in jobs)
+    median = times[(len(times) - 1) // 2] if times else 0.0
+    cheap = [j for j in jobs if seconds.get(j, 0.0) <= median]
+    return sorted(cheap, key=lambda j: keys[j])[:k]
+
+
+def _timed(run: Callable[..., dict], args: tuple, kwargs: dict) -> tuple[dict, float]:
+    """``run(*args, **kwargs)`` and its wall time (module-level: spawned workers pickle it by name)."""
+    t0 = time.perf_counter()
+    result = run(*args, **kwargs)
+    return result, time.perf_counter() - t0
 
 
 def _jsonable(job):
@@ -285,12 +414,14 @@ def _jsonable(job):
         return repr(job)
 
 
-def _lookup(path: Path | None, key: str) -> dict | None:
-    """The result stored at ``path`` if the file exists and passes its checks; a bad file is reported and ignored."""
+def _lookup(path: Path | None, key: str, whole: bool = False) -> dict | None:
+    """The result (``whole``: the record) stored at ``path`` if the file exists and passes its checks;
+    a bad file is reported and ignored (the run is computed again)."""
     if path is None or not path.is_file():
         return None
     try:
-        return read_run(path, key)["result"]
+        record = read_run(path, key)
+        return record if whole else record["result"]
     except RunFileError as exc:
         warnings.warn(f"dsopt: {exc}; computing the run again", stacklevel=3)
         print(f"dsopt: {exc}; computing the run again", file=sys.stderr)

@@ -35,9 +35,10 @@ def _digest(record: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def seal(key: str, result: dict, *, fingerprint: dict, job=None, run: str = "") -> dict:
-    """The sealed record of one run (``sha256`` covers every other field)."""
-    record = {"format": FORMAT, "key": key, "run": run, "job": job, "fingerprint": fingerprint, "result": result}
+def seal(key: str, result: dict, *, fingerprint: dict, job=None, run: str = "", seconds: float | None = None) -> dict:
+    """The sealed record of one run (``sha256`` covers every other field; ``seconds``: how long it took)."""
+    record = {"format": FORMAT, "key": key, "run": run, "job": job, "fingerprint": fingerprint, "result": result,
+              "seconds": seconds}
     record["sha256"] = _digest(record)
     return record
 
