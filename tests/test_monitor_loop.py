@@ -105,7 +105,7 @@ def regime(n: int, new: bool, rng) -> tuple[np.ndarray, np.ndarray]:
 
 def trained_launch_model(rng) -> torch.nn.Module:
     x, y = regime(400, False, rng)
-    return finetune_classifier(linear(0), x, y, epochs=8, lr=0.1, batch_size=50, seed=0)
+    return finetune_classifier(linear(0), x, y, steps=150, lr=0.05, seed=0)
 
 
 def run_stream(tmp_path, oracle_noise: float = 0.0, budget: int = 120):
@@ -121,8 +121,7 @@ def run_stream(tmp_path, oracle_noise: float = 0.0, budget: int = 120):
         flip = rng.random(len(y)) < oracle_noise
         return np.where(flip, 1 - y, y)
 
-    loop = RetrainingLoop(service, ModelStore(tmp_path), lambda m, x, y: finetune_classifier(m, x, y, epochs=30,
-                                                                                            lr=0.05, seed=1),
+    loop = RetrainingLoop(service, ModelStore(tmp_path), lambda m, x, y: finetune_classifier(m, x, y, steps=150, lr=0.05),
                           oracle, budget=budget, k=60, label_delay=2, val_fraction=0.3, seed=0)
     accuracy = []
     for t in range(30):
