@@ -77,6 +77,16 @@ class SignalMonitor:
             for name, chart in self.charts.items():
                 self._states[(s, name)] = chart.init(1)
 
+    def set_charts(self, charts: Mapping[str, Chart]) -> list[str]:
+        """Replace charts by name (new names are added); a changed chart restarts from its zero state
+        (its reference is kept: the data did not change, only how it is watched). Returns the changed names."""
+        changed = [name for name, chart in charts.items() if self.charts.get(name) != chart]
+        for name in changed:
+            self.charts[name] = charts[name]
+            for s in self.signals:
+                self._states[(s, name)] = charts[name].init(1)
+        return changed
+
     def monitoring(self, signal: str) -> bool:
         """True once ``signal`` has its reference and its charts run."""
         return self.references.get(signal) is not None

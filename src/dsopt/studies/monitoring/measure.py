@@ -1,11 +1,12 @@
 """Chapter 07's controlled measurement: what monitoring buys on a real shift, per stream seed.
 
-Three arms serve the same seeded stream with the same launch model:
+Three arms serve the same seeded stream with the same launch model. In every arm the four charts
+(plain Shewhart, Shewhart + the four Western Electric rules, EWMA, CUSUM, all calibrated to the
+same in-control ARL) watch every signal (embedding drift, mean confidence, error rate on a delayed
+audit sample of labels), so every run carries the same dashboards; only the loop acts on alarms.
 
-* ``none``: the launch model serves to the end. Every chart (plain Shewhart, Shewhart + the four
-  Western Electric rules, EWMA, CUSUM, all calibrated to the same in-control ARL) watches every
-  signal (embedding drift, mean confidence, error rate on the delayed audit labels): this arm
-  measures detection delay and false alarms, and how accuracy decays without upkeep.
+* ``none``: the launch model serves to the end (nothing acts on the charts, so its accuracy is that
+  of an unmonitored model): it measures detection delay and false alarms, and decay without upkeep.
 * ``monitor``: the retraining loop, triggered by one chart on the label-free signals (drift and
   confidence; its limits are calibrated for ``arl0`` times the number of signals, so the combined
   false-alarm rate stays near 1 / arl0), on a label budget.
@@ -112,99 +113,149 @@ def chart_designs(arl0: float, lam: float = 0.1, k: float = 0.5) -> list[dict]:
 
 
 # -- one run ---------------------------------------------------------------------------------------
+class StreamSession:
+    """One seeded stream served window by window by one arm: what a study run and the live replay share.
+
+    ``charts``: the display charts (default: the four calibrated :func:`detection_charts`), applied to
+    every signal; in the ``monitor`` arm, ``cfg.loop_chart`` on ``cfg.loop_signals`` also triggers the
+    loop, with its own calibration (``arl0`` times the number of trigger signals). ``features``:
+    :func:`~dsopt.studies.monitoring.data.load_features` output (loaded when None).
+    """
+
+    def __init__(self, cfg: StudyConfig, arm: str, seed: int, *, features=None, cache_dir: str | None = None,
+                 charts: dict | None = None, trigger_chart=None):
+        self.cfg, self.arm, self.seed = cfg, check_choice("arm", arm, ARMS), int(seed)
+        sc = cfg.stream
+        self.features = feats = features if features is not None else load_features(cfg.scale, cache_dir=cache_dir,
+                                                                                      progress=False)
+        pools = feats.pools
+        self.launch = launch_model(feats)
+        drift = EmbeddingDrift(cfg.drift_components).fit(feats.reference)
+        self.stream = stream = build_stream(sc, seed, pools.sst_y, pools.fpb_y)
+        self.X = np.empty((stream.new.size, feats.sst.shape[1]), dtype=np.float32)
+        self.X[~stream.new] = feats.sst[stream.index[~stream.new]]
+        self.X[stream.new] = feats.fpb[stream.index[stream.new]]
+        self.charts = dict(charts) if charts is not None else detection_charts(cfg.arl0, cfg.lam, cfg.k)
+        self.triggers = None
+        if arm == "monitor":
+            trig = trigger_chart or detection_charts(cfg.arl0 * len(cfg.loop_signals), cfg.lam, cfg.k)[cfg.loop_chart]
+            self.charts["trigger"] = trig
+            self.triggers = {(s, "trigger") for s in cfg.loop_signals}
+        monitor = SignalMonitor(self.charts, signals=DETECTION_SIGNALS, reference_windows=sc.reference_windows)
+        self.service = ModelService(copy.deepcopy(self.launch), CLASS_NAMES, window_size=sc.window_size,
+                                    monitor=monitor, drift=drift,
+                                    keep_features=4 * max(cfg.labels_per_request, sc.window_size))
+        self.example_steps = 0
+        n_requests = cfg.label_budget // cfg.labels_per_request
+        self.schedule: set[int] = set()
+        if arm == "periodic" and n_requests:
+            span = sc.n_windows - sc.reference_windows
+            self.schedule = {sc.reference_windows + round((j + 1) * span / (n_requests + 1)) for j in range(n_requests)}
+        self._tmp = tempfile.TemporaryDirectory(prefix="dsopt-07-store-")
+        self.loop = None
+        if arm != "none":
+            self.loop = RetrainingLoop(self.service, ModelStore(Path(self._tmp.name)), self._finetune,
+                                       lambda ids: stream.label[np.asarray(ids)], budget=cfg.label_budget,
+                                       k=cfg.labels_per_request, label_delay=sc.label_delay,
+                                       val_fraction=cfg.val_fraction, triggers=self.triggers or set(), seed=seed)
+        self._pending: dict[int, np.ndarray] = {}
+        self.t = 0
+        self.out = {"arm": arm, "seed": self.seed, "n_windows": sc.n_windows, "change_window": sc.change_window,
+                    "reference_windows": sc.reference_windows,
+                    "ramp_end_window": -(-(sc.change_item + sc.ramp_items) // sc.window_size),
+                    "launch_accuracy": accuracy(self.launch, feats.reference, pools.reference_y),
+                    "launch_accuracy_news": accuracy(self.launch, feats.fpb, pools.fpb_y),
+                    "accuracy": [], "new_fraction": [], "version": [], "drift": [], "confidence": [],
+                    "alarms": {}, "charts": {}}
+
+    def _finetune(self, model, x, y):
+        cfg = self.cfg
+        self.example_steps += cfg.finetune_steps * (2 * len(y))  # new labels + as many replayed ones
+        return finetune_classifier(model, x, y, steps=cfg.finetune_steps, lr=cfg.finetune_lr,
+                                   replay=(self.features.train, self.features.pools.train_y), seed=self.seed)
+
+    @property
+    def done(self) -> bool:
+        return self.t >= self.cfg.stream.n_windows
+
+    def set_charts(self, charts: dict) -> list[str]:
+        """Replace display charts (and the trigger, under the name ``"trigger"``) from the next window on."""
+        changed = self.service.monitor.set_charts(charts)
+        self.charts.update(charts)
+        return changed
+
+    def step(self) -> dict:
+        """Serve the next window: predict, deliver due labels, run the loop. Returns what happened."""
+        if self.done:
+            raise RuntimeError("the stream has ended")
+        t, sc, stream, out = self.t, self.cfg.stream, self.stream, self.out
+        sl = stream.window_items(t)
+        ids = np.arange(sl.start, sl.stop)
+        batch = self.service.predict(self.X[sl], ids=ids)
+        records = list(batch.records)
+        self._pending[t + sc.label_delay] = ids[stream.audited[sl]]
+        arrived = self._pending.pop(t, None)
+        if arrived is not None and arrived.size:
+            records += self.service.add_labels(arrived.tolist(), stream.label[arrived].tolist())
+        n_events = len(self.loop.events) if self.loop is not None else 0
+        if self.loop is not None:
+            self.loop.on_records(t, records)
+            if t in self.schedule:
+                self.loop.request(t, reason="schedule")
+            self.loop.tick(t)
+        w = self.service.windows[t]
+        acc = float((batch.pred == stream.label[sl]).mean())
+        out["accuracy"].append(acc)
+        out["new_fraction"].append(float(stream.new[sl].mean()))
+        out["version"].append(int(self.service.version))
+        out["drift"].append(w["drift"])
+        out["confidence"].append(w["mean_confidence"])
+        for r in records:
+            key = f"{r.signal}/{r.chart}"
+            series = out["charts"].setdefault(key, {"window": [], "statistic": [], "upper": [], "alarm": []})
+            series["window"].append(t)
+            series["statistic"].append(r.statistic)
+            series["upper"].append(r.upper)
+            series["alarm"].append(bool(r.alarm))
+            if r.alarm:
+                out["alarms"].setdefault(key, []).append(t)
+        self.t += 1
+        events = self.loop.events[n_events:] if self.loop is not None else []
+        return {"window": t, "accuracy": acc, "new_fraction": out["new_fraction"][-1], "version": self.service.version,
+                "drift": w["drift"], "confidence": w["mean_confidence"], "records": records, "events": events}
+
+    def result(self) -> dict:
+        """The run's JSON-able output (series per window, alarms, chart series, loop events, costs)."""
+        out = dict(self.out)
+        out["error"] = [w["error"] for w in self.service.windows]
+        out["error_n"] = [w["labelled"] for w in self.service.windows]
+        loop = self.loop
+        out["events"] = [[e.window, e.event, e.info] for e in loop.events] if loop is not None else []
+        out["labels_spent"] = loop.spent if loop is not None else 0
+        out["compute_seconds"] = loop.compute_seconds if loop is not None else 0.0
+        out["audit_labels"] = int(self.stream.audited[: self.t * self.cfg.stream.window_size].sum())
+        out["finetune_example_steps"] = self.example_steps
+        out["retrains"] = sum(1 for e in out["events"] if e[1] == "candidate_trained")
+        out["promotions"] = sum(1 for e in out["events"] if e[1] == "promoted")
+        return out
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+
 def run_arm(config: dict, arm: str, seed: int, *, cache_dir: str | None = None, threads: int | None = 1) -> dict:
     """Serve stream ``seed`` with arm ``arm``; return the per-window series and what the loop did."""
     from threadpoolctl import threadpool_limits
 
     check_choice("arm", arm, ARMS)
     with torch_threads(threads), threadpool_limits(limits=threads or None):  # BLAS too: one thread per run
-        return _run_arm(StudyConfig.from_dict(config), arm, seed, cache_dir)
-
-
-def _run_arm(cfg: StudyConfig, arm: str, seed: int, cache_dir: str | None) -> dict:
-    sc = cfg.stream
-    feats = load_features(cfg.scale, cache_dir=cache_dir, progress=False)
-    pools = feats.pools
-    launch = launch_model(feats)
-    drift = EmbeddingDrift(cfg.drift_components).fit(feats.reference)
-    stream = build_stream(sc, seed, pools.sst_y, pools.fpb_y)
-    X = np.empty((stream.new.size, feats.sst.shape[1]), dtype=np.float32)
-    X[~stream.new] = feats.sst[stream.index[~stream.new]]
-    X[stream.new] = feats.fpb[stream.index[stream.new]]
-    ref_w = sc.reference_windows
-    monitor = None
-    if arm == "none":
-        monitor = SignalMonitor(detection_charts(cfg.arl0, cfg.lam, cfg.k), signals=DETECTION_SIGNALS,
-                                reference_windows=ref_w)
-    elif arm == "monitor":
-        chart = detection_charts(cfg.arl0 * len(cfg.loop_signals), cfg.lam, cfg.k)[cfg.loop_chart]
-        monitor = SignalMonitor({cfg.loop_chart: chart}, signals=cfg.loop_signals, reference_windows=ref_w)
-    model = copy.deepcopy(launch)  # the loop fine-tunes its model in place
-    service = ModelService(model, CLASS_NAMES, window_size=sc.window_size, monitor=monitor, drift=drift,
-                           keep_features=4 * max(cfg.labels_per_request, sc.window_size))
-    replay = (feats.train, pools.train_y)
-    steps = {"example_steps": 0}
-
-    def finetune(m, x, y):
-        steps["example_steps"] += cfg.finetune_steps * (2 * len(y))  # new labels + as many replayed
-        return finetune_classifier(m, x, y, steps=cfg.finetune_steps, lr=cfg.finetune_lr, replay=replay, seed=seed)
-
-    n_requests = cfg.label_budget // cfg.labels_per_request
-    schedule = set()
-    if arm == "periodic" and n_requests:
-        span = sc.n_windows - ref_w
-        schedule = {ref_w + round((j + 1) * span / (n_requests + 1)) for j in range(n_requests)}
-    uses_labels = arm == "none" or "error" in cfg.loop_signals
-    out = {"arm": arm, "seed": seed, "n_windows": sc.n_windows, "change_window": sc.change_window,
-           "reference_windows": ref_w, "accuracy": [], "new_fraction": [], "version": [], "drift": [],
-           "confidence": [], "error": [], "alarms": {}, "events": [],
-           "launch_accuracy": accuracy(launch, feats.reference, pools.reference_y),
-           "launch_accuracy_news": accuracy(launch, feats.fpb, pools.fpb_y),
-           "ramp_end_window": -(-(sc.change_item + sc.ramp_items) // sc.window_size)}
-    with tempfile.TemporaryDirectory(prefix="dsopt-07-store-") as tmp:
-        loop = None
-        if arm != "none":
-            loop = RetrainingLoop(service, ModelStore(Path(tmp)), finetune, lambda ids: stream.label[np.asarray(ids)],
-                                  budget=cfg.label_budget, k=cfg.labels_per_request, label_delay=sc.label_delay,
-                                  val_fraction=cfg.val_fraction, seed=seed)
-        pending: dict[int, np.ndarray] = {}
-        for t in range(sc.n_windows):
-            sl = stream.window_items(t)
-            ids = np.arange(sl.start, sl.stop)
-            batch = service.predict(X[sl], ids=ids)
-            records = list(batch.records)
-            if uses_labels:
-                pending[t + sc.label_delay] = ids[stream.audited[sl]]
-                arrived = pending.pop(t, None)
-                if arrived is not None and arrived.size:
-                    records += service.add_labels(arrived.tolist(), stream.label[arrived].tolist())
-            for r in records:
-                if r.alarm:
-                    out["alarms"].setdefault(f"{r.signal}/{r.chart}", []).append(t)
-            if loop is not None:
-                loop.on_records(t, records)
-                if t in schedule:
-                    loop.request(t, reason="schedule")
-                loop.tick(t)
-            w = service.windows[t]
-            out["accuracy"].append(float((batch.pred == stream.label[sl]).mean()))
-            out["new_fraction"].append(float(stream.new[sl].mean()))
-            out["version"].append(int(service.version))
-            out["drift"].append(w["drift"])
-            out["confidence"].append(w["mean_confidence"])
-        for w in service.windows:
-            out["error"].append(w["error"])
-        if loop is not None:
-            out["events"] = [[e.window, e.event, e.info] for e in loop.events]
-            out["labels_spent"] = loop.spent
-            out["compute_seconds"] = loop.compute_seconds
-        else:
-            out["labels_spent"], out["compute_seconds"] = 0, 0.0
-    out["audit_labels"] = int(stream.audited[: sc.n_windows * sc.window_size].sum()) if uses_labels else 0
-    out["finetune_example_steps"] = steps["example_steps"]
-    out["retrains"] = sum(1 for e in out["events"] if e[1] == "candidate_trained")
-    out["promotions"] = sum(1 for e in out["events"] if e[1] == "promoted")
-    return out
+        session = StreamSession(StudyConfig.from_dict(config), arm, seed, cache_dir=cache_dir)
+        try:
+            while not session.done:
+                session.step()
+            return session.result()
+        finally:
+            session.close()
 
 
 # -- the grid ------------------------------------------------------------------------------------
