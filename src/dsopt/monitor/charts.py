@@ -211,6 +211,16 @@ def chart_kind(chart: Chart) -> str:
     return chart.name
 
 
+def describe_chart(chart: Chart) -> str:
+    """``EWMA(lambda=0.1, L=2.148)``: a chart's design in a few significant digits."""
+    if isinstance(chart, Shewhart):
+        rules = "" if chart.rules == (1,) else f", rules {''.join(map(str, chart.rules))}"
+        return f"Shewhart(L={chart.L:.4g}{rules})"
+    if isinstance(chart, EWMA):
+        return f"EWMA(lambda={chart.lam:.4g}, L={chart.L:.4g})"
+    return f"CUSUM(k={chart.k:.4g}, h={chart.h:.4g})"
+
+
 def run_chart(chart: Chart, z) -> dict[str, np.ndarray]:
     """Run one chart over the sequence ``z``; return statistic, alarm and rule per point, and the limits.
 

@@ -52,26 +52,38 @@ class SignalMonitor:
     charts: name -> chart, applied to every signal (e.g. ``{"ewma": EWMA(0.1, 2.7)}``); calibrate them
         first for a common in-control ARL.
     signals: which signals to watch (keys of :data:`SIGNAL_KINDS`).
-    reference_windows: windows per reference period.
+    reference_windows: windows of the first reference period.
+    rebaseline_windows: windows of the reference periods after :meth:`rebaseline` (default: the same).
+        Shorter gets the charts watching again sooner after a handled alarm, with noisier limits.
     """
 
     def __init__(self, charts: Mapping[str, Chart], signals: Sequence[str] = ("drift", "confidence", "error"),
-                 reference_windows: int = 20):
+                 reference_windows: int = 20, rebaseline_windows: int | None = None):
         if not charts:
             raise ParameterError("charts", "give at least one chart")
         self.charts = dict(charts)
         self.signals = tuple(check_choice("signals", s, tuple(SIGNAL_KINDS)) for s in signals)
         self.reference_windows = check_number("reference_windows", reference_windows, low=3, high=100_000,
                                               integer=True)
+        self.rebaseline_windows = check_number("rebaseline_windows", rebaseline_windows or reference_windows, low=3,
+                                               high=100_000, integer=True)
+        self._needed: dict[str, int] = {s: self.reference_windows for s in self.signals}
         self.records: list[ChartRecord] = []
         self.references: dict[str, Reference | None] = {}
         self._collected: dict[str, list] = {}
         self._states: dict[tuple[str, str], dict] = {}
-        self.rebaseline()
+        self._reset(self.signals)
 
     def rebaseline(self, signals: Sequence[str] | None = None) -> None:
-        """Forget the references (and chart states) of ``signals`` (default all); collect anew."""
-        for s in signals or self.signals:
+        """Forget the references (and chart states) of ``signals`` (default all); collect
+        ``rebaseline_windows`` windows anew."""
+        signals = list(signals or self.signals)
+        for s in signals:
+            self._needed[s] = self.rebaseline_windows
+        self._reset(signals)
+
+    def _reset(self, signals) -> None:
+        for s in signals:
             self.references[s] = None
             self._collected[s] = []
             for name, chart in self.charts.items():
@@ -113,8 +125,8 @@ class SignalMonitor:
         ref = self.references[signal]
         if ref is None:
             self._collected[signal].append(items if kind == "xbar" else float(value))
-            if len(self._collected[signal]) >= self.reference_windows:
-                data = self._collected[signal][-self.reference_windows:]
+            if len(self._collected[signal]) >= self._needed[signal]:
+                data = self._collected[signal][-self._needed[signal]:]
                 try:
                     self.references[signal] = Reference.xbar(data) if kind == "xbar" else Reference.individuals(data)
                 except ParameterError:  # no variation yet (e.g. no errors at all): keep collecting

@@ -27,6 +27,7 @@ import numpy as np
 
 from dsopt.monitor import CUSUM, EWMA, EmbeddingDrift, Shewhart, WE_RULES, calibrate
 from dsopt.monitor.arl import calibration_parameter, markov_arl
+from dsopt.monitor.charts import describe_chart
 from dsopt.monitor.loop import ModelStore, RetrainingLoop, finetune_classifier
 from dsopt.monitor.service import ModelService
 from dsopt.monitor.signals import SignalMonitor
@@ -57,6 +58,7 @@ class StudyConfig:
     label_budget: int = 180
     labels_per_request: int = 60
     val_fraction: float = 0.3
+    rebaseline_windows: int = 5
     loop_chart: str = "ewma"
     loop_signals: tuple = ("drift", "confidence")
     finetune_steps: int = 200
@@ -83,6 +85,18 @@ class StudyConfig:
         stream = replace(stream, **{key: overrides.pop(key) for key in list(overrides) if key in stream_keys})
         return cls(scale=scale, stream=stream, **{"labels_per_request": k, "label_budget": budget, **overrides})
 
+    @classmethod
+    def from_parameters(cls, scale: str, *, arl0: float = 100.0, window_size: int = 0, label_delay: int = -1,
+                        labels_per_request: int = 0, label_budget: int = -1) -> StudyConfig:
+        """The notebook's parameters: 0 / -1 mean "the scale's default" (see the chapter registry)."""
+        given = {"window_size": window_size, "labels_per_request": labels_per_request}
+        overrides = {k: v for k, v in given.items() if v}
+        if label_delay >= 0:
+            overrides["label_delay"] = label_delay
+        if label_budget >= 0:
+            overrides["label_budget"] = label_budget
+        return cls.at_scale(scale, arl0=arl0, **overrides)
+
     def as_dict(self) -> dict:
         d = asdict(self)
         d["loop_signals"] = list(self.loop_signals)
@@ -107,9 +121,19 @@ def chart_designs(arl0: float, lam: float = 0.1, k: float = 0.5) -> list[dict]:
     rows = []
     for name, chart in detection_charts(arl0, lam, k).items():
         param = calibration_parameter(chart)
-        rows.append({"chart": name, "label": CHART_LABELS[name], "design": repr(chart), param: getattr(chart, param),
+        rows.append({"chart": name, "label": CHART_LABELS[name], "design": describe_chart(chart),
+                     param: getattr(chart, param),
                      "arl0": markov_arl(chart, 0.0), "arl1": markov_arl(chart, 1.0)})
     return rows
+
+
+def format_designs(rows: list[dict]) -> str:
+    """Markdown: each calibrated chart with its in-control ARL and its ARL at a 1-sigma shift (Markov chains)."""
+    out = ["| chart | calibrated design | in-control ARL (windows) | ARL at a 1-sigma shift (windows) |",
+           "|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['label']} | {r['design']} | {r['arl0']:.1f} | {r['arl1']:.1f} |")
+    return "\n".join(out)
 
 
 # -- one run ---------------------------------------------------------------------------------------
@@ -118,12 +142,13 @@ class StreamSession:
 
     ``charts``: the display charts (default: the four calibrated :func:`detection_charts`), applied to
     every signal; in the ``monitor`` arm, ``cfg.loop_chart`` on ``cfg.loop_signals`` also triggers the
-    loop, with its own calibration (``arl0`` times the number of trigger signals). ``features``:
+    loop, with its own calibration (``arl0`` times the number of trigger signals). ``exporter``: an
+    :class:`~dsopt.monitor.exporter.Exporter` the service and the loop update. ``features``:
     :func:`~dsopt.studies.monitoring.data.load_features` output (loaded when None).
     """
 
     def __init__(self, cfg: StudyConfig, arm: str, seed: int, *, features=None, cache_dir: str | None = None,
-                 charts: dict | None = None, trigger_chart=None):
+                 charts: dict | None = None, trigger_chart=None, exporter=None):
         self.cfg, self.arm, self.seed = cfg, check_choice("arm", arm, ARMS), int(seed)
         sc = cfg.stream
         self.features = feats = features if features is not None else load_features(cfg.scale, cache_dir=cache_dir,
@@ -141,9 +166,10 @@ class StreamSession:
             trig = trigger_chart or detection_charts(cfg.arl0 * len(cfg.loop_signals), cfg.lam, cfg.k)[cfg.loop_chart]
             self.charts["trigger"] = trig
             self.triggers = {(s, "trigger") for s in cfg.loop_signals}
-        monitor = SignalMonitor(self.charts, signals=DETECTION_SIGNALS, reference_windows=sc.reference_windows)
+        monitor = SignalMonitor(self.charts, signals=DETECTION_SIGNALS, reference_windows=sc.reference_windows,
+                                rebaseline_windows=cfg.rebaseline_windows)
         self.service = ModelService(copy.deepcopy(self.launch), CLASS_NAMES, window_size=sc.window_size,
-                                    monitor=monitor, drift=drift,
+                                    monitor=monitor, drift=drift, exporter=exporter,
                                     keep_features=4 * max(cfg.labels_per_request, sc.window_size))
         self.example_steps = 0
         n_requests = cfg.label_budget // cfg.labels_per_request
@@ -273,13 +299,14 @@ def compare_arms(config: StudyConfig, seeds: list[int], *, cache_dir: str | Path
 
 # -- derived tables --------------------------------------------------------------------------------
 def decay_period(accuracy: list[float], start: int, launch: float, margin: float, smooth: int) -> tuple[int, bool]:
-    """Windows from ``start`` (the shift's first window) until the trailing mean accuracy over ``smooth``
-    windows falls more than ``margin`` below ``launch``; (value, censored). Censored runs (never fell
-    within the stream) return the windows observed, a lower bound."""
+    """Windows from ``start`` (the shift's first window) until the served accuracy, as a trailing mean
+    over ``smooth`` windows (those before ``start`` count too: the same model served them), falls more
+    than ``margin`` below ``launch``; returns (value, censored). A run that never falls that far is
+    censored: the value is the number of windows observed, a lower bound."""
     acc = np.asarray(accuracy, dtype=float)
+    smooth = check_number("smooth", smooth, low=1, integer=True)
     for t in range(start, acc.size):
-        lo = max(start, t - smooth + 1)
-        if acc[lo:t + 1].mean() < launch - margin and t - lo + 1 == min(smooth, t - start + 1):
+        if acc[max(0, t - smooth + 1):t + 1].mean() < launch - margin:
             return t - start + 1, False
     return acc.size - start, True
 
@@ -294,7 +321,7 @@ def detection(run: dict, signal: str, chart: str) -> dict:
             "monitored_windows": change - ref}
 
 
-def summarize(runs: list[dict], *, margin: float = 0.05, smooth: int = 5) -> dict:
+def summarize(runs: list[dict], *, margin: float = 0.10, smooth: int = 10) -> dict:
     """Detection table, arm table and per-seed series (for the verdict) from the runs."""
     by = {(r["arm"], r["seed"]): r for r in runs}
     seeds = sorted({r["seed"] for r in runs})
