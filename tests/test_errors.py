@@ -13,6 +13,7 @@ import pytest
 
 from dsopt.chapters.runner import ChapterRunError
 from dsopt.data.errors import ChecksumMismatchError, CorruptFileError, DataError, DataUnavailableError
+from dsopt.monitor.prometheus import PrometheusError, PrometheusNotFound
 from dsopt.studies.jobs import StoredRunError
 from dsopt.util.runfile import RunFileError
 from dsopt.util.validation import ParameterError
@@ -28,6 +29,8 @@ ERRORS = [
     (ChapterRunError, ("04", "runs/04/04_dynamic_weighting.ipynb", 11, "DataUnavailableError", "Dataset 'x' ...",
                        "  at Cell In[11], line 3"), {}),
     (StoredRunError, ("3 of 24 runs ... regenerate with `dsopt run 01 --update-notebook`",), {}),
+    (PrometheusNotFound, ("the prometheus server binary was not found on PATH: install ...",), {}),
+    (PrometheusError, ("prometheus did not become ready within 60 s; its log ends: ...",), {}),
 ]
 
 

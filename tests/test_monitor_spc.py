@@ -196,6 +196,8 @@ def test_drift_score_is_standard_normal_in_control_and_large_under_shift():
     launch = rng.multivariate_normal(np.zeros(32), cov, size=2000)
     drift = EmbeddingDrift(components=8).fit(launch)
     scores = [drift.score(rng.multivariate_normal(np.zeros(32), cov, size=40)) for _ in range(400)]
-    assert abs(np.mean(scores)) < 0.15 and 0.8 < np.std(scores) < 1.3
+    assert abs(np.mean(scores)) < 0.25 and 0.8 < np.std(scores) < 1.3  # estimated launch mean: a little bias
     shifted = rng.multivariate_normal(np.r_[2.0, np.zeros(31)], cov, size=40)  # 1.15 sd along the top direction
     assert drift.score(shifted) > 5
+    low = rng.multivariate_normal(np.r_[np.zeros(31), 1.5], cov, size=40)  # 4.7 sd along the weakest direction
+    assert drift.score(low) > 5  # outside the kept components: seen by the residual part
