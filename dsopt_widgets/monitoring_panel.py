@@ -18,7 +18,7 @@ import ipywidgets as W
 import plotly.graph_objects as go
 
 from dsopt.monitor import CUSUM, EWMA, calibrate, markov_arl
-from dsopt.studies.monitoring.stream import StreamConfig
+from dsopt.studies.monitoring.stream import SCALE_STREAMS, StreamConfig
 from dsopt.util.validation import ParameterError, check_number
 from dsopt_widgets.base import Panel
 from dsopt_widgets.monitoring_figures import (
@@ -164,7 +164,7 @@ class MonitoringPanel(Panel):
     def export(self) -> dict:
         params = super().export()
         ws = self.trainer.cfg.stream.window_size
-        if self.export_area is not None and ws != 20:
+        if self.export_area is not None and ws != SCALE_STREAMS[self.trainer.cfg.scale].window_size:
             self.export_area.value += f" -p window_size {ws}"
             params["window_size"] = ws
         return params

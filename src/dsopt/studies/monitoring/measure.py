@@ -42,6 +42,8 @@ ARMS = ("none", "monitor", "periodic")
 DETECTION_SIGNALS = ("drift", "confidence", "error")
 CHART_NAMES = ("shewhart", "shewhart_we", "ewma", "cusum")
 CHART_LABELS = {"shewhart": "Shewhart 3-sigma", "shewhart_we": "Shewhart + WE rules", "ewma": "EWMA", "cusum": "CUSUM"}
+#: chart series a run keeps point by point (for the figures); every alarm of every chart is kept
+DRAWN_SERIES = {f"{sig}/{chart}" for sig in ("drift", "confidence") for chart in ("ewma", "cusum")}
 #: labels per request and label budget per scale
 LOOP_SIZES = {"tiny": (20, 60), "workshop": (60, 180), "full": (100, 400)}
 
@@ -238,13 +240,14 @@ class StreamSession:
         out["confidence"].append(w["mean_confidence"])
         for r in records:
             key = f"{r.signal}/{r.chart}"
-            series = out["charts"].setdefault(key, {"window": [], "statistic": [], "upper": [], "alarm": []})
-            series["window"].append(t)
-            series["statistic"].append(r.statistic)
-            series["upper"].append(r.upper)
-            series["alarm"].append(bool(r.alarm))
             if r.alarm:
                 out["alarms"].setdefault(key, []).append(t)
+            if key in DRAWN_SERIES:  # the series the figures draw (the rest: alarms only, to keep runs small)
+                series = out["charts"].setdefault(key, {"window": [], "statistic": [], "upper": [], "alarm": []})
+                series["window"].append(r.window)
+                series["statistic"].append(round(r.statistic, 5))
+                series["upper"].append(round(r.upper, 5))
+                series["alarm"].append(bool(r.alarm))
         self.t += 1
         events = self.loop.events[n_events:] if self.loop is not None else []
         return {"window": t, "accuracy": acc, "new_fraction": out["new_fraction"][-1], "version": self.service.version,

@@ -39,6 +39,9 @@ def compute(summary: dict, *, decay_claim: Claim = DECAY_CLAIM, labels_claim: Cl
         shortest = min(none["decay"]) if none["decay"] else math.nan
         d["max_measurable_ratio"] = observable / shortest if shortest else math.nan
         d["censored_monitored"] = int(sum(mon["censored"]))
+        d["per_stream"] = [{"seed": s, "monitored": m, "unmonitored": u, "ratio": m / u if u else None,
+                            "lower_bound": bool(c)}
+                           for s, m, u, c in zip(mon["seeds"], mon["decay"], none["decay"], mon["censored"])]
         d["censored_unmonitored"] = int(sum(none["censored"]))
         if d["censored_unmonitored"]:
             d.update(status=INCONCLUSIVE, label="inconclusive",
@@ -91,6 +94,10 @@ def render(result: dict) -> str:
             line += f" {d['reason']}."
         if d.get("seeds_needed"):
             line += f" About {d['seeds_needed']} streams would decide it at this noise."
+        if key == "decay" and d.get("per_stream"):
+            ratios = ", ".join(("n/a" if p["ratio"] is None else f"{'>=' if p['lower_bound'] else ''}{p['ratio']:.2g}")
+                               for p in d["per_stream"])
+            line += f" Per stream, monitored / unmonitored decay period: {ratios}."
         if key == "decay" and d.get("max_measurable_ratio") == d.get("max_measurable_ratio"):
             line += (f" (This stream can show at most a x{d['max_measurable_ratio']:.1f} longer decay period; "
                      f"censored: {d['censored_monitored']} monitored, {d['censored_unmonitored']} unmonitored.)")
