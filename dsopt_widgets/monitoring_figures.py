@@ -34,14 +34,14 @@ def arl_curves(charts: dict, shifts=SHIFTS, states: int = 151) -> dict[str, list
     return {name: [float(v) for v in arl_curve(chart, shifts, states=states)] for name, chart in charts.items()}
 
 
-def arl_figure(curves: dict[str, list[float]], shifts=SHIFTS) -> go.Figure:
+def arl_figure(curves: dict[str, list[float]], shifts=SHIFTS, title: str = "ARL vs shift") -> go.Figure:
     fig = go.Figure()
     for name, ys in curves.items():
         fig.add_scatter(x=list(shifts), y=ys, name=CHART_TITLES.get(name, name), mode="lines+markers",
                         line=dict(color=COLORS.get(name)))
     fig.update_xaxes(title_text="mean shift (sigma of the standardised statistic)")
     fig.update_yaxes(title_text="average run length (windows, log scale)", type="log")
-    fig.update_layout(**PANEL_LAYOUT, height=330, legend=LEGEND_BELOW, title=dict(text="ARL vs shift", x=0.5))
+    fig.update_layout(**PANEL_LAYOUT, height=330, legend=LEGEND_BELOW, title=dict(text=title, x=0.5))
     fig.update_layout(margin_b=100)
     return fig
 

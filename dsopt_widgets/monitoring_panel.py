@@ -21,15 +21,7 @@ from dsopt.monitor import CUSUM, EWMA, calibrate, markov_arl
 from dsopt.studies.monitoring.stream import SCALE_STREAMS, StreamConfig
 from dsopt.util.validation import ParameterError, check_number
 from dsopt_widgets.base import Panel
-from dsopt_widgets.monitoring_figures import (
-    LIVE_NAMES,
-    SHIFTS,
-    arl_curves,
-    arl_figure,
-    fill,
-    knob_charts,
-    live_figure,
-)
+from dsopt_widgets.monitoring_figures import LIVE_NAMES, SHIFTS, arl_curves, arl_figure, fill, knob_charts, live_figure
 
 KNOBS = ("lambda", "L", "k", "h", "label_budget")
 
@@ -47,6 +39,8 @@ class MonitoringPanel(Panel):
             raise ParameterError("factory", "the monitoring panel needs a replay: pass factory=live_replay(...)")
         self.budget.description = "windows"
         self.budget.tooltip = "windows the next Start/Restart serves"
+        self.budget.style.description_width = "62px"
+        self.budget.layout.width = "170px"
         knobs = self.controls.values()
         style = {"description_width": "70px"}
         lay = W.Layout(width="300px")
@@ -60,13 +54,14 @@ class MonitoringPanel(Panel):
             "h": W.FloatSlider(value=knobs["h"], min=0.5, max=15.0, step=0.05, description="CUSUM h",
                                readout_format=".2f", style=style, layout=lay),
         }
-        self.label_budget = W.IntText(value=int(knobs["label_budget"]), description="label budget", style=style,
-                                      layout=W.Layout(width="200px"))
+        wide = {"description_width": "92px"}
+        self.label_budget = W.IntText(value=int(knobs["label_budget"]), description="label budget", style=wide,
+                                      layout=W.Layout(width="230px"))
         self.window_size = W.IntText(value=self.trainer.cfg.stream.window_size, description="window size",
-                                     style=style, layout=W.Layout(width="200px"),
+                                     style=wide, layout=W.Layout(width="230px"),
                                      tooltip="predictions per window: takes effect on Restart")
         self.arl0 = W.FloatText(value=self.trainer.cfg.arl0 * len(self.trainer.cfg.loop_signals),
-                                description="ARL0", style=style, layout=W.Layout(width="170px"))
+                                description="ARL0", style=wide, layout=W.Layout(width="230px"))
         self.calibrate_button = W.Button(description="Calibrate", tooltip="set L and h for this in-control ARL",
                                          layout=W.Layout(width="90px"))
         self.calibrate_button.on_click(lambda _: self.calibrate())
@@ -74,7 +69,7 @@ class MonitoringPanel(Panel):
                                      tooltip="use these charts and budget from the next window on")
         self.apply_button.on_click(lambda _: self.apply())
         self.last_update_ms: float | None = None
-        self.preview = go.FigureWidget(arl_figure(arl_curves(knob_charts(knobs))))
+        self.preview = go.FigureWidget(arl_figure(arl_curves(knob_charts(knobs)), title="ARL vs shift: the knobs' charts"))
         self.live = go.FigureWidget(live_figure(self.trainer.cfg.stream.change_window))
         for s in self.sliders.values():
             s.observe(self._on_change, names="value")

@@ -27,44 +27,53 @@ def test_monitoring_panel_in_jupyterlab(tmp_path, shared_data):
     notebook = Path(run_chapter("07", {"scale": "tiny", "n_seeds": 3, "live_windows": 40, "prometheus": False}, root,
                                 prepare_only=True)["notebook"]).name
     with lab_page(root, notebook) as page:
-        run_all(page)
-        lam = slider(page, "EWMA λ")
-        lam.wait_for(timeout=180_000)
-        preview = page.locator(".js-plotly-plot").filter(has_text="ARL vs shift").last
-        preview.wait_for(timeout=120_000)
-        page.get_by_text(re.compile(r"^(running|finished)")).first.wait_for(timeout=180_000)  # the replay's status line
-        lam.scroll_into_view_if_needed()
-        before = preview.evaluate(LINES)
-        handle = lam.locator(".noUi-handle")
-        handle.click()
-        for _ in range(5):
-            handle.press("ArrowRight")
-        page.wait_for_function(f"([el, d]) => ({LINES})(el) !== d", arg=[preview.element_handle(), before],
-                               timeout=30_000)
-        page.get_by_text(re.compile(r"EWMA\(λ=0\.\d\d, L=\d\.\d\d\): ARL0 \d+")).first.wait_for(timeout=30_000)
+        try:
+            _session(page, tmp_path)
+        except Exception:
+            page.screenshot(path="/tmp/lab07-failed.png", full_page=False)
+            raise
 
-        # a bad window size is refused with its range, nothing restarts
-        box = page.locator(".widget-text").filter(has=page.locator("label", has_text=re.compile("^window size$")))
-        field = box.locator("input")
-        field.fill("1")
-        field.press("Enter")
-        page.get_by_role("button", name="Restart").click()
-        page.get_by_text(re.compile(r"not restarted: window_size must be an integer in \[2, 10000\]")).first.wait_for(
-            timeout=30_000)
 
-        # a valid restart, then Pause / Resume while it runs
-        field.fill("10")
-        field.press("Enter")
-        page.get_by_role("button", name="Restart").click()
-        page.get_by_text(re.compile(r"restarted: a fresh run")).first.wait_for(timeout=60_000)
-        page.get_by_role("button", name="Pause").click()
-        status = page.locator(".widget-html", has_text=re.compile(r"epoch .* of \d+ · step"))
-        expect(status.first).to_contain_text(re.compile(r"paus|finished"), timeout=30_000)
-        page.get_by_role("button", name="Resume").click()
-        expect(status.first).to_contain_text(re.compile(r"running|finished"), timeout=30_000)
+def _session(page, tmp_path):
+    run_all(page)
+    # the comparison runs in the background and posts its verdict; the replay above runs meanwhile
+    page.get_by_text(re.compile(r"Decay period: (supported|contradicted|inconclusive)")).first.wait_for(
+        timeout=900_000)
+    lam = slider(page, "EWMA λ")
+    lam.wait_for(timeout=180_000)
+    preview = page.locator(".js-plotly-plot").filter(has_text="the knobs' charts").last
+    preview.wait_for(timeout=120_000)
+    page.get_by_text(re.compile(r"^(running|finished)")).first.wait_for(timeout=180_000)  # the replay's status line
+    preview.scroll_into_view_if_needed()  # JupyterLab draws cells far from the viewport lazily
+    before = preview.evaluate(LINES)
+    lam.scroll_into_view_if_needed()
+    handle = lam.locator(".noUi-handle")
+    handle.click()
+    for _ in range(5):
+        handle.press("ArrowRight")
+    page.get_by_text(re.compile(r"EWMA\(λ=0\.15, L=\d\.\d\d\): ARL0 \d+")).first.wait_for(timeout=60_000)
+    preview.scroll_into_view_if_needed()
+    page.wait_for_function(f"([el, d]) => ({LINES})(el) !== d", arg=[preview.element_handle(), before],
+                           timeout=60_000)
 
-        # the comparison (in the background) posts its verdict
-        page.get_by_text(re.compile(r"Decay period: (supported|contradicted|inconclusive)")).first.wait_for(
-            timeout=600_000)
-        page.screenshot(path=str(tmp_path / "lab07.png"), full_page=False)
-        shutil.copy(tmp_path / "lab07.png", "/tmp/lab07.png")
+    # a bad window size is refused with its range, nothing restarts
+    box = page.locator(".widget-text").filter(has=page.locator("label", has_text=re.compile("^window size$")))
+    field = box.locator("input")
+    field.fill("1")
+    field.press("Enter")
+    page.get_by_role("button", name="Restart", exact=True).click()
+    page.get_by_text(re.compile(r"not restarted: window_size must be an integer in \[2, 10000\]")).first.wait_for(
+        timeout=30_000)
+
+    # a valid restart, then Pause / Resume while it runs
+    field.fill("10")
+    field.press("Enter")
+    page.get_by_role("button", name="Restart", exact=True).click()
+    page.get_by_text(re.compile(r"restarted: a fresh run")).first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Pause", exact=True).click()
+    status = page.locator(".widget-html", has_text=re.compile(r"epoch .* of \d+ · step"))
+    expect(status.first).to_contain_text(re.compile(r"paus|finished"), timeout=30_000)
+    page.get_by_role("button", name="Resume", exact=True).click()
+    expect(status.first).to_contain_text(re.compile(r"running|finished"), timeout=30_000)
+    page.screenshot(path=str(tmp_path / "lab07.png"), full_page=False)
+    shutil.copy(tmp_path / "lab07.png", "/tmp/lab07.png")
