@@ -3,6 +3,7 @@ the EWMA lambda slider (the ARL preview redraws in the page and Python answers),
 (refused with its range), Restart, Pause and Resume the replay, and read the verdict."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -24,6 +25,11 @@ def test_monitoring_panel_in_jupyterlab(tmp_path, shared_data):
     root.mkdir()
     # the MiniLM embeddings first, outside the page's timeouts (the notebook reads them from its cache folder)
     load_features("tiny", cache_dir=root / ".dsopt-cache" / "07" / "embeddings", progress=False)
+    # every cell stays in the page (JupyterLab 4 otherwise detaches cells far from the viewport, and this
+    # chapter's panel sits between long outputs)
+    tracker = tmp_path / "lab-lab-settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True, exist_ok=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
     notebook = Path(run_chapter("07", {"scale": "tiny", "n_seeds": 3, "live_windows": 40, "prometheus": False}, root,
                                 prepare_only=True)["notebook"]).name
     with lab_page(root, notebook) as page:
@@ -36,25 +42,23 @@ def test_monitoring_panel_in_jupyterlab(tmp_path, shared_data):
 
 def _session(page, tmp_path):
     run_all(page)
-    # the comparison runs in the background and posts its verdict; the replay above runs meanwhile
-    page.get_by_text(re.compile(r"Decay period: (supported|contradicted|inconclusive)")).first.wait_for(
-        timeout=900_000)
     lam = slider(page, "EWMA λ")
-    lam.wait_for(timeout=180_000)
+    lam.wait_for(timeout=300_000)
+    lam.scroll_into_view_if_needed()
     preview = page.locator(".js-plotly-plot").filter(has_text="the knobs' charts").last
-    preview.wait_for(timeout=120_000)
-    page.get_by_text(re.compile(r"^(running|finished)")).first.wait_for(timeout=180_000)  # the replay's status line
-    preview.scroll_into_view_if_needed()  # JupyterLab draws cells far from the viewport lazily
+    preview.wait_for(timeout=300_000)  # plotly.js reaches a FigureWidget over the kernel's socket: be patient
+    page.get_by_text(re.compile(r"^(running|finished)")).first.wait_for(timeout=300_000)  # the replay's status line
+    preview.scroll_into_view_if_needed()
     before = preview.evaluate(LINES)
     lam.scroll_into_view_if_needed()
     handle = lam.locator(".noUi-handle")
     handle.click()
     for _ in range(5):
         handle.press("ArrowRight")
-    page.get_by_text(re.compile(r"EWMA\(λ=0\.15, L=\d\.\d\d\): ARL0 \d+")).first.wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"EWMA\(λ=0\.15, L=\d\.\d\d\): ARL0 \d+")).first.wait_for(timeout=120_000)
     preview.scroll_into_view_if_needed()
     page.wait_for_function(f"([el, d]) => ({LINES})(el) !== d", arg=[preview.element_handle(), before],
-                           timeout=60_000)
+                           timeout=120_000)
 
     # a bad window size is refused with its range, nothing restarts
     box = page.locator(".widget-text").filter(has=page.locator("label", has_text=re.compile("^window size$")))
@@ -63,17 +67,21 @@ def _session(page, tmp_path):
     field.press("Enter")
     page.get_by_role("button", name="Restart", exact=True).click()
     page.get_by_text(re.compile(r"not restarted: window_size must be an integer in \[2, 10000\]")).first.wait_for(
-        timeout=30_000)
+        timeout=60_000)
 
     # a valid restart, then Pause / Resume while it runs
     field.fill("10")
     field.press("Enter")
     page.get_by_role("button", name="Restart", exact=True).click()
-    page.get_by_text(re.compile(r"restarted: a fresh run")).first.wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"restarted: a fresh run")).first.wait_for(timeout=120_000)
     page.get_by_role("button", name="Pause", exact=True).click()
     status = page.locator(".widget-html", has_text=re.compile(r"epoch .* of \d+ · step"))
-    expect(status.first).to_contain_text(re.compile(r"paus|finished"), timeout=30_000)
+    expect(status.first).to_contain_text(re.compile(r"paus|finished"), timeout=60_000)
     page.get_by_role("button", name="Resume", exact=True).click()
-    expect(status.first).to_contain_text(re.compile(r"running|finished"), timeout=30_000)
+    expect(status.first).to_contain_text(re.compile(r"running|finished"), timeout=60_000)
+
+    # the comparison, in the background meanwhile, posts its verdict
+    page.get_by_text(re.compile(r"Decay period: (supported|contradicted|inconclusive)")).first.wait_for(
+        timeout=900_000)
     page.screenshot(path=str(tmp_path / "lab07.png"), full_page=False)
     shutil.copy(tmp_path / "lab07.png", "/tmp/lab07.png")
