@@ -3,7 +3,6 @@ the EWMA lambda slider (the ARL preview redraws in the page and Python answers),
 (refused with its range), Restart, Pause and Resume the replay, and read the verdict."""
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
@@ -25,11 +24,6 @@ def test_monitoring_panel_in_jupyterlab(tmp_path, shared_data):
     root.mkdir()
     # the MiniLM embeddings first, outside the page's timeouts (the notebook reads them from its cache folder)
     load_features("tiny", cache_dir=root / ".dsopt-cache" / "07" / "embeddings", progress=False)
-    # every cell stays in the page (JupyterLab 4 otherwise detaches cells far from the viewport, and this
-    # chapter's panel sits between long outputs)
-    tracker = tmp_path / "lab-lab-settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
-    tracker.parent.mkdir(parents=True, exist_ok=True)
-    tracker.write_text(json.dumps({"windowingMode": "none"}))
     notebook = Path(run_chapter("07", {"scale": "tiny", "n_seeds": 3, "live_windows": 40, "prometheus": False}, root,
                                 prepare_only=True)["notebook"]).name
     with lab_page(root, notebook) as page:
