@@ -92,11 +92,12 @@ class ModelService:
         self.windows: list[dict] = []
         self.labelled: dict[int, dict] = {}
         self.records: list[ChartRecord] = []
+        self._children: dict = {}  # labelled metric children, looked up once (labels() costs a lock and a dict)
         if exporter is not None:
             exporter.metric("dsopt_model_version").set(self.version)
             exporter.metric("dsopt_monitor_phase").set(0)
             for c in self.class_names:  # every class exists from the first scrape on
-                exporter.metric("dsopt_predictions_total").labels(class_name=c)
+                self._child("dsopt_predictions_total", class_name=c)
 
     # -- the model ---------------------------------------------------------------------------------
     @property
@@ -171,15 +172,21 @@ class ModelService:
                 batch.records += self._close_window()
         return batch
 
+    def _child(self, name: str, **labels):
+        key = (name, *labels.values())
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.exporter.metric(name).labels(**labels)
+        return child
+
     def _export_batch(self, pred, conf, latency) -> None:
         m = self.exporter.metric
         m("dsopt_prediction_batches_total").inc()
         m("dsopt_predict_latency_seconds").observe(latency)
         counts = np.bincount(pred, minlength=len(self.class_names))
-        total = m("dsopt_predictions_total")
         for c, k in zip(self.class_names, counts):
             if k:
-                total.labels(class_name=c).inc(float(k))
+                self._child("dsopt_predictions_total", class_name=c).inc(float(k))
         m("dsopt_prediction_confidence").observe_many(conf)
 
     def _close_window(self) -> list[ChartRecord]:
@@ -210,15 +217,14 @@ class ModelService:
         return records
 
     def _export_records(self, records: list[ChartRecord]) -> None:
-        m = self.exporter.metric
+        m, child = self.exporter.metric, self._child
         for r in records:
-            labels = {"signal": r.signal, "chart": r.chart}
-            m("dsopt_chart_statistic").labels(**labels).set(r.statistic)
-            m("dsopt_chart_upper_limit").labels(**labels).set(r.upper)
-            m("dsopt_chart_lower_limit").labels(**labels).set(r.lower)
-            m("dsopt_chart_alarm").labels(**labels).set(1 if r.alarm else 0)
+            child("dsopt_chart_statistic", signal=r.signal, chart=r.chart).set(r.statistic)
+            child("dsopt_chart_upper_limit", signal=r.signal, chart=r.chart).set(r.upper)
+            child("dsopt_chart_lower_limit", signal=r.signal, chart=r.chart).set(r.lower)
+            child("dsopt_chart_alarm", signal=r.signal, chart=r.chart).set(1 if r.alarm else 0)
             if r.alarm:
-                m("dsopt_chart_alarms_total").labels(**labels).inc()
+                child("dsopt_chart_alarms_total", signal=r.signal, chart=r.chart).inc()
         if self.monitor is not None:
             m("dsopt_monitor_phase").set(1 if all(self.monitor.monitoring(s) for s in self.monitor.signals
                                                   if s != "error" or self.labelled) else 0)
