@@ -80,19 +80,21 @@ def row_means_figure(lengths: Sequence[int], row_min: Sequence[float], row_max: 
     return fig
 
 
-def accuracy_figure(table: list[dict], baseline_accuracy: float, kept: float = 0.98) -> go.Figure:
-    """Test accuracy vs fraction of heads removed, one line per method (+- sd over seeds)."""
+def accuracy_figure(table: list[dict], baseline_accuracy: float, kept: float = 0.98, key: str = "accuracy",
+                    title: str = "test accuracy") -> go.Figure:
+    """Accuracy (``key`` of the table rows, e.g. "val_accuracy") vs fraction of heads removed, one line per
+    method (+- sd over seeds)."""
     fig = go.Figure()
     for k, method in enumerate(dict.fromkeys(r["method"] for r in table)):
         rows = sorted((r for r in table if r["method"] == method), key=lambda r: r["fraction"])
         x = [0.0] + [r["fraction"] for r in rows]
-        y = [baseline_accuracy] + [r["accuracy"] for r in rows]
-        sd = [0.0] + [r["accuracy_sd"] for r in rows]
+        y = [baseline_accuracy] + [r[key] for r in rows]
+        sd = [0.0] + [r[f"{key}_sd"] for r in rows]
         fig.add_scatter(x=x, y=y, name=method, mode="lines+markers", line=dict(color=PALETTE[k % len(PALETTE)]),
                         error_y=dict(type="data", array=sd, visible=any(s > 0 for s in sd)))
     fig.add_hline(y=kept * baseline_accuracy, line=dict(color="#888", dash="dash"),
                   annotation_text=f"{100 * kept:.0f} % of unpruned accuracy")
-    fig.update_layout(height=340, xaxis_title="fraction of heads removed", yaxis_title="test accuracy",
+    fig.update_layout(height=340, xaxis_title="fraction of heads removed", yaxis_title=title,
                       xaxis_tickformat=".0%", yaxis_tickformat=".0%",
                       margin=dict(l=50, r=20, t=30, b=40), legend=dict(orientation="h", y=-0.25))
     return fig

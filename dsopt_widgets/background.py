@@ -241,13 +241,17 @@ class BackgroundJob:
         self._cancel.set()
 
     # -- display -----------------------------------------------------------------------------------
-    def show(self, render: Callable[[Any], Any] | None = None) -> "BackgroundJob":
+    def show(self, render: Callable[[Any], Any] | None = None) -> None:
         """Show ``render(result)`` here: at once when finished (headless: always), else progress now
-        and the rendering in its place when the result is ready (the cell itself returns at once)."""
+        and the rendering in its place when the result is ready (the cell itself returns at once).
+
+        Returns None, so a cell ending in ``job.show(...)`` shows only the rendering: nbval executes cells
+        without history, where a trailing ``;`` does not hide a returned object's repr.
+        """
         if self._thread is None:  # ran in the foreground (headless)
             if self.state == "done" and render is not None:
                 _display_now(render(self._result))
-            return self
+            return None
         from IPython.display import display
 
         view = _View(self, render)
@@ -256,7 +260,7 @@ class BackgroundJob:
         display(view.box)
         if self._poll is None:
             self._poll = poll(self._tick, self.refresh_interval)
-        return self
+        return None
 
     def _tick(self) -> bool:
         """Main thread, on the kernel's event loop: move the progress bars; render when finished."""

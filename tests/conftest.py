@@ -30,8 +30,13 @@ SHARED_DATA = Path(os.environ["DSOPT_DATA"]) if os.environ.get("DSOPT_DATA") els
 # Scratch for everything a library might cache under $HOME (removed by the OS's temp cleaning).
 _tmp = Path(tempfile.mkdtemp(prefix="dsopt-test-home-"))
 for var in ("IPYTHONDIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "MPLCONFIGDIR",
-            "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "TA_CACHE_DIR"):
+            "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "TA_CACHE_DIR", "PIP_CACHE_DIR"):
     os.environ.setdefault(var, str(_tmp / var.lower()))
+os.environ.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+# Whatever else a tool keeps under ~ (Chromium's ~/.pki, ...) lands in the scratch folder too.
+REAL_HOME = Path.home()
+os.environ["HOME"] = str(_tmp / "home")
+(_tmp / "home").mkdir(exist_ok=True)
 for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "DSOPT_OFFLINE"):
     os.environ.setdefault(var, "1")
 if SHARED_DATA is None:  # the user cache dir would be under $HOME: keep it in the scratch folder too
@@ -96,36 +101,44 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.data(*ch.needed_datasets({})))
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
-    marker = item.get_closest_marker("data")
-    if marker is not None:
-        missing = missing_datasets(marker.args)
-        if missing:
-            (pytest.fail if REQUIRE_DATA else pytest.skip)(data_reason(missing))
-    if item.get_closest_marker("nbval"):
-        os.environ.update(NBVAL_ENV)  # before nbval's file-level setup starts the kernel: it inherits this
+class _SessionHooks:
+    """Per-test hooks for EVERY item, notebooks/ (nbval) included: hooks defined in this conftest would apply
+    to items under tests/ only, so they live in a plugin registered for the whole session."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        marker = item.get_closest_marker("data")
+        if marker is not None:
+            missing = missing_datasets(marker.args)
+            if missing:
+                (pytest.fail if REQUIRE_DATA else pytest.skip)(data_reason(missing))
+        if item.get_closest_marker("nbval"):
+            os.environ.update(NBVAL_ENV)  # before nbval's file-level setup starts the kernel: it inherits this
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_teardown(self, item, nextitem):
+        if item.get_closest_marker("nbval") and (nextitem is None or not nextitem.get_closest_marker("nbval")
+                                                 or nextitem.fspath != item.fspath):
+            for name in NBVAL_ENV:
+                os.environ.pop(name, None)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        """A DataUnavailableError escaping a test means data are absent: a skip naming the fix (a failure in CI)."""
+        outcome = yield
+        report = outcome.get_result()
+        if call.excinfo is None or REQUIRE_DATA:
+            return
+        from dsopt.data.errors import DataUnavailableError
+
+        if call.excinfo.errisinstance(DataUnavailableError):
+            report.outcome = "skipped"
+            report.longrepr = (str(item.fspath), item.location[1] or 0,
+                               f"Skipped: {data_reason([call.excinfo.value.dataset])}")
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_runtest_teardown(item, nextitem):
-    if item.get_closest_marker("nbval") and (nextitem is None or not nextitem.get_closest_marker("nbval")):
-        for name in NBVAL_ENV:
-            os.environ.pop(name, None)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    """A DataUnavailableError escaping a test means data are absent: a skip naming the fix (a failure in CI)."""
-    outcome = yield
-    report = outcome.get_result()
-    if call.excinfo is None or REQUIRE_DATA:
-        return
-    from dsopt.data.errors import DataUnavailableError
-
-    if call.excinfo.errisinstance(DataUnavailableError):
-        report.outcome = "skipped"
-        report.longrepr = (str(item.fspath), item.location[1] or 0, f"Skipped: {data_reason([call.excinfo.value.dataset])}")
+def pytest_configure(config):
+    config.pluginmanager.register(_SessionHooks(), "dsopt-session-hooks")
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -143,7 +156,7 @@ def assert_portable(notebook) -> None:
     import json
 
     text = Path(notebook).read_text()
-    for root in {str(REPO), str(Path.home()), str(Path(tempfile.gettempdir()).resolve()), "/work/"}:
+    for root in {str(REPO), str(REAL_HOME), str(Path(tempfile.gettempdir()).resolve()), "/work/"}:
         assert root + "/" not in text, f"{notebook} contains the machine path {root}/"
     assert "cdn.plot.ly" not in text and "cdnjs" not in text, f"{notebook} loads something from a CDN"
     nb = json.loads(text)

@@ -16,7 +16,7 @@ LINES = "(el) => Array.from(el.querySelectorAll('.scatterlayer path.js-line')).m
 def test_weighting_panel_gamma_slider_updates_curves_and_python(tmp_path):
     params = {"scale": "tiny", "epochs": 1, "n_seeds": 1, "live_epochs": 2, "imbalance_ratio": 20.0,
               "tasks": "credit_card_default"}
-    with chapter_in_lab("04", params, tmp_path, done=r"'Minority recall \+27 %'") as page:
+    with chapter_in_lab("04", params, tmp_path, done=r"Claim: 'minority recall \+27 %'") as page:
         gamma = slider(page, "gamma")
         gamma.wait_for(timeout=120_000)
         curves = page.locator(".js-plotly-plot").filter(has_text="weight vs true-class probability").last

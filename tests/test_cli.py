@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import papermill
 import pytest
@@ -112,14 +113,15 @@ def test_success_prints_the_verdict_headline(monkeypatch, tmp_path, capsys):
     def fake(src, dst, parameters, **kw):
         import shutil
         shutil.copy(src, dst)
+        claim = {"status": "inconclusive", "line": "inconclusive at this budget: '30 % faster' ...", "point": 0.1}
         (tmp_path / parameters["metrics_path"]).write_text(json.dumps({"verdict": {
-            "text": "digits: numbers ...\n'30 % faster': inconclusive at this budget\nreading notes"}}))
+            "claims": {"speed": {"text": "30 % faster"}}, "per_task": {"digits": {"speed": claim}}}}))
 
     monkeypatch.setattr(papermill, "execute_notebook", fake)
     monkeypatch.chdir(tmp_path)
     assert main(["run", "01", "-p", "tasks", "digits", "--out", "o", "-q"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[:2] == ["verdict:", "  '30 % faster': inconclusive at this budget"]
+    assert out[:2] == ["verdict:", "  digits: inconclusive at this budget: '30 % faster' ..."]
 
 
 def test_start_validates_and_sets_threads():
@@ -189,3 +191,56 @@ def test_cli_answers_without_importing_torch_in_under_a_second_of_cpu(argv, tmp_
     assert proc.returncode in (0, 1, 2)
     if proc.returncode == 2 and argv[0] != "lab":
         assert "dsopt" in proc.stderr.splitlines()[-2] or "dsopt" in proc.stderr
+
+
+def test_update_notebook_stores_the_runs_it_made_beside_the_notebook(monkeypatch, tmp_path, capsys):
+    """--update-notebook: executed in a fresh folder with stored runs off, then notebook + runs + index replace the old."""
+    import os
+    import shutil
+
+    from dsopt.chapters.runner import INDEX
+    from dsopt.studies.jobs import cache_key, run_jobs
+    from dsopt.util.runfile import read_run
+
+    checkout = tmp_path / "checkout"
+    (checkout / "src" / "dsopt").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text("")
+    shutil.copytree(notebooks_dir(), checkout / "notebooks", ignore=shutil.ignore_patterns(".*", "stored_runs"))
+    old = checkout / "notebooks" / "stored_runs" / "01_lr_restarts"
+    old.mkdir(parents=True)
+    (old / "stale.json").write_text("{}")
+    monkeypatch.setenv("DSOPT_NOTEBOOKS", str(checkout / "notebooks"))
+    seen = {}
+
+    def fake_execute(src, dst, **kw):
+        seen.update(kw, stored=os.environ.get("DSOPT_STORED_RUNS"), cwd_now=kw["cwd"])
+        shutil.copy(src, dst)
+        run_jobs([1, 2, 3], _square, lambda j: ((j,), {}), key=lambda j: cache_key("probe", j),
+                 cache_dir=os.path.join(kw["cwd"], ".dsopt-cache", "01"), workers=1, progress=False)
+        (Path(kw["cwd"]) / ".dsopt-cache" / "01" / "weights.pt.json").write_text("not a run")
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    assert main(["run", "01", "--update-notebook", "-q"]) == 0
+    assert seen["stored"] == "0" and "parameters" not in seen  # computed from nothing, no injected paths
+    assert str(checkout) not in seen["cwd_now"]
+    store = checkout / "notebooks" / "stored_runs" / "01_lr_restarts"
+    index = json.loads((store / INDEX).read_text())
+    files = sorted(p.stem for p in store.glob("*.json") if p.name != INDEX)
+    assert index["keys"] == files and len(files) == 3 and not (store / "stale.json").exists()
+    assert sorted(read_run(store / f"{k}.json")["result"]["y"] for k in files) == [1, 4, 9]
+    assert "stored runs: " in capsys.readouterr().out
+    assert main(["run", "01", "--update-notebook", "-p", "epochs", "3"]) == 2
+
+
+def _square(x: int) -> dict:
+    return {"y": x * x}
+
+
+def test_data_list_is_short_and_shows_each_registered_licence(capsys):
+    from dsopt.data.registry import DATASETS
+
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 100
+    for name, info in DATASETS.items():
+        assert any(line.startswith(name) and info.licence in line for line in out.splitlines()), name

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 
 import pytest
 import torch
@@ -277,3 +278,117 @@ def test_eval_mode_restores_each_modules_own_mode_also_on_error():
             assert all(m.training for m in net.modules())
             raise RuntimeError("boom")
     assert [m.training for m in net.modules()] == before
+
+
+class StopOnceAt(Callback):
+    """Asks the run to stop once, right after optimizer step ``k`` (the panel's Stop button)."""
+
+    def __init__(self, k):
+        self.k, self.done = k, False
+
+    def batch_end(self, state):
+        if state.step == self.k and not self.done:
+            self.done = True
+            state.controls.stop()
+
+
+class EventLog(Callback):
+    def __init__(self):
+        self.events = []
+
+    def epoch_start(self, state):
+        self.events.append(("epoch_start", state.step))
+
+    def fit_start(self, state):
+        self.events.append(("fit_start", state.step))
+
+
+@pytest.mark.parametrize("background", [False, True])
+@pytest.mark.parametrize("k", [5, 13, 26])  # mid-epoch, mid-epoch, exactly at an epoch boundary (13 batches/epoch)
+def test_stop_then_start_continues_at_the_next_step(k, background):
+    """Stopped at step k and started again, a run takes the same steps and ends with the same weights as an
+    uninterrupted run (issue #10: it used to retrain the partial epoch and fire epoch_start again)."""
+    full, rec_full = run(seed=1, callbacks=[LRKnob()])
+    log = EventLog()
+    model, opt, loss, train, val = digits_problem(1)
+    t = Trainer(model, opt, loss, train, val, max_epochs=3, callbacks=[LRKnob(), StopOnceAt(k), log], progress=False)
+    t.fit()
+    assert t.stopped_early and t.state.step == k
+    torch.manual_seed(777)  # whatever ran in between must not matter
+    if background:
+        t.start().wait(timeout=60)
+    else:
+        t.fit()
+    assert not t.stopped_early and t.state.step == full.state.step == 3 * 13
+    assert all(torch.equal(a, b) for a, b in zip(weights(full.model), weights(t.model)))
+    assert t.recorder.series("train_loss") == rec_full.series("train_loss")
+    assert log.events == [("fit_start", 0), ("epoch_start", 0), ("epoch_start", 13), ("epoch_start", 26)]
+
+
+def test_stop_right_after_start_is_not_lost():
+    model, opt, loss, train, val = digits_problem(0)
+    t = Trainer(model, opt, loss, train, val, max_epochs=50, callbacks=[LRKnob()], progress=False)
+    for _ in range(5):
+        t.start()
+        t.stop()  # before the worker thread has run a single line
+        t.wait(timeout=20)
+        assert t.stopped_early and t.state.step < 3
+
+
+def test_change_made_while_paused_applies_at_the_first_step_after_resume():
+    model, opt, loss, train, val = digits_problem(0)
+    t = Trainer(model, opt, loss, train, val, max_epochs=50, callbacks=[LRKnob()], progress=False)
+    t.pause()
+    t.start()
+    deadline = time.time() + 20
+    while t.state.step == 0 and not t.controls.paused and time.time() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)
+    assert t.state.step == 0  # held at the first boundary
+    t.controls.set("lr", 1e-4)
+    time.sleep(0.2)
+    t.resume()
+    while t.state.step < 3 and time.time() < deadline:
+        time.sleep(0.01)
+    t.stop()
+    t.wait(timeout=20)
+    steps, lrs = t.recorder.series("lr")
+    assert steps[0] == 0 and lrs[0] == pytest.approx(1e-4)  # not one step late
+    assert t.controls.history[0].step == 0
+
+
+def test_knobs_that_constrain_each_other_are_validated_together():
+    from dsopt.lr import LRScheduleCallback
+
+    model, opt, loss, train, val = digits_problem(0)
+    cb = LRScheduleCallback({"base_lr": 1e-3, "T_0": 5, "T_mult": 2, "eta_min": 1e-5}, per="batch")
+    t = Trainer(model, opt, loss, train, val, max_epochs=1, callbacks=[cb], progress=False)
+    with pytest.raises(ParameterError, match=r"eta_min=0.005 > base_lr=0.0001") as e:
+        t.controls.update(base_lr=1e-4, eta_min=5e-3)  # each valid alone, impossible together
+    assert e.value.name == "eta_min" and t.controls.pending() == {}
+    t.controls.set("base_lr", 2e-4)  # queued, not yet applied ...
+    with pytest.raises(ParameterError, match="eta_min=0.0005 > base_lr=0.0002"):
+        t.controls.set("eta_min", 5e-4)  # ... but already counts against the partner
+    t.controls.update(base_lr=1e-4, eta_min=1e-6)  # a consistent pair is accepted
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no clamping, no warning on every batch
+        t.fit()
+    assert t.controls.values()["eta_min"] == 1e-6 and t.controls.values()["base_lr"] == 1e-4
+    assert t.controls.as_parameters()["control_schedule"] == [[0, "base_lr", 1e-4], [0, "eta_min", 1e-6]]
+
+
+def test_atomic_writes_honour_the_umask_and_keep_an_existing_mode(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "new.json", "{}")
+        assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o640  # 0666 & ~umask, not mkstemp's 0600
+        existing = tmp_path / "shared.json"
+        existing.write_text("x")
+        existing.chmod(0o664)
+        atomic_write_text(existing, "y")
+        assert stat.S_IMODE(existing.stat().st_mode) == 0o664 and existing.read_text() == "y"
+    finally:
+        os.umask(old)

@@ -1,6 +1,7 @@
 """Chapter 01's measurement helpers on constructed inputs (fast; the real runs are in the notebook)."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -83,6 +84,7 @@ def test_verdict_supported_when_both_intervals_sit_inside_the_claims():
     assert t["accuracy"]["point"] == pytest.approx(0.03125)
     assert v["restarts_in_budget"] == [5.0, 15.0]
     text = render_verdict(v)
+    assert render_verdict(json.loads(json.dumps(v, sort_keys=True))) == text  # as stored by save_metrics
     assert "ends mid-cycle, 5 epochs after the last restart" in text
     assert text.index("**supported**") < text.index("+3.1")  # status first, then the numbers
 

@@ -6,7 +6,9 @@ import pytest
 
 from conftest import assert_portable
 
+from dsopt.chapters.results import to_jsonable
 from dsopt.chapters.runner import run_chapter
+from dsopt.studies.dynamic_weighting import compute_verdict, render_verdict
 
 pytestmark = pytest.mark.notebook
 
@@ -24,9 +26,17 @@ def test_chapter_04_headless_records_table_and_verdict(tmp_path):
     assert {"unweighted", "article (probability)", "article (logit)", "focal (gamma=2, alpha=0.25)",
             "class-balanced (beta=0.9999)", "inverse frequency"} == schemes
     assert all(r["n_seeds"] == 2 and 0 <= r["pr_auc"] <= 1 and 0 <= r["recall_at_threshold"] <= 1 for r in rows)
-    text = m["verdict"]["text"]
-    assert "minority recall at threshold 0.5" in text and "recall at precision >= 0.8" in text
-    assert "recall at FPR <= 1 %" in text and "'Minority recall +27 %'" in text
+    # the stored verdict is exactly what the library computes from the stored table (issue #10, item 6)
+    assert to_jsonable(compute_verdict(rows)) == m["verdict"]
+    v = m["verdict"]
+    assert len(v["settings"]) == 4 and all("Holm over 4" in s["recall"]["correction"] for s in v["per_setting"].values())
+    assert all(s["recall"]["status"] == "inconclusive" for s in v["per_setting"].values())  # 2 seeds never decide
+    text = render_verdict(v)
+    assert "recall @ threshold 0.5" in text and "recall @ precision >= 0.8" in text and "recall @ FPR <= 1 %" in text
+    assert "**Claim: 'minority recall +27 %'**" in text and "chosen on validation PR-AUC" in text
+    md = [o["data"]["text/markdown"] for c in nbformat.read(res["notebook"], as_version=4).cells
+          if c.cell_type == "code" for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
+    assert text in md  # the notebook shows the rendering of the stored verdict
     assert round(m["article_vs_ulb"]["ratio"]) == 578
     assert sorted(m["live_applied_changes"]) == sorted(schedule)  # the replayed panel session (same steps)
     nb = nbformat.read(res["notebook"], as_version=4)

@@ -212,11 +212,31 @@ def test_gradient_importance_ranks_a_dead_head_last_and_matches_autograd(text_ba
     grads = torch.autograd.grad(loss, [layer.head_gate for layer in model.attention_layers()])
     for layer in model.attention_layers():
         layer.head_gate.requires_grad_(False)
-    assert torch.allclose(imp, torch.stack(grads).abs().double(), atol=1e-9)
+    raw = torch.stack(grads).abs().double()
+    assert torch.allclose(head_importance(model, "gradient", batches, normalize_by_layer=False), raw, atol=1e-9)
+    # the default divides each layer by its L2 norm (Michel et al.'s code, bertology's default)
+    assert torch.allclose(imp, raw / raw.norm(dim=1, keepdim=True), atol=1e-9)
+    assert torch.allclose(imp.norm(dim=1), torch.ones(2, dtype=torch.float64))
     model2 = small_model()
     head_importance(model2, "gradient", batches)
     assert all(p.requires_grad for p in model2.parameters())
     assert all(not a.head_gate.requires_grad and a.head_gate.grad is None for a in model2.attention_layers())
+
+
+def test_layer_normalisation_changes_a_global_ranking_across_layers(text_batch):
+    """A layer whose gates all matter 10x less keeps its internal order but is no longer ranked wholesale last."""
+    model = small_model()
+    batches = batches_of(text_batch)
+    raw = head_importance(model, "gradient", batches, normalize_by_layer=False)
+    with torch.no_grad():  # scale layer 1's contribution down: its raw scores shrink, its normalised ones do not
+        model.attention_layers()[1].o.weight.mul_(0.1)
+    raw_small = head_importance(model, "gradient", batches, normalize_by_layer=False)
+    norm_small = head_importance(model, "gradient", batches)
+    assert (raw_small[1].max() < raw_small[0].min()) or (raw_small[1].mean() < raw[1].mean())
+    assert torch.allclose(norm_small.norm(dim=1), torch.ones(2, dtype=torch.float64))
+    assert torch.equal(raw_small[1].argsort(), norm_small[1].argsort())  # within a layer the order is unchanged
+    removed = select_heads(norm_small, fraction=0.5)
+    assert len(removed) == 2  # both layers lose heads once each layer is on the same scale
 
 
 def test_entropy_and_confidence_rank_uniform_head_last_and_sharp_head_first(text_batch):

@@ -1,23 +1,29 @@
 """Chapter 02's measurement helpers: the cached MiniLM classifier, bucketed batches, sweep, verdict."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
 from dsopt.models import TransformerClassifier, load_minilm_tokenizer
 from dsopt.pruning import count_heads
 from dsopt.studies.attention_pruning import BucketBatchSampler, fpb_split, sorted_batches, trained_minilm_classifier
+from dsopt.stats import Claim
 from dsopt.studies.attention_pruning.measure import (
     accuracy,
     accuracy_sweep,
+    baseline_accuracy,
     best_method,
+    choices,
     format_table,
     importances_for,
     largest_fraction_kept,
     summarize,
     verdict_heads,
 )
-from dsopt.studies.attention_pruning.verdict import verdict
+from dsopt.studies.attention_pruning.verdict import compute_verdict, render_verdict
+from dsopt.util.validation import ParameterError
 
 
 def test_bucket_sampler_covers_every_index_once_reproducibly():
@@ -63,52 +69,121 @@ def small_problem():
     return model, [({"patches": x[:20]}, y[:20]), ({"patches": x[20:]}, y[20:])]
 
 
-def test_sweep_summary_and_table():
+def test_sweep_on_two_splits_summary_and_table():
     model, batches = small_problem()
     imps = importances_for(model, ["gradient", "confidence", "random"], batches, n_random_seeds=2)
     assert isinstance(imps["random"], list) and len(imps["random"]) == 2
     rows = accuracy_sweep(model, batches, imps, [0.25, 0.5], progress=False)
     assert len(rows) == 2 * (1 + 1 + 2) and {r["heads_removed"] for r in rows} == {2, 4}
-    table = summarize(rows, accuracy(model, batches))
-    rnd = [r for r in table if r["method"] == "random"]
-    assert all(r["n_seeds"] == 2 for r in rnd) and len(table) == 6
-    assert all(r["kept"] == pytest.approx(r["accuracy"]) for r in table)  # baseline accuracy is 1
-    md = format_table(table, 1.0)
-    assert md.splitlines()[0] == "| heads removed | gradient | confidence | random |"
-    assert "| 2/8 (25 %) |" in md and "+-" in md
+    split = accuracy_sweep(model, {"val": batches[:1], "test": batches[1:]}, imps, [0.25], progress=False)
+    assert all({"val_accuracy", "test_accuracy"} <= set(r) and "accuracy" not in r for r in split)
 
 
-TABLE = [
-    {"method": "a", "fraction": 0.2, "heads_removed": 2, "heads_total": 10, "n_seeds": 1, "accuracy": 0.89, "accuracy_sd": 0, "kept": 0.989},
-    {"method": "a", "fraction": 0.4, "heads_removed": 4, "heads_total": 10, "n_seeds": 1, "accuracy": 0.80, "accuracy_sd": 0, "kept": 0.889},
-    {"method": "b", "fraction": 0.2, "heads_removed": 2, "heads_total": 10, "n_seeds": 1, "accuracy": 0.80, "accuracy_sd": 0, "kept": 0.889},
-    {"method": "b", "fraction": 0.4, "heads_removed": 4, "heads_total": 10, "n_seeds": 1, "accuracy": 0.885, "accuracy_sd": 0, "kept": 0.983},
-]
+def run(seed, base_val, base_test, cells):
+    """A constructed per-seed run: cells = {(method, fraction): (val_accuracy, test_accuracy)}."""
+    rows = [{"method": m, "fraction": f, "heads_removed": int(10 * f), "heads_total": 10, "val_accuracy": v,
+             "test_accuracy": t, "heads": {"0": list(range(int(10 * f)))}} for (m, f), (v, t) in cells.items()]
+    return {"seed": seed, "baseline": {"val_accuracy": base_val, "test_accuracy": base_test}, "rows": rows}
 
 
-def lat(flops, latency):
-    return [{"label": "best", "batch_size": 8, "length": 64, "heads_removed": 4, "baseline_ms": 10.0, "pruned_ms": 5.0,
-             "latency_cut": latency, "flops_cut": flops, "ratio": latency / flops, "threads": 1, "device": "cpu"}]
+def runs_ab(test_b04=(0.885, 0.886, 0.884), n=3):
+    """Method b keeps 98 % on validation up to 40 % of heads, a only up to 20 %; on test a is better at 20 %."""
+    out = []
+    for s in range(n):
+        out.append(run(s, 0.90, 0.90, {("a", 0.2): (0.889, 0.899), ("a", 0.4): (0.80, 0.89),
+                                       ("b", 0.2): (0.80, 0.80), ("b", 0.4): (0.885 + 0.001 * s, test_b04[s])}))
+    return out
 
 
-def test_best_method_and_heads_to_time():
-    assert largest_fraction_kept(TABLE) == {"a": 0.2, "b": 0.4}
-    assert best_method(TABLE) == ("b", 0.4)
-    rows = [{"method": m, "seed": 0, "fraction": f, "heads": {0: list(range(int(10 * f)))}} for m in "ab" for f in (0.2, 0.4)]
-    heads = verdict_heads(rows, TABLE)
-    assert list(heads) == ["best"] and count_heads(heads["best"]) == 4
+def test_summarize_pairs_seeds_and_keeps_validation_and_test_apart():
+    table = summarize(runs_ab())
+    r = next(r for r in table if (r["method"], r["fraction"]) == ("b", 0.4))
+    assert r["n_seeds"] == 3 and r["seeds"] == [0, 1, 2] and r["per_seed"]["test_accuracy"] == [0.885, 0.886, 0.884]
+    assert r["val_kept"] == pytest.approx(0.886 / 0.9) and r["kept"] == pytest.approx(0.885 / 0.9)
+    assert r["per_seed"]["baseline_test_accuracy"] == [0.9, 0.9, 0.9] and baseline_accuracy(table) == pytest.approx(0.9)
+    md = format_table(table, 0.9)
+    assert md.splitlines()[0] == "| heads removed | a | b |" and "(98.4 %; **test 98.3 %**)" in md and "+-" in md
+    one = summarize(runs_ab(n=1))
+    assert "(1 seed, sd unknown)" in format_table(one, 0.9)
 
 
-def test_verdict_is_computed_from_the_measurements():
-    v = verdict(TABLE, 0.9, lat(0.15, 0.10), {64: 0.35}, {"accuracy": 0.6, "rows_kept": 0.0, "threshold": 0.1})
-    assert not v["holds"] and v["best_method"] == "b" and v["best_fraction"] == 0.4
-    text = v["text"]
-    assert "keeping 98 % of it means >= 88.2 %" in text
-    assert "removes 4/10 heads (40 %) at test accuracy 88.5 % (98.3 % kept)" in text
-    assert "whole-model FLOPs by 15 %" in text and "-10 %" in text
-    assert "cannot reach 40 % less compute" in text and "accuracy 60.0 %" in text
-    assert text.endswith("'-40 % compute, > 98 % accuracy kept': not supported by these measurements.")
-    assert verdict(TABLE, 0.9, lat(0.45, 0.41), {64: 0.5})["holds"]
-    assert not verdict(TABLE, 0.9, lat(0.45, 0.30), {64: 0.5})["holds"]  # FLOPs alone are not compute saved
-    none = verdict([dict(r, kept=0.5) for r in TABLE], 0.9, [], {})
-    assert not none["holds"] and "No method keeps 98 %" in none["text"]
+def test_best_method_is_chosen_on_validation_not_test():
+    table = summarize(runs_ab())
+    assert largest_fraction_kept(table) == {"a": 0.2, "b": 0.4}
+    assert best_method(table) == ("b", 0.4)  # on test, a at 40 % keeps more (98.9 %): not looked at
+    assert largest_fraction_kept(table, key="kept") == {"a": 0.4, "b": 0.4}
+    heads = verdict_heads(runs_ab()[0], table)
+    assert list(heads) == ["best"] and count_heads(heads["best"]) == 4 and list(heads["best"]) == [0]
+
+
+def lat(flops, base, pruned, label="best"):
+    return [{"label": label, "batch_size": 8, "length": 64, "heads_removed": 4, "baseline_ms": base[0],
+             "pruned_ms": pruned[0], "baseline_times_ms": list(base), "pruned_times_ms": list(pruned),
+             "latency_cut": 1 - pruned[0] / base[0], "flops_cut": flops, "ratio": 1.0, "threads": 1, "device": "cpu"}]
+
+
+ARTICLE = {"accuracy": 0.6, "rows_kept": 0.0, "threshold": 0.1}
+
+
+def test_verdict_reports_the_test_accuracy_of_the_validation_choice():
+    table = summarize(runs_ab())
+    v = compute_verdict(table, lat(0.15, (10, 10.2, 9.9, 10.1, 10), (9.0, 9.1, 8.9, 9.0, 9.1)), {64: 0.35}, ARTICLE)
+    assert v["chosen"]["method"] == "b" and v["chosen"]["fraction"] == 0.4
+    assert v["kept"]["point"] == pytest.approx(0.885 / 0.9)  # test accuracy of the choice, not the test maximum
+    assert v["kept"]["status"] == "supported"  # 98.3 % [98.2, 98.5]: inside "at least 98 %"
+    assert v["compute"][0]["status"] == "contradicted"  # about -10 % latency, nowhere near -40 %
+    assert v["compute_status"] == "contradicted" and v["status"] == "contradicted"
+    assert v["head_pruning_cap_below_claim"]
+    text = render_verdict(v)
+    assert render_verdict(json.loads(json.dumps(v, sort_keys=True))) == text  # as stored by save_metrics
+    assert text.startswith("**Claim: '40 % less compute, > 98 % of the accuracy kept' -- contradicted**")
+    assert "Chosen on validation: **b**" in text and "cannot reach 40 % less compute" in text
+    assert "accuracy 60.0 %" in text and "- a: 20 % of heads, test kept" in text
+
+
+def test_verdict_one_seed_is_never_decisive_and_noise_is_not_ignored():
+    v = compute_verdict(summarize(runs_ab(n=1)), [], {64: 0.5})
+    assert v["kept"]["status"] == "inconclusive" and v["status"] == "inconclusive"
+    noisy = compute_verdict(summarize(runs_ab(test_b04=(0.86, 0.91, 0.885))), [], {64: 0.5})
+    assert noisy["kept"]["status"] == "inconclusive" and noisy["kept"]["seeds_needed"] is not None
+
+
+def test_verdict_speed_claim_needs_latency_beyond_noise_and_several_settings_are_holm_corrected():
+    table = summarize(runs_ab())
+    fast = lat(0.45, (10, 10, 10.1, 9.9, 10), (5.0, 5.1, 4.9, 5.0, 5.2)) + \
+        [dict(lat(0.45, (10, 11, 9, 10.5, 9.5), (5.5, 9.8, 5.0, 6.0, 7.5))[0], length=128)]
+    v = compute_verdict(table, fast, {64: 0.5, 128: 0.55})
+    assert [c["status"] for c in v["compute"]] == ["supported", "inconclusive"]
+    assert all("Holm over 2" in c["correction"] for c in v["compute"])
+    assert v["compute_status"] == "supported" and v["status"] == "supported"
+
+
+def test_verdict_when_nothing_keeps_98_percent_on_validation():
+    runs = [run(s, 0.9, 0.9, {("a", 0.2): (0.5, 0.5), ("a", 0.4): (0.4, 0.4)}) for s in range(3)]
+    v = compute_verdict(summarize(runs), [], {64: 0.35})
+    assert v["chosen"]["fraction"] == 0.0 and v["chosen"]["evaluated_fraction"] == 0.2
+    assert v["kept"]["status"] == "contradicted" and v["status"] == "contradicted"
+    assert "no measured fraction keeps 98 %" in render_verdict(v)
+    with pytest.raises(ParameterError, match="kept_claim"):
+        compute_verdict(summarize(runs), [], {}, kept_claim=Claim.at_least(0.98, on="level"))
+
+
+def test_only_the_cells_chosen_on_validation_are_read_on_test():
+    runs = runs_ab()
+    for r in runs:  # what compare_methods' sweep gives before the test round: validation only
+        for x in r["rows"]:
+            x.pop("test_accuracy")
+    table = summarize(runs)
+    assert not any(r["tested"] for r in table) and "kept" not in table[0]
+    assert choices(table) == [("a", 0.2), ("b", 0.4)]
+    nothing = summarize([run(s, 0.9, 0.9, {("a", 0.2): (0.5, 0.5), ("a", 0.4): (0.4, 0.4)}) for s in range(3)])
+    assert choices(nothing) == [("a", 0.2)]  # none keeps 98 %: the smallest fraction of the best method
+    for r in runs:
+        for x in r["rows"]:
+            if (x["method"], x["fraction"]) in choices(table):
+                x["test_accuracy"] = 0.88
+    table = summarize(runs)
+    assert [(r["method"], r["fraction"]) for r in table if r["tested"]] == [("a", 0.2), ("b", 0.4)]
+    v = compute_verdict(table, [], {64: 0.35})
+    assert v["kept"]["point"] == pytest.approx(0.88 / 0.9) and v["chosen"]["method"] == "b"
+    assert "validation accuracy kept: a 88.9 %, b 98.4 %" in render_verdict(v)

@@ -13,61 +13,103 @@ from dsopt.studies.dynamic_weighting import (
     format_table,
     run_one,
     study_schemes,
+    compute_verdict,
+    render_verdict,
     summarize,
-    verdict,
 )
+from dsopt.stats import Claim
 from dsopt.util.validation import ParameterError
 
 
-def fake_run(task, ratio, scheme, seed, recall, auc=0.8, pr=0.5):
+def fake_run(task, ratio, scheme, seed, recall, auc=0.8, pr=0.5, val_pr=None):
     test = {"roc_auc": auc, "pr_auc": pr, "recall_at_threshold": recall, "recall_at_precision": recall / 2,
             "recall_at_fpr": recall / 4, "balanced_accuracy": 0.6, "precision_at_threshold": 0.7,
             "prevalence": 0.2, "precision_target_reached": seed != 2}
+    val = [0.1, pr if val_pr is None else val_pr, 0.2]
     return {"task": task, "ratio": ratio, "ratio_label": ws.ratio_label(ratio), "scheme": scheme, "seed": seed,
-            "train_ratio": 3.5 if ratio is None else float(ratio), "train_counts": [350, 100], "best_epoch": seed,
-            "test": test}
+            "train_ratio": 3.5 if ratio is None else float(ratio), "train_counts": [350, 100], "best_epoch": 1,
+            "epochs": 3, "val_pr_auc": val, "test": test}
 
 
-def constructed_runs(article_recalls=(0.40, 0.42, 0.44), base_recalls=(0.30, 0.30, 0.33)):
+def constructed_runs(article_recalls=(0.40, 0.42, 0.44), base_recalls=(0.30, 0.30, 0.33), ratios=(None, 100.0),
+                     tasks=("credit_card_default",)):
     runs = []
-    for ratio in (None, 100.0):
-        for s, (a, b) in enumerate(zip(article_recalls, base_recalls)):
-            runs.append(fake_run("credit_card_default", ratio, "unweighted", s, b, auc=0.75 + 0.01 * s))
-            runs.append(fake_run("credit_card_default", ratio, "article (probability)", s, a, auc=0.76 + 0.01 * s))
-            runs.append(fake_run("credit_card_default", ratio, "inverse frequency", s, 0.6, pr=0.55))
+    for task in tasks:
+        for ratio in ratios:
+            for s, (a, b) in enumerate(zip(article_recalls, base_recalls)):
+                runs.append(fake_run(task, ratio, "unweighted", s, b, auc=0.75 + 0.01 * s))
+                runs.append(fake_run(task, ratio, "article (probability)", s, a, auc=0.76 + 0.01 * s))
+                runs.append(fake_run(task, ratio, "inverse frequency", s, 0.6, pr=0.55))
     return runs
 
 
-def test_summarize_mean_sd_and_counts():
+def test_summarize_mean_sd_counts_and_per_seed_values():
     rows = summarize(constructed_runs())
     assert len(rows) == 6
     r = next(r for r in rows if r["scheme"] == "unweighted" and r["ratio_label"] == "natural")
     assert r["n_seeds"] == 3 and r["recall_at_threshold"] == pytest.approx(0.31)
     assert r["recall_at_threshold_sd"] == pytest.approx(math.sqrt(((0.01) ** 2 * 2 + 0.02 ** 2) / 2))
-    assert r["roc_auc"] == pytest.approx(0.76) and r["precision_reached"] == "2/3" and r["best_epoch"] == 2.0
+    assert r["roc_auc"] == pytest.approx(0.76) and r["precision_reached"] == 2 and r["best_epoch"] == 2.0
+    assert r["seeds"] == [0, 1, 2] and r["per_seed"]["recall_at_threshold"] == [0.30, 0.30, 0.33]
+    assert r["val_pr_auc"] == pytest.approx(0.5)  # validation PR-AUC at the kept epoch
     assert next(r for r in rows if r["ratio_label"] == "100:1")["train_ratio"] == 100.0
     table = format_table(rows)
     assert "recall @ threshold 0.5" in table and "recall @ precision >= 0.8" in table and "recall @ FPR <= 1 %" in table
     assert "0.310 +- 0.017" in table and "(2/3 reached)" in table
+    one = summarize([r for r in constructed_runs() if r["seed"] == 0])
+    assert math.isnan(one[0]["roc_auc_sd"]) and "(1 seed, sd unknown)" in format_table(one)
 
 
-def test_verdict_states_operating_points_and_uses_the_table():
-    rows = summarize(constructed_runs())
-    v = verdict(rows)
-    text = v["text"]
-    # +0.11 absolute on 0.31 = +35 % relative, noise sqrt(0.02^2 + 0.0173^2) = 0.026: the claim holds
-    assert v["per_setting"]["credit_card_default / natural"]["claim_recall_holds"]
-    assert "minority recall at threshold 0.5 0.310 -> 0.420 (+0.110, +35 % relative" in text
-    assert "recall at precision >= 0.8 0.155 -> 0.210" in text and "recall at FPR <= 1 % 0.077 -> 0.105" in text
-    assert "holds in 2 of 2 settings" in text and "Best PR-AUC: inverse frequency (0.550 +- 0.000)" in text
-    assert "'AUC 0.94': the article's rule reached ROC-AUC >= 0.94 in 0 of 2 settings" in text
-    # a gain inside the seed noise does not count, and a zero baseline has no relative change
-    noisy = verdict(summarize(constructed_runs(article_recalls=(0.1, 0.9, 0.3), base_recalls=(0.3, 0.3, 0.31))))
-    assert not noisy["holds_in"] and "not reproduced in any of 2 settings" in noisy["text"]
-    zero = verdict(summarize(constructed_runs(base_recalls=(0.0, 0.0, 0.0))))
-    assert "relative change undefined: baseline 0" in zero["text"] and not zero["holds_in"]
+def test_verdict_statuses_and_operating_points_from_the_table():
+    v = compute_verdict(summarize(constructed_runs(article_recalls=(0.40, 0.42, 0.44), base_recalls=(0.30, 0.31, 0.33))))
+    s = v["per_setting"]["credit_card_default / natural"]
+    # +0.107 absolute on 0.313 (+34 %), nearly identical per seed: the relative interval lies above +27 %
+    assert s["recall"]["status"] == "supported" and s["recall"]["point"] == pytest.approx(0.42 / 0.31333 - 1, abs=1e-4)
+    assert "Holm over 2 comparisons" in s["recall"]["correction"]
+    assert s["auc"]["status"] == "contradicted"  # 0.77 +- 0.01 is nowhere near 0.94
+    assert s["changes"]["recall_at_precision"]["change"] == pytest.approx(0.107 / 2, abs=1e-3)
+    text = render_verdict(v)
+    assert render_verdict(json.loads(json.dumps(v, sort_keys=True))) == text  # as stored by save_metrics
+    assert text.startswith("**Claim: 'minority recall +27 %'**")
+    assert "- credit_card_default / natural: **supported**" in text
+    assert "recall @ precision >= 0.8 0.157 -> 0.210" in text and "recall @ FPR <= 1 % 0.078 -> 0.105" in text
+
+
+def test_verdict_noisy_gain_is_inconclusive_not_supported():
+    noisy = compute_verdict(summarize(constructed_runs(article_recalls=(0.1, 0.9, 0.3), base_recalls=(0.3, 0.3, 0.31))))
+    r = noisy["per_setting"]["credit_card_default / natural"]["recall"]
+    assert r["status"] == "inconclusive" and r["seeds_needed"] is not None
+
+
+def test_verdict_zero_baseline_reports_the_absolute_gain():
+    """A 0 -> 0.42 recall gain read as "not reproduced"; now: relative undefined, absolute +0.42 with its interval."""
+    zero = compute_verdict(summarize(constructed_runs(base_recalls=(0.0, 0.0, 0.0))))
+    r = zero["per_setting"]["credit_card_default / 100:1"]["recall"]
+    assert r["status"] == "inconclusive" and r["absolute"]["point"] == pytest.approx(0.42)
+    assert "relative change is undefined" in r["line"] and "absolute change +0.420" in r["line"]
+
+
+def test_verdict_several_settings_are_holm_corrected():
+    runs = constructed_runs(article_recalls=(0.40, 0.42, 0.44), base_recalls=(0.30, 0.31, 0.33),
+                            tasks=("credit_card_default", "sms_spam_collection"))
+    v = compute_verdict(summarize(runs))
+    assert len(v["per_setting"]) == 4
+    assert all("Holm over 4 comparisons" in s["recall"]["correction"] for s in v["per_setting"].values())
+    levels = sorted(s["recall"]["interval"]["level"] for s in v["per_setting"].values())
+    assert levels[-1] == pytest.approx(1 - 0.05 / 4)
+
+
+def test_verdict_best_scheme_is_chosen_on_validation_and_claims_are_parameters():
+    runs = constructed_runs()
+    for r in runs:  # inverse frequency has the best test PR-AUC, the article's rule the best validation PR-AUC
+        if r["scheme"] == "article (probability)":
+            r["val_pr_auc"][1] = 0.9
+    v = compute_verdict(summarize(runs), recall_claim=Claim.at_least(0.10, on="relative", text="+10 %"))
+    b = v["per_setting"]["credit_card_default / natural"]["best_on_validation"]
+    assert b["scheme"] == "article (probability)" and b["test_pr_auc"] == pytest.approx(0.5)
+    assert v["claims"]["recall"]["text"] == "+10 %"
     with pytest.raises(ParameterError, match="need the schemes"):
-        verdict([r for r in rows if r["scheme"] != "unweighted"])
+        compute_verdict([r for r in summarize(runs) if r["scheme"] != "unweighted"])
 
 
 def test_article_range_against_578_to_1():
@@ -114,3 +156,20 @@ def test_compare_schemes_caches_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr(ws, "_run_one", lambda *a, **k: pytest.fail("a cached run was recomputed"))
     again = compare_schemes(["credit_card_default"], schemes, **kw)
     assert again["table"] == res["table"]
+
+
+def test_per_task_epoch_budget_and_its_validation():
+    from dsopt.chapters.registry import get_chapter
+    from dsopt.studies.dynamic_weighting import task_epochs
+
+    assert task_epochs(3, ["a", "b"]) == {"a": 3, "b": 3}
+    assert task_epochs({"a": 2, "b": 5, "c": 1}, ["a", "b"]) == {"a": 2, "b": 5}
+    with pytest.raises(ParameterError, match="no budget for b"):
+        task_epochs({"a": 2}, ["a", "b"])
+    ch = get_chapter("04")
+    assert ch.params["epochs"].default == {"credit_card_default": 12, "sms_spam_collection": 3}
+    assert ch.validate({"epochs": 4}) == {"epochs": 4}
+    with pytest.raises(ParameterError, match="tasks from credit_card_default, sms_spam_collection"):
+        ch.validate({"epochs": {"digits": 3}})
+    with pytest.raises(ParameterError, match=r"epochs\['sms_spam_collection'\] must be an integer in \[1, 500\]"):
+        ch.validate({"epochs": {"sms_spam_collection": 0}})

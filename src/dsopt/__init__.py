@@ -41,5 +41,12 @@ def __getattr__(name: str):
     return value
 
 
+def load_ipython_extension(ip) -> None:
+    """``%load_ext dsopt``: register dsopt's magics (``%%distributed``, chapter 06); torch is not imported."""
+    from dsopt.distributed.magic import load_ipython_extension as load
+
+    load(ip)
+
+
 def __dir__():
     return sorted(__all__)

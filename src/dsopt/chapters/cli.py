@@ -1,4 +1,4 @@
-"""The ``dsopt`` command line: ``run``, ``lab``, ``list`` and ``data``.
+"""The ``dsopt`` command line: ``run``, ``lab``, ``list``, ``data`` and ``doctor``.
 
 Answers ``--help``, ``list``, ``data ...`` and every refusal without importing torch (or numpy,
 papermill, Jupyter): those load only once a notebook really runs. Exit codes: 0 done, 1 a run failed
@@ -47,15 +47,32 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _headline(metrics: dict | None) -> list[str]:
-    """The verdict's headline lines: ``verdict["headline"]`` if the chapter gives one, else the claim lines."""
+def _claim_lines(node, path=()) -> list[tuple[tuple, str]]:
+    """Every stored claim verdict (a dict with ``status`` and ``line``, as dsopt.stats writes it) with its path."""
+    if isinstance(node, dict):
+        if "status" in node and isinstance(node.get("line"), str):
+            return [(path, node["line"])]
+        return [x for k, v in node.items() for x in _claim_lines(v, (*path, str(k)))]
+    if isinstance(node, list):
+        return [x for i, v in enumerate(node) for x in _claim_lines(v, path)]
+    return []
+
+
+def _headline(metrics: dict | None, limit: int = 8) -> list[str]:
+    """The verdict's headline lines: ``verdict["headline"]`` if the chapter gives one, else one line per
+    claim verdict found in the metrics (status first, prefixed by the setting it is about)."""
     verdict = (metrics or {}).get("verdict") or {}
     if isinstance(verdict.get("headline"), list):
         return [str(x) for x in verdict["headline"]]
-    lines = [ln for ln in str(verdict.get("text", "")).splitlines() if ln.strip()]
-    words = ("supported", "contradicted", "inconclusive", "holds", "not reproduced")
-    claims = [ln for ln in lines if any(w in ln for w in words)]
-    return (claims or lines)[-6:]
+    containers = {"per_task", "per_setting", "settings", "claims", "verdicts", "tasks"}
+    out = []
+    for path, line in _claim_lines(verdict):
+        where = " / ".join(p for p in path[:-1] if p not in containers)
+        out.append(f"{where}: {line}" if where else line)
+    if not out:  # an older chapter: the lines of its text that carry a status word
+        words = ("supported", "contradicted", "inconclusive", "holds", "not reproduced")
+        out = [ln for ln in str(verdict.get("text", "")).splitlines() if any(w in ln for w in words)]
+    return out[:limit] + ([f"... and {len(out) - limit} more in the metrics file"] if len(out) > limit else [])
 
 
 def cmd_run(args) -> int:
@@ -126,12 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replace", action="store_true",
                    help="replace notebooks you edited with dsopt's versions (yours are kept as NAME.ipynb.bak)")
     p.add_argument("--no-start", action="store_true", help="only copy the notebooks")
-    p.add_argument("jupyter_args", nargs=argparse.REMAINDER,
-                   help="after --: options for `jupyter lab`, e.g. -- --no-browser --port 8899")
-    p.set_defaults(func=cmd_lab)
+    p.set_defaults(func=cmd_lab, jupyter_args=[])
+    p.epilog = "options after -- go to `jupyter lab`, e.g. dsopt lab -- --no-browser --port 8899"
     p = sub.add_parser("list", help="list chapters and their parameters with defaults")
     p.set_defaults(func=cmd_list)
     data_cli.register(sub)
+    # chapter 06: which distributed backends work here (the import waits until the command runs)
+    p = sub.add_parser("doctor", help="which distributed backends (DDP gloo/nccl, Horovod) work here, and why not")
+    p.add_argument("--smoke", action="store_true", help="also run a real 2-worker all-reduce per usable backend")
+    p.set_defaults(func=lambda a: __import__("dsopt.distributed.doctor", fromlist=["main"]).main(
+        ["--smoke"] if a.smoke else []))
     # chapter 07: `dsopt monitor prometheus`. The handler lives in dsopt.monitor (a technique package this
     # folder may not import) and is looked up by name only when the command runs: the CLI stays fast.
     p = sub.add_parser("monitor", help="chapter 07: monitoring tools").add_subparsers(dest="tool", required=True)
@@ -145,8 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if argv[:1] == ["lab"] and "--" in argv:  # `dsopt lab [DIR] -- JUPYTER OPTIONS`
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
     parser = build_parser()
     args = parser.parse_args(argv)  # usage errors: "dsopt: error: ...", exit 2
+    if extra:
+        args.jupyter_args = extra
     from dsopt.data.errors import DataError
 
     try:

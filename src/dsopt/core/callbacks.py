@@ -28,6 +28,11 @@ class Callback:
         """Knobs this callback reads from ``state.knobs``; the Trainer defines them in Controls."""
         return []
 
+    def constraints(self) -> list:
+        """Joint checks of this callback's knobs, ``check(values) -> None`` raising ParameterError (see
+        ``Controls.add_constraint``); the Trainer registers them, so an inconsistent pair is refused when set."""
+        return []
+
     def state_dict(self) -> dict:
         """What this callback needs to resume from a checkpoint."""
         return {}

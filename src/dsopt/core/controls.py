@@ -45,6 +45,7 @@ class Controls:
         self._values: dict[str, Any] = {}
         self._pending: dict[str, Any] = {}
         self._history: list[AppliedChange] = []
+        self._constraints: list[Callable[[dict], None]] = []
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
@@ -58,6 +59,22 @@ class Controls:
                 raise ValueError(f"knob {knob.name!r} is defined twice (two callbacks claim it)")
             self._knobs[knob.name] = knob
             self._values[knob.name] = knob.validate(knob.default)
+
+    def add_constraint(self, check: Callable[[dict], None]) -> None:
+        """Register a joint check of knobs that constrain each other (e.g. ``eta_min <= base_lr``).
+
+        ``check(values)`` receives every knob's value as it will be once everything queued is applied,
+        and raises :class:`ParameterError` naming a knob to refuse the change (nothing is queued then).
+        """
+        with self._lock:
+            self._constraints.append(check)
+
+    def _check_jointly(self, new: dict) -> None:
+        with self._lock:
+            prospective = {**self._values, **self._pending, **new}
+            checks = list(self._constraints)
+        for check in checks:
+            check(prospective)
 
     def knobs(self) -> dict[str, Knob]:
         """The registered knobs by name."""
@@ -75,12 +92,14 @@ class Controls:
             allowed = ", ".join(sorted(self._knobs)) or "(none defined)"
             raise ParameterError(name, f"unknown control {name!r}; known controls: {allowed}")
         value = knob.validate(value)
+        self._check_jointly({name: value})
         with self._lock:
             self._pending[name] = value
         return value
 
     def update(self, **values: Any) -> dict:
-        """Validate all ``values`` first, then queue them together (all or nothing)."""
+        """Validate all ``values`` (each alone, then jointly with the others), then queue them together
+        (all or nothing). Change partners together here: ``update(base_lr=1e-4, eta_min=1e-6)``."""
         checked = {}
         for name, value in values.items():
             with self._lock:
@@ -88,6 +107,7 @@ class Controls:
             if knob is None:
                 raise ParameterError(name, f"unknown control {name!r}; known controls: {', '.join(sorted(self._knobs))}")
             checked[name] = knob.validate(value)
+        self._check_jointly(checked)
         with self._lock:
             self._pending.update(checked)
         return checked
@@ -198,8 +218,10 @@ def replay_callback(control_schedule: list) -> "Callable":
     ``step`` counts optimizer steps completed when the change was applied (0-based index of the
     first step that used it). Changes are queued at ``batch_end`` once ``step`` steps are done (or
     at fit start for step 0), so the Trainer applies them at the same boundary as the live session.
-    The entry ``[step, "stop", true]`` (a live session stopped by hand) stops the run at that same
-    boundary, so the replay ends where the session ended.
+    The changes of one step are queued together (``Controls.update``), so knobs that constrain each
+    other are checked as the pair the session applied. The entry ``[step, "stop", true]`` (a live
+    session stopped by hand) stops the run at that same boundary, so the replay ends where the
+    session ended.
     """
     from dsopt.core.callbacks import Callback  # local import: callbacks imports controls
 
@@ -210,11 +232,11 @@ def replay_callback(control_schedule: list) -> "Callable":
             self.schedule = sorted((int(s), n, v) for s, n, v in schedule)
 
         def _queue(self, state, step):
-            for s, name, value in self.schedule:
-                if s == step and name == STOP:
-                    state.controls.stop()
-                elif s == step:
-                    state.controls.set(name, value)
+            changes = {name: value for s, name, value in self.schedule if s == step and name != STOP}
+            if changes:
+                state.controls.update(**changes)
+            if any(s == step and name == STOP for s, name, _ in self.schedule):
+                state.controls.stop()
 
         def fit_start(self, state):
             self._queue(state, state.step)

@@ -111,6 +111,8 @@ class Trainer:
         for cb in self.callbacks:
             for knob in cb.knobs():
                 self.controls.define(knob)
+            for check in cb.constraints():
+                self.controls.add_constraint(check)
         self.checkpoint_path = checkpoint_path
         self.progress = progress
         try:
@@ -125,6 +127,8 @@ class Trainer:
             batches_per_epoch=n, knobs=self.controls.values(),
         )
         self._epoch_rng: dict | None = None
+        #: Where a stopped run stands (batch index, RNG states), so that start()/fit() continue it exactly.
+        self._stopped_at: dict | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self.stopped_early = False
@@ -135,9 +139,10 @@ class Trainer:
     def fit(self, resume_from: str | os.PathLike | None = None) -> Recorder:
         """Run to the end (or until stopped) on this thread; return the Recorder.
 
-        On the main thread a first Ctrl-C (or JupyterLab's "interrupt kernel") stops the run
-        gracefully at the next step boundary, writing a checkpoint when ``checkpoint_path`` is set;
-        a second Ctrl-C interrupts at once.
+        A run stopped earlier continues at exactly the next step (same batches, same random numbers),
+        as if it had never stopped. On the main thread a first Ctrl-C (or JupyterLab's "interrupt
+        kernel") stops the run gracefully at the next step boundary, writing a checkpoint when
+        ``checkpoint_path`` is set; a second Ctrl-C interrupts at once.
         """
         self.controls.clear_stop()
         with self._graceful_interrupt():
@@ -167,7 +172,11 @@ class Trainer:
             signal.signal(signal.SIGINT, previous)
 
     def start(self, resume_from: str | os.PathLike | None = None) -> "Trainer":
-        """Run on a background thread and return at once. Use ``wait()`` to join."""
+        """Run on a background thread and return at once. Use ``wait()`` to join.
+
+        A run stopped earlier continues at exactly the next step. The stop flag is cleared here, on
+        the caller's thread, so a ``stop()`` issued right after ``start()`` is never lost.
+        """
         if self.running:
             raise RuntimeError("this Trainer is already running")
         self._error = None
@@ -224,7 +233,8 @@ class Trainer:
     def _run(self, resume_from, progress: bool) -> None:
         s = self.state
         self.stopped_early = False
-        resume = self._load(resume_from) if resume_from is not None else None
+        resume = self._load(resume_from) if resume_from is not None else self._stopped_at
+        self._stopped_at = None
         s.knobs = self.controls.values()
         if resume is None:
             self._emit("fit_start")
@@ -251,6 +261,9 @@ class Trainer:
                     s.batch_index = batch_index
                     if not self._boundary():
                         self.stopped_early = True
+                        # Continue here on the next start()/fit(): the epoch's RNG states and this batch.
+                        self._stopped_at = {"epoch_rng": self._epoch_rng, "batch_index": batch_index,
+                                            "rng": rng_state()}
                         return
                     self._train_step(inputs, targets)
                     bar.update(1)
@@ -290,7 +303,10 @@ class Trainer:
         return gen()
 
     def _boundary(self) -> bool:
-        """The step boundary: apply knob changes, honour pause/stop, checkpoint. False = stop."""
+        """The step boundary: wait while paused, apply knob changes, honour stop, checkpoint. False = stop.
+
+        The pause comes first, so a change made while paused applies to the first step after resume.
+        """
         s = self.state
         self.controls.wait_while_paused()  # first: a change made while paused applies to the next step
         for name, value in self.controls.apply_pending(s.step).items():

@@ -5,7 +5,6 @@ boundary. ``per="batch"`` evaluates the schedule at the fractional epoch, ``per=
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any, Mapping, Sequence
 
 from dsopt.core.callbacks import Callback
@@ -71,17 +70,23 @@ class LRScheduleCallback(Callback):
 
     def _validator(self, name: str):
         def validate(value):
-            value = _check_param(name, value)
-            # Cross-check against the applied partner value, so an impossible pair is refused when
-            # it is typed; lower eta_min first to lower base_lr below it.
-            if name == "eta_min" and self.params is not None and value > self.params["base_lr"]:
-                limit = self.params["base_lr"]
-                raise ParameterError("eta_min", f"eta_min must be a number in [0.0, base_lr={limit!r}]; got {value!r}")
-            if name == "base_lr" and self.params is not None and value < self.params["eta_min"]:
-                floor = self.params["eta_min"]
-                raise ParameterError("base_lr", f"base_lr must be a number in [eta_min={floor!r}, {MAX_LR!r}]; got {value!r}")
-            return value
+            return _check_param(name, value)
         return validate
+
+    def constraints(self) -> list:
+        """``eta_min <= base_lr``, checked on the values as they will be once everything queued applies
+        (so a pair queued together, or one after the other before a boundary, is judged as a pair)."""
+        if self.params is None:
+            return []
+
+        def eta_min_below_base_lr(values: dict) -> None:
+            base, eta = values.get("base_lr"), values.get("eta_min")
+            if base is not None and eta is not None and eta > base:
+                raise ParameterError(
+                    "eta_min", f"eta_min={eta!r} > base_lr={base!r}: eta_min must be a number in [0.0, base_lr] "
+                               f"(base_lr at most {MAX_LR!r}); change both together, e.g. "
+                               "controls.update(base_lr=..., eta_min=...), or lower eta_min first")
+        return [eta_min_below_base_lr]
 
     def _sync_knobs(self, state) -> None:
         if self.params is None:
@@ -89,12 +94,8 @@ class LRScheduleCallback(Callback):
         seen = {name: state.knobs[name] for name in PARAM_NAMES if name in state.knobs}
         if not seen or all(self.params[n] == v for n, v in seen.items()):
             return
-        new = {**self.params, **seen}
-        if new["eta_min"] > new["base_lr"]:
-            # Both changed in the same boundary, each valid against the old partner value.
-            warnings.warn(f"eta_min={new['eta_min']} > base_lr={new['base_lr']}; using eta_min = base_lr", stacklevel=2)
-            new["eta_min"] = new["base_lr"]
-        self.params = validate_params(new)
+        # Controls refused any inconsistent pair when it was set (see constraints), so this validates.
+        self.params = validate_params({**self.params, **seen})
         self.schedule = schedule_from_params(self.params)
 
     # -- events ---------------------------------------------------------------------------------

@@ -1,8 +1,12 @@
 """Head importance: a [layers, heads] score per head (higher = more important), by five methods.
 
 * ``gradient`` -- Michel, Levy & Neubig (2019): I_h = E|dL/dgate_h|, the loss's sensitivity to
-  switching head h off, read from the gate gradient. As in the authors' code the absolute value is
-  taken per batch (with batches of one example it is exactly the per-example expectation).
+  switching head h off, read from the gate gradient. As in the authors' code (and the bertology
+  example built from it) the absolute value is taken per batch (with batches of one example it is
+  exactly the per-example expectation) and, by default, each layer's scores are divided by their L2
+  norm over the layer's heads, so that a global ranking compares heads across layers on one scale
+  (``normalize_by_layer=False`` keeps the raw scores; the authors' final min-max rescaling is
+  monotone and changes no ranking, so it is left out).
 * ``entropy`` -- minus the mean entropy (nats) of the head's attention rows: diffuse heads rank low.
 * ``confidence`` -- Voita et al. (2019): mean over tokens of the head's largest attention weight.
 * ``random`` -- a seeded uniform baseline every real method must beat.
@@ -30,7 +34,7 @@ METHODS = ("gradient", "entropy", "confidence", "random", "article")
 
 
 def head_importance(model, method: str, batches: Iterable | None = None, *, seed: int = 0,
-                    loss_fn: Callable = F.cross_entropy) -> torch.Tensor:
+                    loss_fn: Callable = F.cross_entropy, normalize_by_layer: bool = True) -> torch.Tensor:
     """Importance of every head of ``model`` by ``method`` ([layers, heads], float64, NaN = removed).
 
     ``batches``: ``(inputs, targets)`` pairs as the loaders give them (not needed for ``random``).
@@ -41,7 +45,7 @@ def head_importance(model, method: str, batches: Iterable | None = None, *, seed
     if batches is None:
         raise ParameterError("batches", f"method {method!r} needs batches of (inputs, targets)")
     if method == "gradient":
-        return gradient_importance(model, batches, loss_fn)
+        return gradient_importance(model, batches, loss_fn, normalize_by_layer=normalize_by_layer)
     return attention_statistics(model, batches)[method]
 
 
@@ -58,8 +62,13 @@ def _device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-def gradient_importance(model, batches: Iterable, loss_fn: Callable = F.cross_entropy) -> torch.Tensor:
+def gradient_importance(model, batches: Iterable, loss_fn: Callable = F.cross_entropy, *,
+                        normalize_by_layer: bool = True) -> torch.Tensor:
     """Michel et al.'s I_h = E|dL/dgate_h| at gates = 1, averaged over batches weighted by size.
+
+    ``normalize_by_layer`` (default, as in the authors' code): each layer's scores divided by their L2
+    norm over the layer's remaining heads (+1e-20), which puts every layer on the same scale before
+    heads are ranked globally.
 
     Parameters are frozen meanwhile (only the gates need gradients: cheaper) and everything is
     restored afterwards, including ``requires_grad`` flags and the gates' ``.grad``.
@@ -94,7 +103,10 @@ def gradient_importance(model, batches: Iterable, loss_fn: Callable = F.cross_en
             a.head_gate.grad = None
     if n == 0:
         raise ParameterError("batches", "batches is empty")
-    return to_grid(model, [t / n for t in total])
+    scores = [t / n for t in total]
+    if normalize_by_layer:
+        scores = [t / (torch.linalg.vector_norm(t, 2) + 1e-20) for t in scores]
+    return to_grid(model, scores)
 
 
 @torch.no_grad()

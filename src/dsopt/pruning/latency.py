@@ -18,6 +18,7 @@ from torch import nn
 
 from dsopt.core.modes import eval_mode
 from dsopt.core.trainer import call_model
+from dsopt.util.threads import torch_threads
 from dsopt.util.validation import check_number
 
 
@@ -71,11 +72,10 @@ def compare_latency(models: Mapping[str, nn.Module], batch_size: int, length: in
     warmup = check_number("warmup", warmup, low=0, integer=True)
     if not models:
         raise ValueError("models is empty")
-    previous = torch.get_num_threads()
     if threads is not None:
-        torch.set_num_threads(check_number("threads", threads, low=1, integer=True))
-    n_threads = torch.get_num_threads()
-    try:
+        threads = check_number("threads", threads, low=1, integer=True)
+    with torch_threads(threads):
+        n_threads = torch.get_num_threads()
         inputs = {name: example_inputs(m, batch_size, length, seed) for name, m in models.items()}
         times: dict[str, list[float]] = {name: [] for name in models}
         with torch.inference_mode(), eval_mode(*models.values()):
@@ -88,8 +88,6 @@ def compare_latency(models: Mapping[str, nn.Module], batch_size: int, length: in
                     _sync(dev)
                     if r >= warmup:
                         times[name].append(time.perf_counter() - t0)
-    finally:
-        torch.set_num_threads(previous)
     return {name: Latency(statistics.median(ts), ts, batch_size, length, repeats, warmup, n_threads,
                           str(next(models[name].parameters()).device)) for name, ts in times.items()}
 

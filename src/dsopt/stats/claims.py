@@ -314,9 +314,9 @@ def assess_all(items: Sequence[tuple[Any, Claim]], *, alpha: float = 0.05) -> li
             verdicts[i] = Verdict(status=INCONCLUSIVE, reason=f"undefined: {undefined[i]}", absolute_point=est.diff,
                                   absolute=est.interval("difference", level), **base)
         elif est.n < MIN_SEEDS:
-            noise = "the noise is unknown from one seed" if est.n < 2 else f"only {est.n} seeds"
+            noise = (f"the noise is unknown from one {est.unit}" if est.n < 2 else f"only {est.n} {est.unit}s")
             verdicts[i] = Verdict(status=INCONCLUSIVE, seeds_needed=seeds_needed(est, claim, a_i),
-                                  reason=f"fewer than {MIN_SEEDS} seeds are never decisive ({noise})", **base)
+                                  reason=f"fewer than {MIN_SEEDS} {est.unit}s are never decisive ({noise})", **base)
         elif not stopped and p_in <= a_i:
             verdicts[i] = Verdict(status=SUPPORTED, reason="the interval lies inside the claimed range", **base)
         elif not stopped and p_out <= a_i:

@@ -54,6 +54,8 @@ class Interval:
     level: float
     method: str
     n: int
+    #: What ``n`` counts: "seed" for runs over seeds, "repeat" for timing repeats, ...
+    unit: str = "seed"
 
     @property
     def defined(self) -> bool:
@@ -83,20 +85,19 @@ class Interval:
 
     def as_dict(self) -> dict:
         """JSON-safe: unbounded ends are the strings "-inf"/"inf", a missing interval is None."""
-        if not self.defined:
-            return {"low": None, "high": None, "level": self.level, "method": self.method, "n": self.n}
         def end(x):
-            return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
-        return {"low": end(self.low), "high": end(self.high), "level": self.level, "method": self.method, "n": self.n}
+            return None if math.isnan(x) else x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+        return {"low": end(self.low), "high": end(self.high), "level": self.level, "method": self.method, "n": self.n,
+                "unit": self.unit}
 
 
-def _t_interval(x: np.ndarray, level: float, method: str) -> Interval:
+def _t_interval(x: np.ndarray, level: float, method: str, unit: str) -> Interval:
     n = x.size
     if n < 2:
-        return Interval(math.nan, math.nan, level, method, n)
+        return Interval(math.nan, math.nan, level, method, n, unit)
     m, se = float(x.mean()), float(x.std(ddof=1) / math.sqrt(n))
     h = t_quantile(level, n - 1) * se
-    return Interval(m - h, m + h, level, method, n)
+    return Interval(m - h, m + h, level, method, n, unit)
 
 
 def _check_level(level: float) -> float:
@@ -109,7 +110,7 @@ class Sample:
     kind = "sample"
     quantities = ("level",)
 
-    def __init__(self, values: Iterable[float] | Mapping, *, name: str = ""):
+    def __init__(self, values: Iterable[float] | Mapping, *, name: str = "", unit: str = "seed"):
         if isinstance(values, Mapping):
             self.seeds = list(values)
             values = [values[s] for s in self.seeds]
@@ -118,6 +119,7 @@ class Sample:
             self.seeds = list(range(len(values)))
         self.values = as_values(values, "values")
         self.name = name
+        self.unit = unit
 
     @property
     def n(self) -> int:
@@ -146,7 +148,7 @@ class Sample:
 
     def interval(self, on: str = "level", level: float = 0.95) -> Interval:
         self._check_on(on)
-        return _t_interval(self.values, _check_level(level), "t")
+        return _t_interval(self.values, _check_level(level), "t", self.unit)
 
     def contrast(self, on: str, c: float) -> np.ndarray:
         """Per-seed values whose mean is > 0 exactly when the mean is > ``c``."""
@@ -180,7 +182,7 @@ class PairedComparison:
     quantities = ("difference", "relative", "ratio")
 
     def __init__(self, treatment: Sequence[float] | Mapping, baseline: Sequence[float] | Mapping, *,
-                 seeds: Sequence | None = None, name: str = "", tiny: float = 1e-12):
+                 seeds: Sequence | None = None, name: str = "", tiny: float = 1e-12, unit: str = "seed"):
         if isinstance(treatment, Mapping) != isinstance(baseline, Mapping):
             raise ParameterError("baseline", "treatment and baseline must both be sequences (aligned by seed) "
                                              "or both be mappings seed -> value")
@@ -202,6 +204,7 @@ class PairedComparison:
         self.treatment = as_values(treatment, "treatment")
         self.baseline = as_values(baseline, "baseline")
         self.name = name
+        self.unit = unit
         self.tiny = float(check_number("tiny", tiny, low=0.0))
 
     # -- the difference ---------------------------------------------------------------------
@@ -275,15 +278,15 @@ class PairedComparison:
         self._check_on(on)
         level = _check_level(level)
         if on == "difference":
-            return _t_interval(self.differences, level, "paired t")
+            return _t_interval(self.differences, level, "paired t", self.unit)
         method = "Fieller, paired t"
         if self.n < 2 or self._zero_baseline():
-            return Interval(math.nan, math.nan, level, method, self.n)
+            return Interval(math.nan, math.nan, level, method, self.n, self.unit)
         lo, hi, bounded = self._fieller(level)
         if not bounded:
-            return Interval(-math.inf, math.inf, level, method, self.n)
+            return Interval(-math.inf, math.inf, level, method, self.n, self.unit)
         shift = 1.0 if on == "relative" else 0.0
-        return Interval(lo - shift, hi - shift, level, method, self.n)
+        return Interval(lo - shift, hi - shift, level, method, self.n, self.unit)
 
     def contrast(self, on: str, c: float) -> np.ndarray:
         """Per-seed values whose mean is > 0 exactly when the quantity ``on`` is > ``c``.
@@ -328,12 +331,15 @@ class PairedComparison:
                 "p_value": None if self.n < 2 else self.p_value}
 
 
-def sample(values: Iterable[float] | Mapping, *, name: str = "") -> Sample:
-    """One arm's values over seeds (a list, or a mapping seed -> value)."""
-    return Sample(values, name=name)
+def sample(values: Iterable[float] | Mapping, *, name: str = "", unit: str = "seed") -> Sample:
+    """One arm's values over seeds (a list, or a mapping seed -> value). ``unit`` names what is counted."""
+    return Sample(values, name=name, unit=unit)
 
 
 def paired(treatment: Sequence[float] | Mapping, baseline: Sequence[float] | Mapping, *, seeds: Sequence | None = None,
-           name: str = "", tiny: float = 1e-12) -> PairedComparison:
-    """Compare ``treatment`` with ``baseline`` seed by seed (lists aligned by seed, or mappings seed -> value)."""
-    return PairedComparison(treatment, baseline, seeds=seeds, name=name, tiny=tiny)
+           name: str = "", tiny: float = 1e-12, unit: str = "seed") -> PairedComparison:
+    """Compare ``treatment`` with ``baseline`` seed by seed (lists aligned by seed, or mappings seed -> value).
+
+    ``unit`` names what pairs them when it is not a seed (e.g. "repeat" for interleaved timings).
+    """
+    return PairedComparison(treatment, baseline, seeds=seeds, name=name, tiny=tiny, unit=unit)

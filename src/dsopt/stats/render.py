@@ -49,7 +49,7 @@ def format_interval(interval: "Interval", *, point: float | None = None, scale: 
     def num(x):
         return format_number(x, scale=scale, digits=digits, signed=signed)
     head = f"{num(point)} " if point is not None else ""
-    seeds = f"{interval.n} seed{'s' if interval.n != 1 else ''}"
+    seeds = f"{interval.n} {interval.unit}{'s' if interval.n != 1 else ''}"
     if not interval.defined:
         return f"{head}{unit.strip()} (no interval from {seeds})".strip()
     if not interval.bounded:
@@ -62,14 +62,15 @@ def _budget(v: "Verdict") -> str:
 
     if not v.budget_limited:
         return ""
+    u = v.interval.unit
     if v.n < 2:
-        return f"one seed shows no noise: run at least {MIN_SEEDS}"
+        return f"one {u} shows no noise: run at least {MIN_SEEDS}"
     if v.seeds_needed is not None:
-        return f"about {v.seeds_needed} seeds would decide it at the observed noise"
+        return f"about {v.seeds_needed} {u}s would decide it at the observed noise"
     point = v.point
     on_edge = any(c is not None and point == c for c in (v.claim.low, v.claim.high))
-    return ("no number of seeds decides it: the mean sits on the claim's end" if on_edge
-            else f"more than {MAX_SEEDS} seeds would be needed at the observed noise")
+    return (f"no number of {u}s decides it: the mean sits on the claim's end" if on_edge
+            else f"more than {MAX_SEEDS} {u}s would be needed at the observed noise")
 
 
 def verdict_line(v: "Verdict", name: str = "", *, claim: bool = True) -> str:

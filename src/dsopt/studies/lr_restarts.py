@@ -246,7 +246,7 @@ def compute_verdict(rows: list[dict], *, epochs: int, article: tuple[int, int] =
         per_task[t]["speed"], per_task[t]["accuracy"] = vs.as_dict(), va.as_dict()
     restarts = restart_positions({"base_lr": 1e-3, "T_0": article[0], "T_mult": article[1]}, epochs + 1e-9)
     return {"claims": {"speed": speed_claim.as_dict(), "accuracy": accuracy_claim.as_dict()}, "alpha": alpha,
-            "epochs": epochs, "article": list(article), "baseline": baseline, "per_task": per_task,
+            "epochs": epochs, "article": list(article), "baseline": baseline, "tasks": tasks, "per_task": per_task,
             "restarts_in_budget": restarts}
 
 
@@ -259,15 +259,16 @@ def render_verdict(v: dict) -> str:
         c = v["claims"][key]
         lines.append(f"**Claim: '{c['text']}'** ({c['range']}; {what}; the article's restarts vs a {v['baseline']} "
                      "learning rate, paired over seeds):")
-        for task, t in v["per_task"].items():
+        for task in v["tasks"]:  # the stored JSON sorts dict keys: keep the measured order
+            t = v["per_task"][task]
             lines.append(f"- {task}: {t[key]['line_without_claim']}")
             if key == "speed" and any(t["censored"].values()):
                 lines.append(f"  ({t['censored']['article']} article and {t['censored']['baseline']} baseline seeds never "
                              f"reached the bar; counted as budget + 1 epochs, a lower bound.)")
     lines.append("**Best schedule, chosen on validation** (mean final validation accuracy; its test accuracy "
                  "reported once, for that choice):")
-    for task, t in v["per_task"].items():
-        b = t["best_on_validation"]
+    for task in v["tasks"]:
+        b = v["per_task"][task]["best_on_validation"]
         lines.append(f"- {task}: {b['schedule']}: validation {100 * b['val_acc_final']:.1f} %, test "
                      f"{format_mean_sd(b['test_acc'], b['test_acc_sd'], scale=100, digits=1)} %.")
     restarts, epochs = v["restarts_in_budget"], v["epochs"]

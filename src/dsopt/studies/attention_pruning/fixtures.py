@@ -117,14 +117,15 @@ def _cache_file(cache_dir, settings: dict) -> Path | None:
 @torch.no_grad()
 def _features(encoder, batches, device) -> tuple[torch.Tensor, torch.Tensor]:
     from dsopt.core.device import move_to
+    from dsopt.core.modes import eval_mode
     from dsopt.models import pool
 
-    encoder.eval()
     xs, ys = [], []
-    for inputs, y in batches:
-        inputs = move_to(inputs, device)
-        xs.append(pool(encoder(**inputs), inputs["attention_mask"], "mean").cpu())
-        ys.append(y)
+    with eval_mode(encoder):
+        for inputs, y in batches:
+            inputs = move_to(inputs, device)
+            xs.append(pool(encoder(**inputs), inputs["attention_mask"], "mean").cpu())
+            ys.append(y)
     return torch.cat(xs), torch.cat(ys)
 
 

@@ -1,26 +1,32 @@
-"""A plain verdict on "-40 % compute, > 98 % accuracy kept", computed from the measured tables.
+"""The verdict on "-40 % compute, > 98 % accuracy kept", computed from the measured tables.
 
-Inputs are what chapter 02 measured: the accuracy table (:func:`dsopt.studies.attention_pruning.measure.summarize`), the
-latency rows of the pruned model the verdict is about (:func:`~dsopt.studies.attention_pruning.measure.latency_rows`),
-the cost model's attention share and the article rule's measured accuracy. Every number in the text
-comes from those inputs; the claim holds only if one measured pruned model keeps >= ``claim_kept``
-of the accuracy while its measured latency AND its FLOPs both drop by >= ``claim_compute``.
+Inputs are what chapter 02 measured: the accuracy table over seeds (:func:`~dsopt.studies.attention_pruning.
+measure.summarize`: every method on several independently fine-tuned models on validation, the cells chosen
+there also on test), the
+latency rows of the pruned model chosen on validation (every timed repeat), the cost model's attention
+share and the article rule's measured accuracy.
+
+Selection happens on validation only: the method and its largest fraction keeping ``kept_claim``'s share
+of the *validation* accuracy. The test split is then read once, for that choice: the claim "> 98 % kept"
+is judged on the test accuracies of those models against their unpruned test accuracies (paired by seed,
+a ratio with a Fieller interval), and "-40 % compute" on the measured latency of the pruned copy against
+the intact model (paired by repeat, Holm over batch x length settings), with the cost model's FLOPs cut
+beside it.
 """
 from __future__ import annotations
 
+from dsopt.stats import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Claim, assess, assess_all, format_interval, paired
 from dsopt.studies.attention_pruning.measure import best_method, largest_fraction_kept
+from dsopt.util.validation import ParameterError
+
+#: "> 98 % of the accuracy kept": pruned / unpruned test accuracy (ratio of means over seeds), at least 0.98.
+KEPT_CLAIM = Claim.at_least(0.98, on="ratio", text="> 98 % of the accuracy kept", scale=100, unit=" %", digits=1)
+#: "40 % less compute": the pruned model's latency / the intact model's, minus 1, at most -40 %.
+COMPUTE_CLAIM = Claim.at_most(-0.40, on="relative", text="40 % less compute")
 
 
 def _pct(x: float) -> str:
     return f"{100 * x:.0f} %"
-
-
-def _signed_span(values) -> str:
-    """Signed percentages, e.g. "+2 % to -12 %" (minus = less)."""
-    def one(x):
-        return f"{100 * x:+.0f} %"
-    lo, hi = max(values), min(values)
-    return one(lo) if round(100 * lo) == round(100 * hi) else f"{one(lo)} to {one(hi)}"
 
 
 def _span(values) -> str:
@@ -28,55 +34,136 @@ def _span(values) -> str:
     return _pct(lo) if round(100 * lo) == round(100 * hi) else f"{_pct(lo)} to {_pct(hi)}"
 
 
-def verdict(table: list[dict], baseline_accuracy: float, latency: list[dict], attention_share: dict[int, float],
-            article: dict | None = None, *, label: str = "best", claim_compute: float = 0.40,
-            claim_kept: float = 0.98) -> dict:
-    """Verdict text plus the numbers it rests on.
+def _by_seed(row: dict, key: str) -> dict:
+    return dict(zip(row["seeds"], row["per_seed"][key]))
 
-    ``latency``: rows for the pruned model named ``label`` (the best method at its largest fraction
-    keeping ``claim_kept``). ``attention_share``: {length: attention FLOPs / whole-model FLOPs}, the
-    most any head pruning can remove. ``article``: {"accuracy", "rows_kept"} of the literal rule.
+
+def _kept(row: dict) -> object:
+    return paired(_by_seed(row, "test_accuracy"), _by_seed(row, "baseline_test_accuracy"),
+                  name=f"{row['method']} {row['fraction']:g}")
+
+
+def combine(statuses: list[str]) -> str:
+    """A compound claim (all parts must hold): supported if every part is, contradicted if any part is."""
+    if any(s == CONTRADICTED for s in statuses):
+        return CONTRADICTED
+    if statuses and all(s == SUPPORTED for s in statuses):
+        return SUPPORTED
+    return INCONCLUSIVE
+
+
+def compute_verdict(table: list[dict], latency: list[dict], attention_share: dict, article: dict | None = None, *,
+                    label: str = "best", kept_claim: Claim = KEPT_CLAIM, compute_claim: Claim = COMPUTE_CLAIM,
+                    alpha: float = 0.05) -> dict:
+    """Numbers and a status per claim (JSON-safe), from the measured tables.
+
+    ``latency``: rows for the pruned model named ``label`` (the method chosen on validation at its largest
+    fraction keeping ``kept_claim.low`` of the validation accuracy). ``attention_share``: {length: attention
+    FLOPs / whole-model FLOPs}, the most any head pruning can remove. ``article``: {"accuracy", "rows_kept",
+    "threshold"} of the literal rule (one model).
     """
-    per_method = largest_fraction_kept(table, claim_kept)
-    kept_at = {(r["method"], r["fraction"]): r for r in table}
-    best, f_best = best_method(table, claim_kept)
-    rows = [r for r in latency if r["label"] == label]
-    lines = [f"Unpruned model: test accuracy {100 * baseline_accuracy:.1f} %; keeping {_pct(claim_kept)} of it means "
-             f">= {100 * claim_kept * baseline_accuracy:.1f} %."]
-    holds = False
-    out = {"largest_fraction_kept": per_method, "best_method": best, "best_fraction": f_best}
-    if f_best > 0:
-        r = kept_at[(best, f_best)]
-        lines.append(f"Best method: {best}, which removes {r['heads_removed']}/{r['heads_total']} heads "
-                     f"({_pct(f_best)}) at test accuracy {100 * r['accuracy']:.1f} % ({100 * r['kept']:.1f} % kept).")
-        if rows:
-            flops = [x["flops_cut"] for x in rows]
-            lat = [x["latency_cut"] for x in rows]
-            conf = sorted({(x["batch_size"], x["length"]) for x in rows})
-            lines.append(f"That cuts whole-model FLOPs by {_span(flops)} (cost model); measured latency changed by "
-                         f"{_signed_span([-x for x in lat])} (batch x length {', '.join(f'{b}x{t}' for b, t in conf)}; "
-                         f"{rows[0]['threads']} thread(s), {rows[0]['device']}).")
-            holds = any(x["flops_cut"] >= claim_compute and x["latency_cut"] >= claim_compute for x in rows)
-            out.update(flops_cut=flops, latency_cut=lat)
+    if not table:
+        raise ParameterError("table", "the verdict needs a non-empty accuracy table (see summarize)")
+    if kept_claim.on != "ratio" or kept_claim.low is None:
+        raise ParameterError("kept_claim", "kept_claim must be a ratio claim with a lower end, e.g. "
+                                           "Claim.at_least(0.98, on='ratio')")
+    share = kept_claim.low
+    per_method = largest_fraction_kept(table, share)
+    best, f_best = best_method(table, share)
+    at = {(r["method"], r["fraction"]): r for r in table}
+    fractions = sorted({r["fraction"] for r in table})
+    chosen = at[(best, f_best)] if f_best > 0 else at[(best, fractions[0])]
+    kept = assess(_kept(chosen), kept_claim, alpha=alpha)
+    methods = {}
+    for m, f in per_method.items():
+        r = at.get((m, f))
+        if r is None:
+            methods[m] = {"fraction": 0.0}
+            continue
+        c = _kept(r)
+        iv = c.interval("ratio", 1 - alpha)
+        methods[m] = {"fraction": f, "heads_removed": r["heads_removed"], "val_kept": r["val_kept"],
+                      "test_kept": c.point("ratio"), "test_kept_interval": iv.as_dict(),
+                      "text": format_interval(iv, point=c.point("ratio"), scale=100, digits=1, unit=" %")}
+    out = {
+        "claims": {"kept": kept_claim.as_dict(), "compute": compute_claim.as_dict()}, "alpha": alpha,
+        "n_seeds": chosen["n_seeds"], "baseline": {
+            "val_accuracy": float(sum(chosen["per_seed"]["baseline_val_accuracy"]) / chosen["n_seeds"]),
+            "test_accuracy": float(sum(chosen["per_seed"]["baseline_test_accuracy"]) / chosen["n_seeds"])},
+        "chosen": {"method": best, "fraction": f_best, "kept_on_validation": f_best > 0,
+                   "evaluated_fraction": chosen["fraction"], "heads_removed": chosen["heads_removed"],
+                   "heads_total": chosen["heads_total"], "val_kept": chosen["val_kept"], "test_kept": chosen["kept"],
+                   "test_accuracy": chosen["accuracy"], "test_accuracy_sd": chosen["accuracy_sd"]},
+        "largest_fraction_kept_on_validation": per_method, "method_order": list(methods), "methods": methods,
+        "kept": kept.as_dict(),
+    }
+    rows = [x for x in latency if x["label"] == label]
+    if rows:
+        verdicts = assess_all([(paired(x["pruned_times_ms"], x["baseline_times_ms"], unit="repeat"), compute_claim)
+                               for x in rows],
+                              alpha=alpha)
+        out["compute"] = [{"batch_size": x["batch_size"], "length": x["length"], "flops_cut": x["flops_cut"],
+                           "threads": x["threads"], "device": x["device"], **v.as_dict()}
+                          for x, v in zip(rows, verdicts)]
+        statuses = [v.status for v in verdicts]
+        compute_status = (SUPPORTED if SUPPORTED in statuses
+                          else CONTRADICTED if all(s == CONTRADICTED for s in statuses) else INCONCLUSIVE)
     else:
-        lines.append(f"No method keeps {_pct(claim_kept)} of the accuracy at any measured fraction of heads removed.")
-    lines.append("Largest fraction of heads removed with >= " + _pct(claim_kept) + " kept, per method: "
-                 + ", ".join(f"{m} {_pct(f)}" for m, f in per_method.items()) + ".")
-    at_claim = [r for r in table if abs(r["fraction"] - claim_compute) < 1e-9]
-    if at_claim:
-        lines.append(f"With {_pct(claim_compute)} of heads removed, accuracy kept: "
-                     + ", ".join(f"{r['method']} {100 * r['kept']:.1f} %" for r in at_claim) + ".")
-    if attention_share:
-        lines.append(f"Attention is {_span(attention_share.values())} of this model's FLOPs at lengths "
-                     f"{', '.join(str(t) for t in sorted(attention_share))}: removing every head would cut at most "
-                     f"that much" + (", so head pruning alone cannot reach "
-                                     f"{_pct(claim_compute)} less compute here." if max(attention_share.values()) < claim_compute else "."))
+        out["compute"] = []
+        compute_status = INCONCLUSIVE
+    out["compute_status"] = compute_status
+    out["attention_share"] = {str(k): attention_share[k] for k in sorted(attention_share, key=int)}
+    out["head_pruning_cap_below_claim"] = bool(attention_share) and max(attention_share.values()) < -compute_claim.high
+    out["status"] = combine([kept.status, compute_status])
     if article:
-        lines.append(f"The article's rule as written scores every head 1/L and, with threshold {article['threshold']:g}, "
-                     f"kept {_pct(article['rows_kept'])} of attention rows on the test set (accuracy "
-                     f"{100 * article['accuracy']:.1f} %); it multiplies a mask into weights already computed, so it "
-                     "removes no computation.")
-    lines.append(f"'-{_pct(claim_compute)} compute, > {_pct(claim_kept)} accuracy kept': "
-                 + ("holds" if holds else "not supported") + " by these measurements.")
-    out.update(holds=holds, text="\n".join(lines))
+        out["article"] = dict(article)
+    at_claim = [r for r in table if abs(r["fraction"] - (-compute_claim.high)) < 1e-9] if compute_claim.high else []
+    out["at_claimed_fraction"] = {r["method"]: {"val_kept": r["val_kept"]} for r in at_claim}
     return out
+
+
+def render_verdict(v: dict) -> str:
+    """Markdown: the compound claim and its status first, then each part's status and the numbers."""
+    kc, cc = v["claims"]["kept"], v["claims"]["compute"]
+    ch = v["chosen"]
+    label = {"inconclusive": "inconclusive at this budget"}.get(v["status"], v["status"])
+    lines = [f"**Claim: '{cc['text']}, {kc['text']}' -- {label}** (both parts must hold; "
+             f"{v['n_seeds']} independently fine-tuned models).",
+             f"Chosen on validation: **{ch['method']}**, "
+             + (f"the largest measured fraction keeping {_pct(kc['low'])} of the validation accuracy: "
+                f"{ch['heads_removed']}/{ch['heads_total']} heads ({_pct(ch['fraction'])}), validation "
+                f"{100 * ch['val_kept']:.1f} % kept." if ch["kept_on_validation"] else
+                f"but no measured fraction keeps {_pct(kc['low'])} of the validation accuracy; judged at the smallest "
+                f"fraction measured, {ch['heads_removed']}/{ch['heads_total']} heads ({_pct(ch['evaluated_fraction'])}).")]
+    lines.append(f"- Accuracy kept on test, for that choice: {v['kept']['line_without_claim']}")
+    if v["compute"]:
+        lines.append(f"- Compute, that pruned model vs the intact one (latency, paired by repeat; "
+                     f"{v['compute'][0]['threads']} thread(s), {v['compute'][0]['device']}):")
+        for c in v["compute"]:
+            lines.append(f"  - batch {c['batch_size']} x {c['length']} tokens (cost model: FLOPs "
+                         f"-{100 * c['flops_cut']:.1f} %): {c['line_without_claim']}")
+    else:
+        lines.append("- Compute: no pruned model was timed (nothing removed), so '-40 %' was not measured.")
+    if v["attention_share"]:
+        lines.append(f"- Attention is {_span(v['attention_share'].values())} of this model's FLOPs at lengths "
+                     f"{', '.join(sorted(v['attention_share'], key=int))}: removing every head cuts at most that much"
+                     + (f", so head pruning alone cannot reach {_pct(-cc['high'])} less compute here."
+                        if v["head_pruning_cap_below_claim"] else "."))
+    lines.append("**Per method** (largest fraction keeping "
+                 f"{_pct(kc['low'])} on validation; test accuracy kept there, paired over seeds, "
+                 f"{100 * (1 - v['alpha']):g} % Fieller interval, descriptive):")
+    for m in v["method_order"]:  # the stored JSON sorts dict keys: keep the measured order
+        x = v["methods"][m]
+        lines.append(f"- {m}: " + (f"{_pct(x['fraction'])} of heads, test kept {x['text']}" if x["fraction"] > 0
+                                   else "no measured fraction"))
+    if v["at_claimed_fraction"]:
+        lines.append(f"With {_pct(-cc['high'])} of heads removed, validation accuracy kept: "
+                     + ", ".join(f"{m} {100 * v['at_claimed_fraction'][m]['val_kept']:.1f} %"
+                                 for m in v["method_order"] if m in v["at_claimed_fraction"]) + ".")
+    a = v.get("article")
+    if a:
+        lines.append(f"The article's rule as written scores every head 1/L and, with threshold {a['threshold']:g}, "
+                     f"kept {_pct(a['rows_kept'])} of attention rows on the test set (accuracy "
+                     f"{100 * a['accuracy']:.1f} %, one model); it multiplies a mask into weights already computed, so "
+                     "it removes no computation.")
+    return "\n".join(lines)

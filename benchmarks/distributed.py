@@ -1,0 +1,124 @@
+"""Chapter 06 benchmarks, as ratios against baselines measured in the same run (interleaved, repeated).
+
+1. Launcher cost: from the call of ``dsopt.distributed.launch`` (what a ``%%distributed`` cell does) to the
+   first finished training step, against ``torchrun --standalone`` started from a shell with the same
+   script. Target: ratio <= 1.2.
+2. DDP's per-step overhead at N = 1 (``DistributedDataParallel`` on a world of one, gloo) against the
+   plain Trainer, same model and batches, in one process. Target: ratio <= 1.10.
+
+Usage: ``python benchmarks/distributed.py [--repeats 5] [--workers 2]``. The machine's load average is
+printed beside every figure: on a shared machine the absolute times move, the interleaved ratios less.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SCRIPT = r'''
+import os, time, torch, torch.distributed as td
+if not td.is_initialized():          # under torchrun: initialise here; under dsopt the bootstrap already did
+    td.init_process_group("gloo")
+torch.set_num_threads(1)
+from dsopt.studies.distributed import study_model
+model = torch.nn.parallel.DistributedDataParallel(study_model("workshop", 0))
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+x, y = torch.randn(64, 16, 4), torch.randint(0, 10, (64,))
+opt.zero_grad(); torch.nn.functional.cross_entropy(model(patches=x), y).backward(); opt.step()
+with open(os.path.join(os.environ["BENCH_DIR"], f"rank{td.get_rank()}.first_step"), "w") as fh:
+    fh.write(repr(time.time()))
+'''
+
+
+def _first_step(bench_dir: Path, n: int) -> float:
+    return max(float((bench_dir / f"rank{r}.first_step").read_text()) for r in range(n))
+
+
+def time_torchrun(script: Path, n: int) -> float:
+    with tempfile.TemporaryDirectory() as d:
+        torchrun = str(Path(sys.executable).with_name("torchrun"))
+        env = dict(os.environ, BENCH_DIR=d, OMP_NUM_THREADS="1")
+        t0 = time.time()
+        subprocess.run([torchrun, "--standalone", f"--nproc_per_node={n}", str(script)], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return _first_step(Path(d), n) - t0
+
+
+def time_launcher(n: int) -> float:
+    from dsopt.distributed import launch
+
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.time()
+        launch(SCRIPT, n, "ddp", env={"BENCH_DIR": d}, echo=False, timeout=600)
+        return _first_step(Path(d), n) - t0
+
+
+def ddp_overhead(repeats: int, steps: int = 30) -> tuple[float, float]:
+    """Median step time of the plain Trainer and of the same Trainer on a DDP-wrapped model (world of 1)."""
+    import torch
+    import torch.distributed as td
+
+    from dsopt.core.trainer import Trainer
+    from dsopt.distributed.launcher import free_port
+    from dsopt.studies.distributed import study_model
+
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
+    td.init_process_group("gloo", rank=0, world_size=1)
+    g = torch.Generator().manual_seed(0)
+    batches = [({"patches": torch.randn(128, 16, 4, generator=g)}, torch.randint(0, 10, (128,), generator=g))
+               for _ in range(steps)]
+
+    def run(wrap: bool) -> float:
+        model = study_model("workshop", 0)
+        if wrap:
+            model = torch.nn.parallel.DistributedDataParallel(model)
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        tr = Trainer(model, opt, torch.nn.functional.cross_entropy, batches, max_epochs=1, progress=False, device="cpu")
+        tr.fit()
+        return tr.epoch_times[0] / steps
+
+    plain, ddp = [], []
+    try:
+        run(False), run(True)  # warm-up
+        for _ in range(repeats):
+            plain.append(run(False))
+            ddp.append(run(True))
+    finally:
+        td.destroy_process_group()
+    return statistics.median(plain), statistics.median(ddp)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--workers", type=int, default=2)
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory() as d:
+        script = Path(d) / "first_step.py"
+        script.write_text(SCRIPT)
+        tr, dl = [], []
+        load0 = os.getloadavg()[0]
+        for _ in range(args.repeats):  # interleaved
+            tr.append(time_torchrun(script, args.workers))
+            dl.append(time_launcher(args.workers))
+        load1 = os.getloadavg()[0]
+    a, b = statistics.median(dl), statistics.median(tr)
+    print(f"launcher: cell start -> first step, {args.workers} workers: dsopt {a:.2f} s, torchrun {b:.2f} s "
+          f"(medians of {args.repeats}; load {load0:.1f} -> {load1:.1f})")
+    print(f"  ratio dsopt / torchrun = {a / b:.2f}  (target <= 1.2: {'met' if a / b <= 1.2 else 'NOT met'})")
+    load0 = os.getloadavg()[0]
+    plain, ddp = ddp_overhead(args.repeats)
+    print(f"DDP at N=1 vs plain Trainer: {1000 * ddp:.2f} ms vs {1000 * plain:.2f} ms per step "
+          f"(medians of {args.repeats}; load {load0:.1f} -> {os.getloadavg()[0]:.1f})")
+    print(f"  ratio = {ddp / plain:.3f}  (target <= 1.10: {'met' if ddp / plain <= 1.10 else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
