@@ -13,6 +13,7 @@ import pytest
 
 from dsopt.chapters.runner import ChapterRunError
 from dsopt.data.errors import ChecksumMismatchError, CorruptFileError, DataError, DataUnavailableError
+from dsopt.monitor.prometheus import PrometheusError, PrometheusNotFound
 from dsopt.studies.jobs import JobsCancelled, StoredRunError
 from dsopt.util.runfile import RunFileError
 from dsopt.distributed.launcher import (BackendUnavailable, DistributedError, WorkerFailed, WorkersLost,
@@ -32,6 +33,8 @@ ERRORS = [
                        "  at Cell In[11], line 3"), {}),
     (JobsCancelled, ("schedule comparison", 5, 24), {}),
     (StoredRunError, ("3 of 24 runs ... regenerate with `dsopt run 01 --update-notebook`",), {}),
+    (PrometheusNotFound, ("the prometheus server binary was not found on PATH: install ...",), {}),
+    (PrometheusError, ("prometheus did not become ready within 60 s; its log ends: ...",), {}),
     (DistributedError, ("the job did not finish",), {}),
     (WorkerFailed, (1, "ValueError", "boom", "Traceback (most recent call last):\n...", 0.2), {}),
     (WorkerTimeout, ([1], 30.0), {}),

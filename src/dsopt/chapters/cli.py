@@ -153,6 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoke", action="store_true", help="also run a real 2-worker all-reduce per usable backend")
     p.set_defaults(func=lambda a: __import__("dsopt.distributed.doctor", fromlist=["main"]).main(
         ["--smoke"] if a.smoke else []))
+    # chapter 07: `dsopt monitor prometheus`. The handler lives in dsopt.monitor (a technique package this
+    # folder may not import) and is looked up by name only when the command runs: the CLI stays fast.
+    p = sub.add_parser("monitor", help="chapter 07: monitoring tools").add_subparsers(dest="tool", required=True)
+    p = p.add_parser("prometheus", help="start a local Prometheus (Debian's) on 127.0.0.1 and print its URL")
+    p.add_argument("--target", action="append", default=[], metavar="HOST:PORT", help="an exporter to scrape (repeatable)")
+    p.add_argument("--port", type=int, help="port to listen on (default: a free one)")
+    p.add_argument("--scrape-interval", default="1s", help="e.g. 1s, 500ms")
+    p.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
+    p.set_defaults(func=lambda a: __import__("importlib").import_module("dsopt.monitor.cli").cmd_prometheus(a))
     return parser
 
 

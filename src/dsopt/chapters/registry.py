@@ -255,6 +255,29 @@ register(Chapter("06", "distributed", "Distributed training from notebook cells 
 }))
 
 
+register(Chapter("07", "monitoring", "Monitoring a model in service", {
+    "n_seeds": Param(6, integer("n_seeds", 1, 50), "stream orders per arm (>= 3 for a verdict)"),
+    "arl0": Param(100.0, number("arl0", 10.0, 250.0),
+                  "in-control ARL (windows) every chart is calibrated to (the Western Electric rules cap it near 255)"),
+    "window_size": Param(0, integer("window_size", 0, 10000), "predictions per monitoring window (0 = the scale's: 20)"),
+    "label_delay": Param(-1, integer("label_delay", -1, 1000), "windows until labels arrive (-1 = the scale's: 2)"),
+    "labels_per_request": Param(0, integer("labels_per_request", 0, 10000),
+                                "labels per retraining request (0 = the scale's: 60)"),
+    "label_budget": Param(-1, integer("label_budget", -1, 100000),
+                          "labels the loop may request over the stream (-1 = the scale's: 180); periodic gets the same"),
+    "margin": Param(0.10, number("margin", 0.0, 1.0, low_inclusive=False),
+                    "decay: accuracy this far below launch (0.10 = 10 points)"),
+    "smooth": Param(10, integer("smooth", 1, 1000), "decay: windows of the trailing mean accuracy"),
+    "live_windows": Param(90, integer("live_windows", 1, 100000), "windows of the live replay with the panel"),
+    "control_schedule": Param([], control_schedule(), "knob changes exported from a panel session, replayed live"),
+    "prometheus": Param(True, choice("prometheus", [True, False]),
+                        "start a local Prometheus (Debian's package) for the dashboards section"),
+    "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
+                   "stream and data size: tiny (tests), workshop (2 CPU cores, minutes), full"),
+    **COMMON,
+}, datasets=lambda p: ["sst2", "financial_phrasebank"]))
+
+
 def get_chapter(chapter_id: str) -> Chapter:
     """Look a chapter up by id ("01"), number (1) or slug ("lr_restarts")."""
     key = str(chapter_id)

@@ -1,0 +1,81 @@
+"""Chapter 07 in a real JupyterLab in headless Chromium, as a person uses it: Run All, watch the replay, move
+the EWMA lambda slider (the ARL preview redraws in the page and Python answers), type a bad window size
+(refused with its range), Restart, Pause and Resume the replay, and read the verdict."""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from jupyterlab_harness import lab_page, run_all, slider
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+LINES = "(el) => Array.from(el.querySelectorAll('.scatterlayer path.js-line')).map(p => p.getAttribute('d')).join('|')"
+
+
+def test_monitoring_panel_in_jupyterlab(tmp_path, shared_data):
+    from dsopt.chapters.runner import run_chapter
+    from dsopt.studies.monitoring.data import load_features
+
+    root = tmp_path / "lab"
+    root.mkdir()
+    # the MiniLM embeddings first, outside the page's timeouts (the notebook reads them from its cache folder)
+    load_features("tiny", cache_dir=root / ".dsopt-cache" / "07" / "embeddings", progress=False)
+    notebook = Path(run_chapter("07", {"scale": "tiny", "n_seeds": 3, "live_windows": 40, "prometheus": False}, root,
+                                prepare_only=True)["notebook"]).name
+    with lab_page(root, notebook) as page:
+        try:
+            _session(page, tmp_path)
+        except Exception:
+            page.screenshot(path="/tmp/lab07-failed.png", full_page=False)
+            raise
+
+
+def _session(page, tmp_path):
+    run_all(page)
+    lam = slider(page, "EWMA λ")
+    lam.wait_for(timeout=300_000)
+    lam.scroll_into_view_if_needed()
+    preview = page.locator(".js-plotly-plot").filter(has_text="the knobs' charts").last
+    preview.wait_for(timeout=300_000)  # plotly.js reaches a FigureWidget over the kernel's socket: be patient
+    page.get_by_text(re.compile(r"^(running|finished)")).first.wait_for(timeout=300_000)  # the replay's status line
+    preview.scroll_into_view_if_needed()
+    before = preview.evaluate(LINES)
+    lam.scroll_into_view_if_needed()
+    handle = lam.locator(".noUi-handle")
+    handle.click()
+    for _ in range(5):
+        handle.press("ArrowRight")
+    page.get_by_text(re.compile(r"EWMA\(λ=0\.15, L=\d\.\d\d\): ARL0 \d+")).first.wait_for(timeout=120_000)
+    preview.scroll_into_view_if_needed()
+    page.wait_for_function(f"([el, d]) => ({LINES})(el) !== d", arg=[preview.element_handle(), before],
+                           timeout=120_000)
+
+    # a bad window size is refused with its range, nothing restarts
+    box = page.locator(".widget-text").filter(has=page.locator("label", has_text=re.compile("^window size$")))
+    field = box.locator("input")
+    field.fill("1")
+    field.press("Enter")
+    page.get_by_role("button", name="Restart", exact=True).click()
+    page.get_by_text(re.compile(r"not restarted: window_size must be an integer in \[2, 10000\]")).first.wait_for(
+        timeout=60_000)
+
+    # a valid restart, then Pause / Resume while it runs
+    field.fill("10")
+    field.press("Enter")
+    page.get_by_role("button", name="Restart", exact=True).click()
+    page.get_by_text(re.compile(r"restarted: a fresh run")).first.wait_for(timeout=120_000)
+    page.get_by_role("button", name="Pause", exact=True).click()
+    status = page.locator(".widget-html", has_text=re.compile(r"epoch .* of \d+ · step"))
+    expect(status.first).to_contain_text(re.compile(r"paus|finished"), timeout=60_000)
+    page.get_by_role("button", name="Resume", exact=True).click()
+    expect(status.first).to_contain_text(re.compile(r"running|finished"), timeout=60_000)
+
+    # the comparison, in the background meanwhile, posts its verdict
+    page.get_by_text(re.compile(r"Decay period: (supported|contradicted|inconclusive)")).first.wait_for(
+        timeout=900_000)
+    page.screenshot(path=str(tmp_path / "lab07.png"), full_page=False)
+    shutil.copy(tmp_path / "lab07.png", "/tmp/lab07.png")
