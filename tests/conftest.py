@@ -17,6 +17,9 @@ for var in ("IPYTHONDIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUN
 os.environ.setdefault("DSOPT_DATA", str(SHARED_DATA))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Chapter 03: the NLTK data folder dsopt builds (stopwords, WordNet) and textattack's cache, per session.
+os.environ.setdefault("DSOPT_NLTK_DATA", str(_tmp / "nltk_data"))
+os.environ.setdefault("DSOPT_TA_CACHE", str(_tmp / "textattack"))
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -37,6 +40,15 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "SHA256SUMS").is_file():
         pytest.fail(f"dataset cache not found at {SHARED_DATA}; set DSOPT_DATA")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def nltk_data() -> Path:
+    """The NLTK data folder (stopwords + WordNet 3.0), built once per session offline (dsopt.data.nltk)."""
+    from dsopt.data.nltk import ensure_nltk_data
+
+    return ensure_nltk_data(allow_download=False)
+
 
 import sys  # noqa: E402
 
