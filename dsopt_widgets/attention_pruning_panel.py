@@ -104,7 +104,7 @@ class PruningPanel(Panel):
         self.slider = W.FloatSlider(value=check_number("value", value, low=0.0, high=1.0), min=0.0, max=1.0,
                                     step=0.05, description=self.mode.value, readout_format=".2f", style=style,
                                     continuous_update=continuous, layout=W.Layout(width="420px"))
-        self._bind(None)
+        super().__init__(None)  # no training run: no run controls, no Export
         self.status = self.message  # the panel's message line
         self.remove_button = W.Button(description="Remove heads", button_style="primary",
                                       tooltip="remove the selected heads from a copy and time both models")
@@ -245,8 +245,10 @@ class PruningPanel(Panel):
         fig = go.Figure()
         add_importance_heatmap(fig, np.full(grid_shape(self.model), np.nan))
         L, H = grid_shape(self.model)
-        fig.update_layout(title="head importance", height=max(220, 60 + 40 * L), width=max(380, 160 + 45 * H),
-                          margin=dict(l=50, r=20, t=40, b=40), showlegend=False)
+        fig.update_layout(title=dict(text="head importance", y=1.0, yref="container", yanchor="top", x=0.0,
+                                     xanchor="left", pad=dict(t=8, l=8)),
+                          height=max(240, 90 + 40 * L), width=max(380, 160 + 45 * H),
+                          margin=dict(l=55, r=20, t=70, b=45), showlegend=False)
         return fig
 
     def widget(self) -> W.Widget:

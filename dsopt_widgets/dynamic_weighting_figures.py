@@ -16,8 +16,11 @@ from plotly.subplots import make_subplots
 from dsopt.weighting import SCHEMES, confidence_curve, make_scheme, weight_curve
 
 CURVE_TITLES = ("weight vs true-class probability", "weight vs confidence", "article, logit reading")
-LIVE_TITLES = ("val. recall per class (threshold 0.5)", "val. PR-AUC, ROC-AUC", "train weight per class (mean, 10-90 %)")
+LIVE_TITLES = ("live run: val. recall per class", "live run: val. PR-AUC, ROC-AUC", "live run: train weight per class")
 STYLE_NOTE = "solid: minority sample / correct prediction; dashed: majority sample; dotted: wrong prediction"
+#: The style note as a small title at the top left (plotly's toolbar appears at the top right).
+STYLE_TITLE = dict(text=STYLE_NOTE, font=dict(size=11, color="#555"), x=0.0, xanchor="left", xref="container",
+                   y=1.0, yanchor="top", yref="container", pad=dict(t=6, l=8))
 COLORS = {"none": "#7f7f7f", "article": "#d62728", "focal": "#1f77b4", "class_balanced": "#2ca02c",
           "inverse_frequency": "#9467bd"}
 CLASS_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
@@ -56,40 +59,54 @@ def curves_figure(schemes: Mapping[str, tuple[str, Mapping[str, Any]]] | None = 
     """
     if schemes is None:
         schemes = {name: (name, {}) for name in SCHEMES}
-    fig = make_subplots(rows=1, cols=3, subplot_titles=CURVE_TITLES, horizontal_spacing=0.07)
+    fig = make_subplots(rows=1, cols=3, subplot_titles=CURVE_TITLES, horizontal_spacing=0.08)
     mi, ma = minority_majority(counts, n_classes)
     for label, (name, params) in schemes.items():
         c = scheme_curves(name, params, n_classes, counts, points)
         color = COLORS.get(name, "#333")
         col = 3 if c["axis"] == "logit" else 2
         kw = dict(legendgroup=label, hovertemplate="%{x:.3f}: weight %{y:.4g}")
-        fig.add_scatter(x=c["p"], y=c["minority"], name=label, line=dict(color=color, width=3), row=1, col=1,
-                        **kw)
-        fig.add_scatter(x=c["p"], y=c["majority"], name=f"{label}: majority (class {ma})", showlegend=False,
-                        line=dict(color=color, width=2, dash="dash"), row=1, col=1, **kw)
-        fig.add_scatter(x=c["confidence"], y=c["correct"], name=f"{label}: correct prediction", showlegend=False,
-                        line=dict(color=color, width=3), row=1, col=col, **kw)
-        fig.add_scatter(x=c["confidence"], y=c["wrong"], name=f"{label}: wrong prediction", showlegend=False,
-                        line=dict(color=color, width=2, dash="dot"), row=1, col=col, **kw)
+        fig.add_scatter(x=_list(c["p"]), y=_list(c["minority"]), name=label, line=dict(color=color, width=3),
+                        row=1, col=1, **kw)
+        fig.add_scatter(x=_list(c["p"]), y=_list(c["majority"]), name=f"{label}: majority (class {ma})",
+                        showlegend=False, line=dict(color=color, width=2, dash="dash"), row=1, col=1, **kw)
+        fig.add_scatter(x=_list(c["confidence"]), y=_list(c["correct"]), name=f"{label}: correct prediction",
+                        showlegend=False, line=dict(color=color, width=3), row=1, col=col, **kw)
+        fig.add_scatter(x=_list(c["confidence"]), y=_list(c["wrong"]), name=f"{label}: wrong prediction",
+                        showlegend=False, line=dict(color=color, width=2, dash="dot"), row=1, col=col, **kw)
+    if not any(scheme_curves(n, p, n_classes, counts, 3)["axis"] == "logit" for n, p in schemes.values()):
+        # the third panel always shows the article's logit reading, as its title says: a reference curve,
+        # added last so that the traces of scheme i stay at indices 4 i .. 4 i + 3
+        ref = scheme_curves("article", {"confidence": "logit"}, n_classes, counts, points)
+        fig.add_scatter(x=_list(ref["confidence"]), y=_list(ref["correct"]), name="article (logit reading)",
+                        line=dict(color=COLORS["article"], width=2, dash="dashdot"), row=1, col=3,
+                        hovertemplate="max logit %{x:.2f}: weight %{y:.4g}")
     fig.update_xaxes(title_text=f"p_t (true class; minority = class {mi})", range=[0, 1], row=1, col=1)
     fig.update_xaxes(title_text="confidence c (max probability)", range=[1.0 / n_classes, 1], row=1, col=2)
     fig.update_xaxes(title_text="max logit", range=[-8, 8], row=1, col=3)
-    fig.update_yaxes(type="log", exponentformat="power", row=1, col=1)  # weights span 1e-3 (focal) to 1e2 (inverse freq.)
-    fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
-    fig.update_yaxes(title_text="weight (log scale)", row=1, col=1)
+    for col in (1, 2):  # weights span 1e-3 (focal) to 1e2 (inverse freq.)
+        fig.update_yaxes(type="log", exponentformat="power", title_text="weight (log scale)", row=1, col=col)
+    fig.update_yaxes(title_text="weight (factor)", row=1, col=3)
     fig.update_annotations(font_size=13)
-    fig.update_layout(height=height, margin=dict(l=60, r=20, t=40, b=50), legend=dict(orientation="h", y=-0.28),
-                      showlegend=True, title=dict(text=STYLE_NOTE, font=dict(size=11), x=0.5, y=0.995))
+    fig.update_layout(autosize=True, height=height, margin=dict(l=65, r=25, t=60, b=100), showlegend=True,
+                      legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom", x=0.0),
+                      title=STYLE_TITLE)
     return fig
 
 
-def live_figure(n_classes: int = 2, height: int = 300) -> go.Figure:
-    """Empty live traces: recall per class, PR-AUC, ROC-AUC, weight mean/q10/q90 per class, x = step.
+def _list(values) -> list:
+    """Plain floats for plotly (FigureWidget compares stored values with ``not value``: arrays raise)."""
+    return np.asarray(values, dtype=float).tolist()
 
-    Trace order (the panel fills them in place): ``val_recall/class_c`` for every class, ``val_pr_auc``,
-    ``val_roc_auc``, then per class ``weight_mean/class_c``, ``weight_q10/class_c``, ``weight_q90/class_c``.
+
+def live_figure(n_classes: int = 2, height: int = 320) -> go.Figure:
+    """Empty live traces: recall per class, PR-AUC, ROC-AUC, training weights per class; x = epoch.
+
+    Trace order (the panel fills them in place, see :func:`live_record_names`): ``val_recall/class_c``
+    for every class, ``val_pr_auc``, ``val_roc_auc``, then per class ``weight_batch/class_c`` (mean in
+    each batch, thin), ``weight_mean/class_c``, ``weight_q10/class_c``, ``weight_q90/class_c`` (per epoch).
     """
-    fig = make_subplots(rows=1, cols=3, subplot_titles=LIVE_TITLES, horizontal_spacing=0.07)
+    fig = make_subplots(rows=1, cols=3, subplot_titles=LIVE_TITLES, horizontal_spacing=0.08)
     for c in range(n_classes):
         fig.add_scatter(x=[], y=[], name=f"recall class {c}", mode="lines+markers",
                         line=dict(color=CLASS_COLORS[c % len(CLASS_COLORS)]), row=1, col=1)
@@ -97,15 +114,20 @@ def live_figure(n_classes: int = 2, height: int = 300) -> go.Figure:
     fig.add_scatter(x=[], y=[], name="ROC-AUC", mode="lines+markers", line=dict(color="#888", dash="dash"), row=1, col=2)
     for c in range(n_classes):
         color = CLASS_COLORS[c % len(CLASS_COLORS)]
+        fig.add_scatter(x=[], y=[], name=f"weight class {c} (each batch)", mode="lines", opacity=0.45,
+                        line=dict(color=color, width=1), row=1, col=3)
         fig.add_scatter(x=[], y=[], name=f"weight class {c}", mode="lines+markers", line=dict(color=color), row=1, col=3)
         for q in ("q10", "q90"):
             fig.add_scatter(x=[], y=[], name=f"weight {q} class {c}", mode="lines", showlegend=False,
                             line=dict(color=color, width=1, dash="dot"), row=1, col=3)
     for col in (1, 2, 3):
-        fig.update_xaxes(title_text="step", row=1, col=col)
-    fig.update_yaxes(type="log", exponentformat="power", row=1, col=3)
+        fig.update_xaxes(title_text="epoch", row=1, col=col)
+    fig.update_yaxes(title_text="recall at threshold 0.5", range=[0, 1.02], row=1, col=1)
+    fig.update_yaxes(title_text="area under curve", range=[0, 1.02], row=1, col=2)
+    fig.update_yaxes(type="log", exponentformat="power", title_text="loss weight (log scale)", row=1, col=3)
     fig.update_annotations(font_size=13)
-    fig.update_layout(height=height, margin=dict(l=50, r=20, t=40, b=40), legend=dict(orientation="h", y=-0.3))
+    fig.update_layout(autosize=True, height=height, margin=dict(l=65, r=25, t=60, b=100),
+                      legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom", x=0.0))
     return fig
 
 
@@ -113,7 +135,7 @@ def live_record_names(n_classes: int) -> list[str]:
     """Recorder names of :func:`live_figure`'s traces, in trace order."""
     names = [f"val_recall/class_{c}" for c in range(n_classes)] + ["val_pr_auc", "val_roc_auc"]
     for c in range(n_classes):
-        names += [f"weight_mean/class_{c}", f"weight_q10/class_{c}", f"weight_q90/class_{c}"]
+        names += [f"weight_batch/class_{c}", f"weight_mean/class_{c}", f"weight_q10/class_{c}", f"weight_q90/class_{c}"]
     return names
 
 

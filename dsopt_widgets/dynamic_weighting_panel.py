@@ -25,8 +25,9 @@ from dsopt_widgets.base import Panel
 from dsopt_widgets.dynamic_weighting_figures import (
     CURVE_TITLES,
     LIVE_TITLES,
-    STYLE_NOTE,
+    STYLE_TITLE,
     TRACE_KINDS,
+    _list,
     curves_figure,
     live_figure,
     live_record_names,
@@ -34,7 +35,6 @@ from dsopt_widgets.dynamic_weighting_figures import (
 )
 
 KNOB_NAMES = ("scheme", "gamma", "alpha", "beta", "confidence")
-WIDTH = 980  # px: three panels side by side (a FigureWidget does not follow the cell width)
 
 
 def describe(name: str, params: Mapping[str, Any]) -> str:
@@ -44,24 +44,30 @@ def describe(name: str, params: Mapping[str, Any]) -> str:
 
 
 class WeightingPanel(Panel):
-    """Loss-weighting panel bound to a live Trainer (or to no run: preview only).
+    """Loss-weighting panel on a live run (or on no run: preview only).
 
     Parameters
     ----------
-    trainer: a :class:`dsopt.Trainer` whose callbacks include a :class:`dsopt.weighting.schemes.WeightingCallback`
+    trainer: a :class:`dsopt.Trainer` whose callbacks include a :class:`dsopt.weighting.WeightingCallback`
         (its Controls then know the knobs ``scheme, gamma, alpha, beta, confidence``; its class counts
         feed the class-dependent curves). Add a :class:`dsopt.metrics.per_class.ClassMetricsCallback` for the
-        live recall / PR-AUC traces. ``None`` gives a preview-only panel.
-    values: initial knob values (default: the trainer's applied values, else the schemes' defaults).
+        live recall / PR-AUC traces. ``None`` with no ``factory`` gives a preview-only panel.
+    factory: ``factory(*, epochs, control_schedule) -> Trainer`` building a fresh seeded run (e.g.
+        ``functools.partial(dsopt.studies.dynamic_weighting.live_trainer, task, seed=0)``); enables Restart.
+        ``epochs``, ``interactive_epochs``, ``control_schedule``: see :class:`~dsopt_widgets.base.Panel`.
+    values: initial knob values (default: the run's applied values, else the schemes' defaults).
     counts: training examples per class (default: the WeightingCallback's).
     overlay: schemes drawn next to the chosen one (default: focal and inverse frequency).
     """
 
-    def __init__(self, trainer=None, *, values: Mapping[str, Any] | None = None, counts=None,
-                 overlay: tuple[str, ...] = ("focal", "inverse_frequency"), points: int = 201, refresh: float = 0.5):
-        self._bind(trainer, refresh)
-        cb = next((c for c in getattr(trainer, "callbacks", []) if isinstance(c, WeightingCallback)), None)
-        if trainer is not None and cb is None:
+    def __init__(self, trainer=None, *, factory=None, epochs: int | None = None, interactive_epochs: int | None = None,
+                 control_schedule=(), values: Mapping[str, Any] | None = None, counts=None,
+                 overlay: tuple[str, ...] = ("focal", "inverse_frequency"), points: int = 201, refresh: float = 0.5,
+                 export_command: str = "dsopt run 04"):
+        super().__init__(trainer, factory=factory, epochs=epochs, interactive_epochs=interactive_epochs,
+                         control_schedule=control_schedule, refresh=refresh, export_command=export_command)
+        cb = self._weighting_callback()
+        if self.trainer is not None and cb is None:
             raise ParameterError("trainer", "trainer has no WeightingCallback: build it with one to steer its loss")
         if counts is None and cb is not None:
             counts = cb.class_counts
@@ -74,15 +80,18 @@ class WeightingPanel(Panel):
         self.points = points
         self.last_update_ms: float | None = None
         self._make_widgets(start, overlay)
-        self.apply_button = W.Button(description="Apply", button_style="primary", tooltip="switch the loss at the next step")
+        self.apply_button = W.Button(description="Apply", button_style="primary", tooltip="switch the loss at the next step",
+                                     layout=W.Layout(width="84px"))
         self.apply_button.on_click(lambda _: self.apply())
-        self.preview = go.FigureWidget(curves_figure(n_classes=self.n_classes, counts=self.counts, points=points)
-                                       .update_layout(width=WIDTH))
-        self.live = go.FigureWidget(live_figure(self.n_classes).update_layout(width=WIDTH)) if trainer is not None else None
+        self.preview = go.FigureWidget(curves_figure(n_classes=self.n_classes, counts=self.counts, points=points))
+        self.live = go.FigureWidget(live_figure(self.n_classes)) if self.trainer is not None else None
         self.live_names = tuple(live_record_names(self.n_classes))
         self._on_change()
         for w in (self.scheme, self.gamma, self.alpha_on, self.alpha, self.beta, self.confidence, self.overlay):
             w.observe(self._on_change, names="value")
+
+    def _weighting_callback(self):
+        return next((c for c in getattr(self.trainer, "callbacks", []) if isinstance(c, WeightingCallback)), None)
 
     # -- widgets ------------------------------------------------------------------------------------
     def _make_widgets(self, v: dict, overlay) -> None:
@@ -139,10 +148,10 @@ class WeightingPanel(Panel):
                     if c is None:
                         continue
                     if kind in ("minority", "majority"):
-                        tr.x, tr.y = c["p"], c[kind]
+                        tr.x, tr.y = _list(c["p"]), _list(c[kind])
                     else:
                         axis = "3" if c["axis"] == "logit" else "2"
-                        tr.update(x=c["confidence"], y=c[kind], xaxis=f"x{axis}", yaxis=f"y{axis}")
+                        tr.update(x=_list(c["confidence"]), y=_list(c[kind]), xaxis=f"x{axis}", yaxis=f"y{axis}")
                     tr.opacity = 1.0 if chosen else 0.45
         self.last_update_ms = 1000 * (time.perf_counter() - t0)
         chosen = self.scheme.value
@@ -154,47 +163,47 @@ class WeightingPanel(Panel):
                   + f" | minority weight at p_t=0.9: {c['minority'][i9]:.3g} (press Apply to change the run)")
 
     # -- run ------------------------------------------------------------------------------------------
+    def knob_values(self) -> dict:
+        """The chosen scheme and its parameters as Controls values (validated by building the scheme)."""
+        name = self.scheme.value
+        params = dict(make_scheme(name, **self.scheme_params(name)).params)
+        params.pop("detach", None)  # not a knob: the article's weight is always a constant
+        return {"scheme": name, **params}
+
+    def describe(self, values: dict) -> str:
+        values = dict(values)
+        name = values.pop("scheme", None)
+        return describe(name, values) if name else super().describe(values)
+
     def apply(self) -> dict | None:
         """Queue the chosen scheme and its parameters in the run's Controls (applied at the next step).
 
-        Returns the queued values, or None when refused (message shown, nothing queued).
+        Returns the queued values, or None when refused (message shown, nothing queued). The message
+        names the whole scheme switched to (not only the parameters that changed).
         """
-        if self.controls is None:
-            self._say("no run is attached: nothing to apply", error=True)
-            return None
-        name = self.scheme.value
-        try:
-            params = dict(make_scheme(name, **self.scheme_params(name)).params)
-            params.pop("detach", None)  # not a knob: the article's weight is always a constant
-            queued = self.controls.update(scheme=name, **params)
-        except ParameterError as exc:
-            self._say(f"not applied: {exc}", error=True)
-            return None
-        self._say_applied(describe(name, params))
+        queued = super().apply()
+        if queued is not None and self._awaiting is not None:
+            self._awaiting = (self._awaiting[0], self.describe(queued))
         return queued
-
-
-
-    # -- live traces ----------------------------------------------------------------------------------
 
     # -- display --------------------------------------------------------------------------------------
     def widget(self) -> W.Widget:
-        """The panel as one ipywidgets box."""
+        """The panel as one ipywidgets box: knobs, weight curves, run controls, live traces, Export."""
         knobs = W.HBox([
             W.VBox([self.scheme, self.confidence, self.gamma, W.HBox([self.alpha_on, self.alpha]), self.beta]),
             self.overlay,
-        ])
-        parts = [knobs, W.HBox([self.apply_button, self.export_button]), self.message, self.preview]
-        if self.live is not None:
-            parts += [self.live, self.export_area]
-        return W.VBox(parts)
+        ], layout=W.Layout(flex_flow="row wrap"))
+        parts = [knobs, W.HBox([self.apply_button, self.message], layout=W.Layout(align_items="center")), self.preview]
+        if self.trainer is not None:
+            parts += [self.run_box(), self.live, self.export_box()]
+        return W.VBox(parts, layout=W.Layout(width="100%", overflow="hidden"))
 
     def static_figure(self) -> go.Figure:
-        """Curves (and live traces so far) as one plain figure, for headless runs."""
+        """Curves (and the live run's traces) as one plain figure, for headless runs."""
         self.refresh()
         rows = 2 if self.live is not None else 1
         fig = make_subplots(rows=rows, cols=3, subplot_titles=CURVE_TITLES + (LIVE_TITLES if rows == 2 else ()),
-                            vertical_spacing=0.2, horizontal_spacing=0.07)
+                            vertical_spacing=0.22, horizontal_spacing=0.08)
         for row, source in ((1, self.preview), (2, self.live)):
             if source is None:
                 continue
@@ -203,11 +212,12 @@ class WeightingPanel(Panel):
                     continue
                 col = {"x": 1, "x2": 2, "x3": 3}[tr.xaxis or "x"]
                 fig.add_trace(go.Scatter(tr).update(xaxis=None, yaxis=None), row=row, col=col)
-        if rows == 2:
-            fig.update_yaxes(type="log", exponentformat="power", row=2, col=3)
-        fig.update_yaxes(type="log", exponentformat="power", row=1, col=1)
-        fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
-        fig.update_layout(height=340 * rows + 60, margin=dict(l=50, r=20, t=50, b=40), legend=dict(orientation="h"),
-                          title=dict(text=STYLE_NOTE, font=dict(size=11), x=0.5))
+            for col in (1, 2, 3):  # the same axis titles, types and ranges as the panel's figures
+                suffix = "" if col == 1 else str(col)
+                for axis, update in (("xaxis", fig.update_xaxes), ("yaxis", fig.update_yaxes)):
+                    a = source.layout[axis + suffix]
+                    update(title_text=a.title.text, type=a.type, range=a.range, exponentformat=a.exponentformat,
+                           tickformat=a.tickformat, row=row, col=col)
+        fig.update_layout(height=360 * rows + 80, margin=dict(l=65, r=25, t=60, b=100), title=STYLE_TITLE,
+                          legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom", x=0.0))
         return fig
-

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 
-#: Static plotly output: the JSON mimetype (JupyterLab renders it) plus a small HTML fallback that
-#: loads plotly.js from a CDN instead of embedding 3.5 MB of it in the notebook.
-STATIC_RENDERER = "plotly_mimetype+notebook_connected"
+#: Static plotly output: ONE output per figure, plotly's JSON mimetype, which JupyterLab renders with the
+#: jupyterlab-plotly extension (no CDN, no network). An HTML export with offline figures:
+#: ``jupyter nbconvert --to dsopt_html`` (dsopt_widgets.export), or ``dsopt run --html``.
+STATIC_RENDERER = "plotly_mimetype"
 
 
 def has_frontend() -> bool:
@@ -31,5 +32,5 @@ def has_frontend() -> bool:
 
 
 def show_static(fig) -> None:
-    """Display a plotly figure as static output (no widget state, no embedded plotly.js)."""
+    """Display a plotly figure as static output: its JSON once (no widget state, no plotly.js, no CDN)."""
     fig.show(renderer=STATIC_RENDERER)

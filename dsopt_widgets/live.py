@@ -7,6 +7,8 @@ updates happen on the main thread while the Trainer runs on its worker thread.
 from __future__ import annotations
 
 import asyncio
+import sys
+import traceback
 from collections import defaultdict
 from typing import Callable
 
@@ -34,11 +36,18 @@ def poll(callback: Callable[[], bool], interval: float = 0.5) -> asyncio.Task | 
     """Call ``callback()`` every ``interval`` s on the running event loop until it returns False.
 
     Returns the task, or None when no event loop runs (plain scripts): then nothing is scheduled.
+    A callback that raises stops the polling; its traceback goes to the kernel's own stderr (the
+    terminal that started JupyterLab), not into the notebook or JupyterLab's log console.
     """
 
     async def loop():
         while True:
-            keep = callback()
+            try:
+                keep = callback()
+            except Exception:
+                print(f"dsopt: polling {getattr(callback, '__qualname__', callback)} stopped:\n"
+                      f"{traceback.format_exc()}", file=sys.__stderr__)
+                return
             if not keep:
                 return
             await asyncio.sleep(interval)

@@ -40,15 +40,17 @@ def test_run_passes_validated_parameters_to_papermill(monkeypatch, tmp_path, cap
         calls.append((src, dst, parameters, kw))
         import shutil
         shutil.copy(src, dst)
-        (tmp_path / "metrics.json").write_text(json.dumps({"ok": True}))
 
     monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
-    assert main(["run", "1", "-p", "epochs", "4", "-p", "tasks", "digits", "--out", str(tmp_path), "-q"]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "1", "-p", "epochs", "4", "-p", "tasks", "digits", "--out", "out", "-q"]) == 0
     (src, dst, params, kw) = calls[0]
     assert params["epochs"] == 4 and params["tasks"] == "digits"
-    assert params["metrics_path"] == str(tmp_path.resolve() / "metrics.json")
+    assert params["metrics_path"] == "out/metrics.json"  # relative to the kernel's folder: no machine path
+    assert kw["cwd"] == str(tmp_path.resolve()) and kw["config"].KernelManager.transport == "ipc"
     assert kw["store_widget_state"] is False and kw["kernel_name"] == "python3"
-    assert "metrics:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "notebook: out/01_lr_restarts.ipynb" in out and "metrics:  out/metrics.json (not written)" in out
 
 
 @pytest.mark.parametrize("text, value", [("3", 3), ("1e-3", 1e-3), ('"a,b"', "a,b"), ("digits", "digits"),
@@ -63,4 +65,127 @@ def test_notebook_parameters_cell_matches_registry(chapter_id):
     declared = papermill.inspect_notebook(str(notebooks_dir() / ch.notebook))
     assert list(declared) == list(ch.params)
     for name, p in ch.params.items():
-        assert eval(declared[name]["default"]) == p.default, name  # noqa: S307 - our own notebook
+        assert eval(declared[name]["default"]) == p.default, name
+
+
+def test_repeated_parameter_is_refused(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "01", "-p", "epochs", "4", "-p", "epochs", "5"])
+    assert info.value.code == 2
+    assert "-p epochs given twice ('4' and '5'); give each parameter once" in capsys.readouterr().err
+
+
+def test_missing_data_is_refused_before_a_kernel_starts(monkeypatch, tmp_path, capsys):
+    started = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: started.append(a))
+    monkeypatch.setenv("DSOPT_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("DSOPT_OFFLINE", "1")
+    assert main(["run", "04", "-p", "scale", "tiny", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dsopt: error: Dataset 'credit_card_default' is not available")
+    assert str(tmp_path / "empty" / "credit_card_default" / "UCI_Credit_Card.csv") in err
+    assert started == [] and not (tmp_path / "empty").exists()
+    monkeypatch.setenv("DSOPT_DATA", str(tmp_path / "empty2"))
+    assert main(["run", "01", "-p", "tasks", "digits", "--out", str(tmp_path / "out"), "-q"]) == 0
+    assert len(started) == 1  # digits is bundled: no file needed, the run starts
+
+
+def test_a_failing_cell_prints_its_error_and_the_partial_notebook(monkeypatch, tmp_path, capsys):
+    from papermill.exceptions import PapermillExecutionError
+
+    def failing(src, dst, **kw):
+        import shutil
+        shutil.copy(src, dst)
+        raise PapermillExecutionError(7, 3, "x = 1 / 0", "ZeroDivisionError", "division by zero",
+                                      ["\x1b[0;31mZeroDivisionError\x1b[0m", "Cell \x1b[0;32mIn[3], line 1\x1b[0m", "x = 1 / 0"])
+
+    monkeypatch.setattr(papermill, "execute_notebook", failing)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "01", "-p", "tasks", "digits", "--out", "out", "-q"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "dsopt: chapter 01 failed in cell 3: ZeroDivisionError: division by zero"
+    assert err[1] == "  at Cell In[3], line 1" and err[-1] == "partial notebook: out/01_lr_restarts.ipynb"
+    assert len(err) <= 6
+
+
+def test_success_prints_the_verdict_headline(monkeypatch, tmp_path, capsys):
+    def fake(src, dst, parameters, **kw):
+        import shutil
+        shutil.copy(src, dst)
+        (tmp_path / parameters["metrics_path"]).write_text(json.dumps({"verdict": {
+            "text": "digits: numbers ...\n'30 % faster': inconclusive at this budget\nreading notes"}}))
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "01", "-p", "tasks", "digits", "--out", "o", "-q"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == ["verdict:", "  '30 % faster': inconclusive at this budget"]
+
+
+def test_start_validates_and_sets_threads():
+    import torch
+
+    from dsopt.chapters.notebook import start
+    from dsopt.util.validation import ParameterError
+
+    ns = {name: p.default for name, p in get_chapter("01").params.items()}
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert start("01", ns)["epochs"] == 20 and torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        start("01", {**ns, "scale": "full"})
+        assert torch.get_num_threads() == 2  # full scale: left to torch
+        with pytest.raises(ParameterError, match=r"epochs must be an integer in \[2, 500\]; got 1"):
+            start("01", {**ns, "epochs": 1})
+        with pytest.raises(ParameterError, match="does not define seed"):
+            start("01", {k: v for k, v in ns.items() if k != "seed"})
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("chapter_id", sorted(CHAPTERS))
+def test_first_code_cell_is_the_one_start_call(chapter_id):
+    """The validate-then-set-threads boilerplate is one call in every notebook (no copies to drift)."""
+    import nbformat
+
+    ch = get_chapter(chapter_id)
+    nb = nbformat.read(notebooks_dir() / ch.notebook, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    assert f'params = start("{ch.id}", globals())' in code[1].source
+    assert "set_num_threads" not in code[1].source and ".validate(" not in code[1].source
+
+
+FAST = [["--help"], ["list"], ["data", "list"], ["data", "path"], ["data", "verify", "digits"],
+        ["data", "fetch", "nope"], ["run", "01", "-p", "epochs", "1"], ["run", "99"],
+        ["run", "01", "-p", "seed", "1", "-p", "seed", "2"], ["lab", "--help"]]
+
+
+@pytest.mark.parametrize("argv", FAST, ids=[" ".join(a) for a in FAST])
+def test_cli_answers_without_importing_torch_in_under_a_second_of_cpu(argv, tmp_path):
+    """`--help`, `list`, `data ...` and refusals load no torch/numpy/papermill; their CPU time is measured.
+
+    CPU time (user + sys of the child), not wall time: the machine may be loaded by other work.
+    """
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    probe = ("import sys, runpy; sys.argv = ['dsopt', *sys.argv[1:]]\n"
+             "try:\n    runpy.run_module('dsopt.chapters.cli', run_name='__main__')\n"
+             "except SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
+             "heavy = sorted(m for m in ('torch', 'numpy', 'papermill', 'nbformat', 'sklearn') if m in sys.modules)\n"
+             "print('HEAVY', heavy, file=sys.stderr)\nsys.exit(code)")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    env = {**os.environ, "DSOPT_DATA": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert "HEAVY []" in proc.stderr, proc.stderr
+    assert cpu < 1.0, f"{' '.join(argv)}: {cpu:.2f} s of CPU"
+    assert proc.returncode in (0, 1, 2)
+    if proc.returncode == 2 and argv[0] != "lab":
+        assert "dsopt" in proc.stderr.splitlines()[-2] or "dsopt" in proc.stderr

@@ -260,3 +260,20 @@ def test_interrupt_stops_gracefully_with_a_checkpoint_and_resumes_exactly(tmp_pa
     resumed.fit(resume_from=ck)
     assert all(torch.equal(a, b) for a, b in zip(weights(full.model), weights(resumed.model)))
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_eval_mode_restores_each_modules_own_mode_also_on_error():
+    from dsopt.core.modes import eval_mode, train_mode
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2), torch.nn.Dropout(0.1))
+    net.train()
+    net[1].eval()  # a frozen BatchNorm inside a training model
+    before = [m.training for m in net.modules()]
+    with eval_mode(net):
+        assert not any(m.training for m in net.modules())
+    assert [m.training for m in net.modules()] == before  # model.train(was) would have lost net[1]'s mode
+    with pytest.raises(RuntimeError):
+        with train_mode(net):
+            assert all(m.training for m in net.modules())
+            raise RuntimeError("boom")
+    assert [m.training for m in net.modules()] == before

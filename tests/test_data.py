@@ -7,7 +7,6 @@ points it elsewhere, so the user's cache is never touched.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import shutil
@@ -18,19 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import dsopt.data as data
+from dsopt import data
 from dsopt.data import cache as cache_mod
 from dsopt.data import download as download_mod
-from dsopt.data.cli import register
 from dsopt.util.validation import ParameterError
 
 SHARED = (
     Path(os.environ["DSOPT_DATA"]) if os.environ.get("DSOPT_DATA")
     else Path(__file__).resolve().parents[2] / "shared" / "data"
 )
-needs_shared = pytest.mark.skipif(
-    not (SHARED / "SHA256SUMS").is_file(), reason=f"offline data folder not found at {SHARED}"
-)
+needs_shared = pytest.mark.data("shared")  # conftest: skipped naming DSOPT_DATA / `dsopt data fetch` (fails in CI)
 _real_urlopen = urllib.request.urlopen
 
 
@@ -415,10 +411,10 @@ def test_split_arguments_are_validated():
 # --- CLI -----------------------------------------------------------------------------------
 
 def _cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="dsopt")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(list(argv))
-    return args.func(args)
+    """The real command line (``dsopt data ...``), refusals and exit codes included."""
+    from dsopt.chapters.cli import main
+
+    return main(list(argv))
 
 
 @needs_shared
@@ -445,4 +441,9 @@ def test_cli_verify_fails_on_missing_and_fetch_offline(cache, monkeypatch, capsy
     assert _cli("data", "fetch", "digits") == 0
     assert _cli("data", "fetch", "sst2", "--quiet") == 1
     assert "DSOPT_OFFLINE" in capsys.readouterr().err
-    assert _cli("data", "fetch", "nope") == 1
+    assert _cli("data", "fetch", "nope") == 2  # bad input: exit 2 with the dsopt: prefix, like every refusal
+    err = capsys.readouterr().err
+    assert err.startswith("dsopt: error: name must be one of 'financial_phrasebank'")
+    assert _cli("data", "verify") == 1
+    err = capsys.readouterr().err
+    assert "missing" in err and "delete" not in err and "corrupt file" not in err  # nothing corrupt: no "delete"

@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from dsopt.metrics.binary import binary_report, mean_sd, summarize_seeds
+from dsopt.metrics.binary import binary_report
+from dsopt.stats import summarize_seeds
 from dsopt.util.validation import ParameterError
 
 # ranked by score: + - + - - + - - -   (3 positives, 6 negatives)
@@ -61,16 +62,6 @@ def test_binary_report_validation_names_parameter():
         binary_report(LABELS, SCORES, fpr_target=1.5)
 
 
-def test_mean_sd_and_summarize_seeds():
-    assert mean_sd([1.0, 2.0, 3.0]) == (2.0, 1.0)
-    m, sd = mean_sd([5.0])
-    assert m == 5.0 and math.isnan(sd)
-    with pytest.raises(ParameterError, match="values"):
-        mean_sd([])
-    s = summarize_seeds([{"auc": 0.9, "ok": True, "t": None, "x": 1}, {"auc": 0.8, "ok": False, "t": 0.5}])
-    assert s["auc"] == (pytest.approx(0.85), pytest.approx(math.sqrt(0.005)), 2)
-    assert "ok" not in s and s["t"][2] == 1 and s["x"][0] == 1.0
+def test_summarize_seeds_of_binary_reports():
     reports = [binary_report(LABELS, SCORES), binary_report(LABELS, [s * 0.5 for s in SCORES])]
     assert summarize_seeds(reports)["roc_auc"] == (pytest.approx(14 / 18), 0.0, 2)
-    with pytest.raises(ParameterError, match="results"):
-        summarize_seeds([])

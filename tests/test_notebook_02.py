@@ -4,6 +4,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 
+from conftest import assert_portable
+
 from dsopt.chapters.runner import run_chapter
 
 pytestmark = pytest.mark.notebook
@@ -13,7 +15,7 @@ TINY = {"scale": "tiny", "finetune_epochs": 0, "fractions": [0.25, 0.5], "n_rand
 
 
 def test_chapter_02_headless_records_table_and_verdict(tmp_path):
-    res = run_chapter("02", TINY, tmp_path, progress=False)
+    res = run_chapter("02", TINY, tmp_path / "out", progress=False, cwd=tmp_path)
     m = res["metrics"]
     assert m is not None and m["chapter"] == "02"
     assert {r["method"] for r in m["table"]} == {"gradient", "entropy", "confidence", "random"}
@@ -28,3 +30,4 @@ def test_chapter_02_headless_records_table_and_verdict(tmp_path):
     assert "widgets" not in nb.metadata
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert errors == []
+    assert_portable(res["notebook"])

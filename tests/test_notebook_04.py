@@ -4,6 +4,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 
+from conftest import assert_portable
+
 from dsopt.chapters.runner import run_chapter
 
 pytestmark = pytest.mark.notebook
@@ -12,7 +14,7 @@ pytestmark = pytest.mark.notebook
 def test_chapter_04_headless_records_table_and_verdict(tmp_path):
     schedule = [[2, "scheme", "focal"], [2, "gamma", 1.0]]
     res = run_chapter("04", {"scale": "tiny", "epochs": 1, "n_seeds": 2, "live_epochs": 1, "imbalance_ratio": 20.0,
-                             "control_schedule": schedule}, tmp_path, progress=False)
+                             "control_schedule": schedule}, tmp_path / "out", progress=False, cwd=tmp_path)
     m = res["metrics"]
     assert m is not None and m["chapter"] == "04"
     rows = m["table"]
@@ -31,5 +33,6 @@ def test_chapter_04_headless_records_table_and_verdict(tmp_path):
     assert "widgets" not in nb.metadata
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert errors == []
+    assert_portable(res["notebook"])
     text_out = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "at most 1.048x between any two samples" in text_out

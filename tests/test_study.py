@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
-from dsopt.studies.jobs import cache_key, run_jobs
+from dsopt.studies.jobs import StoredRunError, cache_key, compare_results, run_jobs
 
 
 def power(x: int, p: int = 2) -> dict:
@@ -23,23 +25,57 @@ def key(job):
     return cache_key("test", job)
 
 
+def _file_of(folder, job):
+    """The run file holding ``job`` (file names are keys; each file records its job)."""
+    found = [p for p in folder.glob("*.json") if json.loads(p.read_text())["job"] == job]
+    assert len(found) == 1
+    return found[0]
+
+
 def test_results_and_cache(tmp_path):
     done = run_jobs([1, 2, 3], power, call, key=key, cache_dir=tmp_path, workers=1, progress=False)
     assert done == {1: {"x": 1, "value": 1}, 2: {"x": 2, "value": 8}, 3: {"x": 3, "value": 27}}
     files = sorted(tmp_path.glob("*.json"))
     assert len(files) == 3 and not list(tmp_path.glob("*.part"))
-    # A cached run is read back, not rerun: tamper with one file and see it returned as stored.
-    path = tmp_path / f"{key(2)}.json"
-    path.write_text(json.dumps({"x": 2, "value": -1}))
-    again = run_jobs([1, 2, 3], power, call, key=key, cache_dir=tmp_path, workers=1, progress=False)
-    assert again[2] == {"x": 2, "value": -1}
+    record = json.loads(_file_of(tmp_path, 2).read_text())
+    assert record["result"] == {"x": 2, "value": 8} and record["fingerprint"]["torch"] and record["sha256"]
+    assert record["run"] == "test_study:power"
+
+
+def test_a_tampered_cache_file_is_detected_and_recomputed(tmp_path, capsys):
+    run_jobs([1, 2, 3], power, call, key=key, cache_dir=tmp_path, workers=1, progress=False)
+    path = _file_of(tmp_path, 2)
+    record = json.loads(path.read_text())
+    record["result"]["value"] = -1  # an edited result with the old checksum
+    path.write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match="checksum mismatch"):
+        again = run_jobs([1, 2, 3], power, call, key=key, cache_dir=tmp_path, workers=1, progress=False)
+    assert again[2] == {"x": 2, "value": 8}  # recomputed, not returned
+    assert "computing the run again" in capsys.readouterr().err
+    assert json.loads(path.read_text())["result"]["value"] == 8  # and the file is healed
+    path.write_text(path.read_text()[:40])  # truncated
+    with pytest.warns(UserWarning, match="unreadable"):
+        assert run_jobs([2], power, call, key=key, cache_dir=tmp_path, workers=1, progress=False)[2]["value"] == 8
+
+
+def test_a_cached_run_is_not_rerun(tmp_path):
+    run_jobs([1, 2], power, call, key=key, cache_dir=tmp_path, workers=1, progress=False)
+    calls = []
+
+    def counting(x, p=2):
+        calls.append(x)
+        return power(x, p)
+
+    counting.__module__, counting.__qualname__ = power.__module__, "power"  # same fingerprint as power
+    run_jobs([1, 2, 3], counting, call, key=key, cache_dir=tmp_path, workers=1, progress=False)
+    assert calls == [3]
 
 
 def test_interrupted_grid_keeps_finished_runs(tmp_path):
     with pytest.raises(ValueError, match="negative"):
         run_jobs([1, 2, -1, 4], power, call, key=key, cache_dir=tmp_path, workers=1, progress=False)
-    assert (tmp_path / f"{key(1)}.json").is_file() and (tmp_path / f"{key(2)}.json").is_file()
-    assert not (tmp_path / f"{key(4)}.json").exists()
+    jobs = sorted(json.loads(p.read_text())["job"] for p in tmp_path.glob("*.json"))
+    assert jobs == [1, 2]  # the finished runs are kept, nothing after the failure
 
 
 def test_parallel_workers_give_the_same_results():
@@ -50,3 +86,108 @@ def test_parallel_workers_give_the_same_results():
 
 def test_cache_key_changes_with_any_part():
     assert cache_key("a", 1) != cache_key("a", 2) and cache_key("a", 1) == cache_key("a", 1)
+
+
+def test_stored_runs_are_read_and_only_mode_refuses_missing_ones(tmp_path, monkeypatch):
+    cache, store = tmp_path / "cache", tmp_path / "stored_runs" / "99_probe"
+    run_jobs([1, 2], power, call, key=key, cache_dir=store, workers=1, progress=False)
+    monkeypatch.chdir(tmp_path)  # ./stored_runs is found from the working folder (a notebook's folder)
+    monkeypatch.setenv("DSOPT_STORED_RUNS_ONLY", "1")
+    monkeypatch.setenv("DSOPT_CHAPTER", "99")
+    assert run_jobs([1, 2], power, call, key=key, cache_dir=cache, workers=1, progress=False)[2]["value"] == 8
+    assert not cache.exists()  # read from the store, nothing computed
+    with pytest.raises(StoredRunError, match=r"1 of 3 runs .* `dsopt run 99 --update-notebook`"):
+        run_jobs([1, 2, 3], power, call, key=key, cache_dir=cache, workers=1, progress=False)
+    monkeypatch.setenv("DSOPT_STORED_RUNS", "0")  # switched off: computed (only-mode then refuses)
+    with pytest.raises(StoredRunError, match="2 of 2 runs"):
+        run_jobs([1, 2], power, call, key=key, cache_dir=cache, workers=1, progress=False)
+
+
+def test_spot_check_reexecutes_stored_runs_and_catches_a_wrong_one(tmp_path, monkeypatch):
+    store = tmp_path / "stored_runs" / "99_probe"
+    run_jobs([1, 2, 3], power, call, key=key, cache_dir=store, workers=1, progress=False)
+    monkeypatch.setenv("DSOPT_STORED_RUNS", str(tmp_path / "stored_runs"))
+    monkeypatch.setenv("DSOPT_STORED_RUNS_VERIFY", "3")
+    assert run_jobs([1, 2, 3], power, call, key=key, workers=1, progress=False)[3]["value"] == 27
+    # A stored result that is sealed correctly but is not what the code computes (e.g. hand-made):
+    from dsopt.util.runfile import read_run, seal, write_run
+
+    path = _file_of(store, 3)
+    rec = read_run(path)
+    write_run(path, seal(rec["key"], {"x": 3, "value": 30}, fingerprint=rec["fingerprint"], job=3, run=rec["run"]))
+    with pytest.raises(StoredRunError, match=r"does not reproduce .* /value: stored 30, fresh 27"):
+        run_jobs([1, 2, 3], power, call, key=key, workers=1, progress=False)
+    # Within the tolerance (a different CPU's rounding) it passes; verify=False skips runs that time the machine.
+    write_run(path, seal(rec["key"], {"x": 3, "value": 28}, fingerprint=rec["fingerprint"], job=3, run=rec["run"]))
+    assert run_jobs([1, 2, 3], power, call, key=key, workers=1, progress=False)[3]["value"] == 28
+    write_run(path, seal(rec["key"], {"x": 3, "value": 30}, fingerprint=rec["fingerprint"], job=3, run=rec["run"]))
+    assert run_jobs([1, 2, 3], power, call, key=key, workers=1, progress=False, verify=False)[3]["value"] == 30
+
+
+@pytest.mark.parametrize("stored, fresh, n", [
+    ({"a": [0.5, 0.6], "seconds": 3.0}, {"a": [0.52, 0.61], "seconds": 9.0}, 0),
+    ({"a": [0.5, 0.6]}, {"a": [0.5, 0.8]}, 1),
+    ({"a": 1, "b": "x"}, {"a": 1, "b": "y"}, 1),
+    ({"a": [1, 2]}, {"a": [1]}, 1),
+    ({"a": float("nan")}, {"a": float("nan")}, 0),
+    ({"lat_ms": 3.0, "a": None}, {"lat_ms": 30.0, "a": None}, 0),
+])
+def test_compare_results_tolerance(stored, fresh, n):
+    assert len(compare_results(stored, fresh, atol=0.05, rtol=0.05)) == n
+
+
+PROBE = """
+import sys
+from dsopt.studies.jobs import cache_key, run_jobs
+
+calls = []
+
+
+def run(x):
+    from dsopt.core.seeding import seed_everything
+    return {"x": x}
+
+
+def call(job):
+    calls.append(job)
+    return (job,), {}
+
+
+def key(job):
+    return cache_key("probe", job)  # keyed on this module's import closure
+
+
+def main(cache):
+    run_jobs([1, 2], run, call, key=key, cache_dir=cache, workers=1, progress=False)
+    print("computed", len(calls))
+"""
+
+
+def test_changing_a_library_source_file_is_a_cache_miss(tmp_path):
+    """A copy of the package: edit a file the run imports -> computed again; edit an unrelated one -> cached."""
+    import shutil
+    import subprocess
+    import sys
+
+    import dsopt
+
+    pkg = tmp_path / "pkg"
+    shutil.copytree(Path(dsopt.__file__).parent, pkg / "dsopt", ignore=shutil.ignore_patterns("__pycache__"))
+    probe = pkg / "dsopt" / "studies" / "probe_study.py"
+    probe.write_text(PROBE)
+
+    def computed() -> int:
+        env = {**os.environ, "PYTHONPATH": str(pkg), "DSOPT_STORED_RUNS": "0"}
+        code = f"from dsopt.studies import probe_study; probe_study.main({str(tmp_path / 'cache')!r})"
+        out = subprocess.run([sys.executable, "-c", code],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip().startswith("computed"), out.stderr
+        return int(out.stdout.split()[-1])
+
+    assert computed() == 2 and computed() == 0
+    seeding = pkg / "dsopt" / "core" / "seeding.py"  # imported by the run function
+    seeding.write_text(seeding.read_text() + "\n# a library fix\n")
+    assert computed() == 2 and computed() == 0
+    unrelated = pkg / "dsopt" / "pruning" / "heads.py"  # not in the run's import closure
+    unrelated.write_text(unrelated.read_text() + "\n# elsewhere\n")
+    assert computed() == 0

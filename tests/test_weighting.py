@@ -297,8 +297,10 @@ def test_callback_statistics_with_manual_state():
     cb2.load_state_dict(saved)
     cb.epoch_end(state)
     cb2.epoch_end(SimpleNamespace(step=state.step, epoch=0, recorder=(r2 := Recorder())))
-    assert r2.rows == state.recorder.rows and cb2.switches == cb.switches
+    per_epoch = [row for row in state.recorder.rows if not row.name.startswith("weight_batch/")]
+    assert r2.rows == per_epoch and cb2.switches == cb.switches
     r = state.recorder
+    assert r.series("weight_batch/class_1") == ([0, 1], [pytest.approx(2.0), pytest.approx(2.0)])  # per batch
     assert r.last("weight_mean/class_0") == pytest.approx(4 / 6) and r.last("weight_mean/class_1") == pytest.approx(2.0)
     assert r.last("weight_q90/class_1") == pytest.approx(2.0) and r.series("weight_q50/class_0") == ([2], [pytest.approx(4 / 6)])
     assert cb.switches == [(0, "inverse_frequency", {})]
@@ -331,6 +333,9 @@ def test_callback_switches_scheme_live_in_trainer():
     steps, means = rec.series("weight_mean/class_1")
     assert steps == [4, 8, 12] and means[0] == 1.0 and means[2] < 1.0  # epoch 1 mixes none and focal
     assert rec.series("weight_q10/class_0")[1][2] <= rec.series("weight_q90/class_0")[1][2]
+    # per batch, logged at the step the batch started from: plain 1.0 up to step 5, focal (< 1) from step 6 on
+    steps, batch_means = rec.series("weight_batch/class_0")
+    assert steps == list(range(12)) and set(batch_means[:6]) == {1.0} and max(batch_means[6:]) < 1.0
     with pytest.raises(ParameterError, match="delta is not a weighting knob"):
         WeightingCallback(wl, counts, delta=1)
 

@@ -110,6 +110,7 @@ def test_compare_schemes_caches_and_resumes(tmp_path, monkeypatch):
     res = compare_schemes(["credit_card_default"], schemes, **kw)
     assert len(res["runs"]) == 4 and len(list(tmp_path.glob("*.json"))) == 4 and len(res["table"]) == 2
     json.loads(next(tmp_path.glob("*.json")).read_text())  # complete JSON files
-    monkeypatch.setattr(ws, "run_one", lambda *a, **k: pytest.fail("a cached run was recomputed"))
+    # patch the inner function: run_one itself (and so the run's code fingerprint) stays the same
+    monkeypatch.setattr(ws, "_run_one", lambda *a, **k: pytest.fail("a cached run was recomputed"))
     again = compare_schemes(["credit_card_default"], schemes, **kw)
     assert again["table"] == res["table"]

@@ -1,4 +1,10 @@
-"""The ``dsopt`` command line: ``run``, ``list`` and ``data``."""
+"""The ``dsopt`` command line: ``run``, ``lab``, ``list`` and ``data``.
+
+Answers ``--help``, ``list``, ``data ...`` and every refusal without importing torch (or numpy,
+papermill, Jupyter): those load only once a notebook really runs. Exit codes: 0 done, 1 a run failed
+(the cell's error and the partial notebook are printed), 2 refused before anything started (usage,
+a bad parameter, missing data), 130 interrupted. Every message starts with ``dsopt:``.
+"""
 from __future__ import annotations
 
 import argparse
@@ -19,6 +25,18 @@ def parse_value(text: str):
     return text
 
 
+class _OnceEach(argparse.Action):
+    """``-p NAME VALUE``, repeatable for different names; the same name twice is refused (usage error)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        items = getattr(namespace, self.dest, None) or []
+        name, value = values
+        earlier = [v for n, v in items if n == name]
+        if earlier:
+            parser.error(f"-p {name} given twice ({earlier[0]!r} and {value!r}); give each parameter once")
+        setattr(namespace, self.dest, [*items, (name, value)])
+
+
 def cmd_list(args) -> int:
     from dsopt.chapters.registry import CHAPTERS
 
@@ -29,42 +47,88 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _headline(metrics: dict | None) -> list[str]:
+    """The verdict's headline lines: ``verdict["headline"]`` if the chapter gives one, else the claim lines."""
+    verdict = (metrics or {}).get("verdict") or {}
+    if isinstance(verdict.get("headline"), list):
+        return [str(x) for x in verdict["headline"]]
+    lines = [ln for ln in str(verdict.get("text", "")).splitlines() if ln.strip()]
+    words = ("supported", "contradicted", "inconclusive", "holds", "not reproduced")
+    claims = [ln for ln in lines if any(w in ln for w in words)]
+    return (claims or lines)[-6:]
+
+
 def cmd_run(args) -> int:
     from dsopt.chapters.registry import get_chapter
-    from dsopt.chapters.runner import run_chapter
+    from dsopt.chapters.runner import display_path
 
     params = {name: parse_value(value) for name, value in (args.param or [])}
     get_chapter(args.chapter).validate(params)  # refuse bad input before a kernel starts
     if args.update_notebook:
-        if params:
-            print("dsopt: error: --update-notebook runs the committed defaults; drop the -p options", file=sys.stderr)
-            return 2
+        if params or args.out:
+            raise ParameterError("-p", "--update-notebook runs the committed defaults; drop the -p and --out options")
         from dsopt.chapters.runner import update_committed_notebook
 
-        print(f"updated: {update_committed_notebook(args.chapter, progress=not args.quiet)}")
+        res = update_committed_notebook(args.chapter, progress=not args.quiet)
+        print(f"updated: {display_path(res['notebook'])}")
+        print(f"stored runs: {display_path(res['stored_runs'])} ({res['n_runs']} runs)")
         return 0
+    from dsopt.chapters.runner import run_chapter
+
     result = run_chapter(args.chapter, params, args.out, prepare_only=args.prepare_only, progress=not args.quiet)
-    print(f"notebook: {result['notebook']}")
+    if args.html and not args.prepare_only:
+        from dsopt.chapters.runner import export_html
+
+        result["html"] = export_html(result["notebook"])
+    headline = _headline(result.get("metrics"))
+    if headline:
+        print("verdict:")
+        print("\n".join(f"  {line}" for line in headline))
+    print(f"notebook: {display_path(result['notebook'])}")
     if "metrics_path" in result:
-        print(f"metrics:  {result['metrics_path']}" + ("" if result["metrics"] is not None else " (not written)"))
+        print(f"metrics:  {display_path(result['metrics_path'])}"
+              + ("" if result["metrics"] is not None else " (not written)"))
+    if "html" in result:
+        print(f"html:     {display_path(result['html'])}")
     return 0
+
+
+def cmd_lab(args) -> int:
+    from dsopt.chapters.lab import copy_notebooks, start_lab
+
+    folder = copy_notebooks(args.dir, replace=args.replace)
+    if args.no_start:
+        return 0
+    return start_lab(folder, args.jupyter_args)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from dsopt.data import cli as data_cli
 
-    parser = argparse.ArgumentParser(prog="dsopt", description="dsopt: an interactive optimization workbench.")
+    parser = argparse.ArgumentParser(
+        prog="dsopt", description="dsopt: an interactive optimization workbench.",
+        epilog="exit codes: 0 done, 1 a run failed, 2 refused (usage, bad parameter, missing data), 130 interrupted")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run a chapter notebook headless (papermill)")
     p.add_argument("chapter", help="chapter id, e.g. 01")
-    p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                   help="notebook parameter (JSON or literal values; repeatable)")
+    p.add_argument("-p", "--param", nargs=2, action=_OnceEach, metavar=("NAME", "VALUE"),
+                   help="notebook parameter (JSON or literal values; one per name)")
     p.add_argument("--out", help="output folder (default runs/NN_slug-TIMESTAMP)")
     p.add_argument("--prepare-only", action="store_true", help="only write the parameterised notebook")
+    p.add_argument("--html", action="store_true", help="also write an HTML export whose figures render offline")
     p.add_argument("--update-notebook", action="store_true",
-                   help="maintainers: re-execute the committed notebook in place with its defaults")
+                   help="maintainers: re-execute the committed notebook from nothing with its defaults and "
+                        "store its runs in notebooks/stored_runs/")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("lab", help="copy the chapter notebooks into a folder (once) and start JupyterLab there")
+    p.add_argument("dir", nargs="?", default="dsopt-notebooks", help="working folder (default ./dsopt-notebooks)")
+    p.add_argument("--replace", action="store_true",
+                   help="replace notebooks you edited with dsopt's versions (yours are kept as NAME.ipynb.bak)")
+    p.add_argument("--no-start", action="store_true", help="only copy the notebooks")
+    p.add_argument("jupyter_args", nargs=argparse.REMAINDER,
+                   help="after --: options for `jupyter lab`, e.g. -- --no-browser --port 8899")
+    p.set_defaults(func=cmd_lab)
     p = sub.add_parser("list", help="list chapters and their parameters with defaults")
     p.set_defaults(func=cmd_list)
     data_cli.register(sub)
@@ -73,15 +137,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # usage errors: "dsopt: error: ...", exit 2
+    from dsopt.data.errors import DataError
+
     try:
         return int(args.func(args) or 0)
-    except ParameterError as exc:
+    except (ParameterError, DataError, FileNotFoundError) as exc:
         print(f"dsopt: error: {exc}", file=sys.stderr)
         return 2
-    except FileNotFoundError as exc:
-        print(f"dsopt: error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("dsopt: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        from dsopt.chapters.runner import ChapterRunError
+
+        if isinstance(exc, ChapterRunError):
+            print(f"dsopt: {exc}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,9 +7,10 @@ are validated here, before a kernel starts, and a test checks that every noteboo
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from dsopt.util.validation import ParameterError, check_choice, check_number
 
@@ -25,12 +26,25 @@ class Param:
 
 @dataclass(frozen=True)
 class Chapter:
-    """A chapter: id ("01"), slug, notebook file name, title and parameters."""
+    """A chapter: id ("01"), slug, notebook file name, title, parameters and the datasets they need.
+
+    ``datasets(params) -> names`` gives the datasets a run with the (validated, complete) ``params`` reads;
+    ``dsopt run`` checks them before a kernel starts. Default: the names in a ``tasks`` parameter.
+    """
 
     id: str
     slug: str
     title: str
     params: dict[str, Param] = field(default_factory=dict)
+    datasets: Callable[[dict], list[str]] | None = None
+
+    def needed_datasets(self, values: dict[str, Any]) -> list[str]:
+        """Datasets a run with ``values`` (defaults filled in) needs."""
+        full = {**{n: p.default for n, p in self.params.items()}, **values}
+        if self.datasets is not None:
+            return list(self.datasets(full))
+        tasks = full.get("tasks")
+        return [t.strip() for t in tasks.split(",") if t.strip()] if isinstance(tasks, str) else []
 
     @property
     def notebook(self) -> str:
@@ -161,7 +175,7 @@ register(Chapter("02", "attention_pruning", "Attention-head pruning", {
     "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
                    "data/model size: tiny (tests), workshop (2 CPU cores, minutes), full (GPU)"),
     **COMMON,
-}))
+}, datasets=lambda p: ["financial_phrasebank"]))
 
 
 register(Chapter("04", "dynamic_weighting", "Dynamic loss weighting for imbalanced data", {
@@ -191,11 +205,25 @@ def get_chapter(chapter_id: str) -> Chapter:
 
 
 def notebooks_dir() -> Path:
-    """Folder holding the chapter notebooks: ``$DSOPT_NOTEBOOKS`` or the checkout's notebooks/."""
+    """Folder holding the chapter notebooks.
+
+    ``$DSOPT_NOTEBOOKS`` when set; else, in a checkout (editable install), the checkout's ``notebooks/``;
+    else the copy shipped inside the package (``dsopt/chapters/notebooks``, a plain ``pip install``).
+    """
     env = os.environ.get("DSOPT_NOTEBOOKS")
-    path = Path(env) if env else Path(__file__).resolve().parents[3] / "notebooks"
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"chapter notebooks not found at {path}; set DSOPT_NOTEBOOKS to the notebooks/ folder of a dsopt checkout"
-        )
-    return path
+    here = Path(__file__).resolve().parent
+    checkout = here.parents[2]
+    candidates = [Path(env)] if env else [
+        *([checkout / "notebooks"] if (checkout / "pyproject.toml").is_file() else []), here / "notebooks"]
+    for path in candidates:
+        if path.is_dir():
+            return path
+    raise FileNotFoundError(
+        f"chapter notebooks not found at {candidates[0]}; reinstall dsopt (they ship inside the package) "
+        "or set DSOPT_NOTEBOOKS to the notebooks/ folder of a dsopt checkout"
+    )
+
+
+def is_checkout(path: Path) -> bool:
+    """True when ``path`` is the notebooks/ folder of a source checkout (where --update-notebook may write)."""
+    return (path.parent / "pyproject.toml").is_file() and (path.parent / "src" / "dsopt").is_dir()

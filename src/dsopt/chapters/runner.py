@@ -1,19 +1,69 @@
 """Run a chapter notebook headless through papermill's Python API.
 
-Parameters are validated against the chapter registry before a kernel starts. Widget state is
-not stored (each plotly FigureWidget would add ~5 MB of plotly.js to the output notebook).
+Parameters are validated against the chapter registry and the datasets they need are checked (or
+fetched) before a kernel starts. The executed notebook carries no absolute path of this machine: the
+kernel runs in the working folder and ``metrics_path`` is injected relative to it, papermill's
+input/output paths are dropped, and widget state is not stored (each plotly FigureWidget would add
+~5 MB of plotly.js). A failing cell raises :class:`ChapterRunError` with the cell's error in a few
+lines and the path of the partial notebook.
 """
 from __future__ import annotations
 
+import json
 import os
+import re
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
-from dsopt.chapters.registry import get_chapter, notebooks_dir
+from dsopt.chapters.registry import get_chapter, is_checkout, notebooks_dir
 from dsopt.chapters.results import load_metrics
+
+#: Environment variables that configure the *tests'* use of stored runs; a user's run never inherits them.
+_TEST_ONLY_ENV = ("DSOPT_STORED_RUNS_ONLY", "DSOPT_STORED_RUNS_VERIFY")
+#: Name of the file listing a chapter's stored runs (``notebooks/stored_runs/NN_slug/index.json``).
+INDEX = "index.json"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class ChapterRunError(RuntimeError):
+    """A chapter notebook failed in a cell. ``str()`` is a short summary; ``.notebook`` the partial notebook."""
+
+    def __init__(self, chapter: str, notebook: str, cell: int | None, ename: str, evalue: str, tail: str = ""):
+        super().__init__(chapter, notebook, cell, ename, evalue, tail)  # all arguments: picklable
+        self.chapter, self.notebook, self.cell = chapter, notebook, cell
+        self.ename, self.evalue, self.tail = ename, evalue, tail
+
+    def __str__(self) -> str:
+        where = f"cell {self.cell}" if self.cell is not None else "a cell"
+        lines = [f"chapter {self.chapter} failed in {where}: {self.ename}: {_shorten(self.evalue)}"]
+        if self.tail:
+            lines.append(self.tail)
+        lines.append(f"partial notebook: {display_path(self.notebook) if self.notebook.startswith('/') else self.notebook}")
+        return "\n".join(lines)
+
+
+def _shorten(text: str, max_lines: int = 12) -> str:
+    lines = _ANSI.sub("", str(text)).strip().splitlines()
+    return "\n".join(lines[:max_lines] + ([f"... ({len(lines) - max_lines} more lines)"] if len(lines) > max_lines else []))
+
+
+def _tail(traceback: list[str], n: int = 3) -> str:
+    """The last frames' locations of an IPython traceback (where it failed), without colours."""
+    text = _ANSI.sub("", "\n".join(traceback or []))
+    frames = [ln.strip() for ln in text.splitlines() if ln.strip().startswith(("File ", "Cell In"))]
+    return "\n".join(f"  at {f}" for f in frames[-n:])
+
+
+def display_path(path: str | os.PathLike, base: str | os.PathLike | None = None) -> str:
+    """``path`` relative to ``base`` (default: the current folder) when it lies inside it, else as is."""
+    path = Path(path)
+    try:
+        return str(path.relative_to(Path(base or Path.cwd()).resolve()))
+    except ValueError:
+        return str(path)
 
 
 def run_chapter(
@@ -24,30 +74,44 @@ def run_chapter(
     prepare_only: bool = False,
     progress: bool = True,
     timeout: int | None = None,
+    cwd: str | os.PathLike | None = None,
+    check_data: bool = True,
 ) -> dict:
     """Execute chapter ``chapter`` with ``parameters``; return paths and the recorded metrics.
 
-    Writes ``OUT/NN_slug.ipynb`` (executed) and ``OUT/metrics.json``. With ``prepare_only`` the
-    notebook is only parameterised (papermill's prepare-only), e.g. for opening in JupyterLab.
+    The kernel runs in ``cwd`` (default: the current folder; run caches go to ``cwd/.dsopt-cache``).
+    Writes ``OUT/NN_slug.ipynb`` (executed; default OUT: ``cwd/runs/NN_slug-TIMESTAMP``) and
+    ``OUT/metrics.json``. With ``prepare_only`` the notebook is only parameterised (papermill's
+    prepare-only), e.g. for opening in JupyterLab. Raises :class:`ChapterRunError` when a cell fails.
     """
-    import papermill  # imported late: `dsopt list` and `dsopt data` should not pay for it
-
     ch = get_chapter(chapter)
     params = ch.validate(dict(parameters or {}))
-    out = Path(out_dir) if out_dir else Path("runs") / f"{ch.id}_{ch.slug}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if check_data and not prepare_only:
+        from dsopt.data.download import require
+
+        require(ch.needed_datasets(params), progress=progress)  # before any kernel starts (or papermill loads)
+    import papermill  # imported late: refusals, `dsopt list` and `dsopt data` should not pay for it
+    from papermill.exceptions import PapermillExecutionError
+    work = Path(cwd or Path.cwd()).resolve()
+    out = Path(out_dir) if out_dir else work / "runs" / f"{ch.id}_{ch.slug}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     out = out.resolve()
     metrics_path = out / "metrics.json"
     if not prepare_only:
-        params.setdefault("metrics_path", str(metrics_path))
+        params.setdefault("metrics_path", os.path.relpath(metrics_path, work))
     src = notebooks_dir() / ch.notebook
     dst = out / ch.notebook
-    with _patched_environ(_headless_env()):
-        papermill.execute_notebook(
-            str(src), str(dst), parameters=params, kernel_name="python3", prepare_only=prepare_only,
-            progress_bar=progress, cwd=str(src.parent), store_widget_state=False, execution_timeout=timeout,
-        )
-    strip_widget_state(dst)
+    try:
+        with _patched_environ(_headless_env()):
+            papermill.execute_notebook(
+                str(src), str(dst), parameters=params, kernel_name="python3", prepare_only=prepare_only,
+                progress_bar=progress, cwd=str(work), store_widget_state=False, execution_timeout=timeout,
+                config=_kernel_config(),
+            )
+    except PapermillExecutionError as exc:
+        clean_executed(dst)
+        raise ChapterRunError(ch.id, str(dst), exc.exec_count, exc.ename, exc.evalue, _tail(exc.traceback)) from None
+    clean_executed(dst)
     result = {"notebook": str(dst), "parameters": params}
     if not prepare_only:
         result["metrics_path"] = str(metrics_path)
@@ -55,37 +119,106 @@ def run_chapter(
     return result
 
 
-def update_committed_notebook(chapter: str, *, progress: bool = True, timeout: int | None = None) -> str:
-    """Re-execute the committed notebook of ``chapter`` in place with its defaults (maintainers).
+def update_committed_notebook(chapter: str, *, progress: bool = True, timeout: int | None = None) -> dict:
+    """Re-execute the committed notebook of ``chapter`` from nothing with its defaults, and store its runs.
 
-    No parameters are injected (the committed copy must not carry a machine's paths) and widget
-    state is not stored. Written atomically: a failed run leaves the committed notebook unchanged.
+    Runs in a fresh temporary folder with stored runs switched off, so every run of the comparison is
+    computed by the current code. Then (atomically, only on success) the executed notebook replaces the
+    committed one and the runs it made replace ``notebooks/stored_runs/NN_slug/``: the runs nbval reads.
+    No parameters are injected (the committed copy must not carry a machine's paths).
     """
-    import tempfile
-
     import papermill
+    from papermill.exceptions import PapermillExecutionError
 
-    from dsopt.util.atomic import atomic_write_bytes
+    from dsopt.util.atomic import atomic_write_bytes, atomic_write_text
+    from dsopt.util.runfile import RunFileError, read_run
 
-    src = notebooks_dir() / get_chapter(chapter).notebook
-    with tempfile.TemporaryDirectory() as tmp:
-        dst = Path(tmp) / src.name
+    ch = get_chapter(chapter)
+    folder = notebooks_dir()
+    if not is_checkout(folder):
+        raise FileNotFoundError(f"--update-notebook rewrites the notebooks of a dsopt checkout; {folder} is not one "
+                                "(run it from a clone with an editable install, or set DSOPT_NOTEBOOKS)")
+    from dsopt.data.download import require
+
+    require(ch.needed_datasets({}), progress=progress)
+    src = folder / ch.notebook
+    with tempfile.TemporaryDirectory(prefix="dsopt-update-") as tmp:
+        work = Path(tmp)
+        dst = work / src.name
         env = _headless_env()
-        with _patched_environ(env):
-            papermill.execute_notebook(str(src), str(dst), kernel_name="python3", progress_bar=progress,
-                                       cwd=str(src.parent), store_widget_state=False, execution_timeout=timeout)
-        strip_widget_state(dst)
-        strip_machine_paths(dst)
+        env["DSOPT_STORED_RUNS"] = "0"
+        try:
+            with _patched_environ(env):
+                papermill.execute_notebook(str(src), str(dst), kernel_name="python3", progress_bar=progress,
+                                           cwd=str(work), store_widget_state=False, execution_timeout=timeout,
+                                           config=_kernel_config())
+        except PapermillExecutionError as exc:
+            raise ChapterRunError(ch.id, "(not kept: the committed notebook is unchanged)", exc.exec_count,
+                                  exc.ename, exc.evalue, _tail(exc.traceback)) from None
+        clean_executed(dst)
+        runs = []
+        for path in sorted((work / ".dsopt-cache").rglob("*.json")):
+            try:
+                read_run(path)
+            except RunFileError:
+                continue  # other caches (a model's weights index, ...) are not runs
+            runs.append(path)
+        store = folder / "stored_runs" / f"{ch.id}_{ch.slug}"
+        staging = store.with_name(store.name + ".new")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for path in runs:
+            shutil.copy2(path, staging / path.name)
+        # The index says which runs belong to the committed notebook (an executed notebook without one was
+        # never updated this way); tests/test_stored_runs.py checks it against the files and the code.
+        index = {"chapter": ch.id, "notebook": ch.notebook, "command": f"dsopt run {ch.id} --update-notebook",
+                 "keys": sorted(p.stem for p in runs)}
+        atomic_write_text(staging / INDEX, json.dumps(index, indent=1))
+        old = store.with_name(store.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if store.exists():
+            store.rename(old)
+        staging.rename(store)
+        shutil.rmtree(old, ignore_errors=True)
         atomic_write_bytes(src, dst.read_bytes())
-    return str(src)
+    return {"notebook": str(src), "stored_runs": str(store), "n_runs": len(runs)}
+
+
+def export_html(notebook: str | os.PathLike) -> str:
+    """Write ``NOTEBOOK.html`` beside an executed notebook, figures drawn offline (plotly.js inlined once).
+
+    Uses nbconvert's ``dsopt_html`` exporter (dsopt_widgets.export, found through its entry point).
+    """
+    import nbformat
+    from nbconvert.exporters import get_exporter
+
+    from dsopt.util.atomic import atomic_write_text
+
+    path = Path(notebook)
+    body, _ = get_exporter("dsopt_html")().from_notebook_node(nbformat.read(path, as_version=4))
+    out = path.with_suffix(".html")
+    atomic_write_text(out, body)
+    return str(out)
 
 
 def _headless_env() -> dict:
-    """Environment for kernels papermill starts: never mistaken for a live frontend."""
+    """Environment for kernels papermill starts: never mistaken for a live frontend; a user's run measures."""
     env = dict(os.environ)
     env.pop("JPY_SESSION_NAME", None)
+    for name in _TEST_ONLY_ENV:
+        env.pop(name, None)
     env["DSOPT_FRONTEND"] = "0"
     return env
+
+
+def _kernel_config():
+    """Kernels talk to papermill over local IPC sockets (files in the Jupyter runtime folder) instead of
+    TCP: nothing listens on a port, and the kernel has no reason to warn about unencrypted TCP."""
+    from traitlets.config import Config
+
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    return config
 
 
 class _patched_environ:
@@ -104,17 +237,18 @@ class _patched_environ:
         os.environ.update(self.saved)
 
 
-def strip_widget_state(path: str | os.PathLike) -> None:
-    """Remove ``metadata.widgets`` from a notebook file in place (belt and braces)."""
-    nb = nbformat.read(path, as_version=4)
-    if nb.metadata.pop("widgets", None) is not None:
-        nbformat.write(nb, path)
+def clean_executed(path: str | os.PathLike) -> None:
+    """Drop what an executed notebook should not carry: widget state and papermill's input/output paths."""
+    import nbformat
 
-
-def strip_machine_paths(path: str | os.PathLike) -> None:
-    """Drop papermill's ``input_path``/``output_path`` (this machine's folders) from a notebook in place."""
+    path = Path(path)
+    if not path.is_file():
+        return
     nb = nbformat.read(path, as_version=4)
+    changed = nb.metadata.pop("widgets", None) is not None
     meta = nb.metadata.get("papermill", {})
-    removed = [meta.pop(key, None) for key in ("input_path", "output_path")]
-    if any(v is not None for v in removed):
+    for key in ("input_path", "output_path"):
+        changed |= meta.pop(key, None) is not None
+    if changed:
         nbformat.write(nb, path)
+

@@ -48,6 +48,7 @@ class Controls:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self._holding = threading.Event()  # set while the training thread waits in wait_while_paused
 
     # -- knobs ------------------------------------------------------------------------------
     def define(self, knob: Knob) -> None:
@@ -169,11 +170,26 @@ class Controls:
         """Reset the stop flag (the Trainer calls this when a new fit starts)."""
         self._stop.clear()
 
+    @property
+    def holding(self) -> bool:
+        """True while a paused run actually waits at a step boundary (pause() was honoured)."""
+        return self._holding.is_set()
+
     def wait_while_paused(self, poll: float = 0.05) -> None:
         """Block the training thread while paused; returns at once when running or stopping."""
-        while not self._running.wait(timeout=poll):
-            if self._stop.is_set():
-                return
+        if self._running.is_set():
+            return
+        self._holding.set()
+        try:
+            while not self._running.wait(timeout=poll):
+                if self._stop.is_set():
+                    return
+        finally:
+            self._holding.clear()
+
+
+#: The control-schedule entry name that stops a replayed run (not a knob).
+STOP = "stop"
 
 
 def replay_callback(control_schedule: list) -> "Callable":
@@ -182,6 +198,8 @@ def replay_callback(control_schedule: list) -> "Callable":
     ``step`` counts optimizer steps completed when the change was applied (0-based index of the
     first step that used it). Changes are queued at ``batch_end`` once ``step`` steps are done (or
     at fit start for step 0), so the Trainer applies them at the same boundary as the live session.
+    The entry ``[step, "stop", true]`` (a live session stopped by hand) stops the run at that same
+    boundary, so the replay ends where the session ended.
     """
     from dsopt.core.callbacks import Callback  # local import: callbacks imports controls
 
@@ -193,7 +211,9 @@ def replay_callback(control_schedule: list) -> "Callable":
 
         def _queue(self, state, step):
             for s, name, value in self.schedule:
-                if s == step:
+                if s == step and name == STOP:
+                    state.controls.stop()
+                elif s == step:
                     state.controls.set(name, value)
 
         def fit_start(self, state):

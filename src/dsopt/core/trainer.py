@@ -22,6 +22,7 @@ from dsopt.core.callbacks import Callback
 from dsopt.core.checkpoint import load_checkpoint, save_checkpoint
 from dsopt.core.controls import Controls
 from dsopt.core.device import move_to, pick_device
+from dsopt.core.modes import eval_mode
 from dsopt.core.recorder import Recorder
 from dsopt.core.seeding import rng_state, set_rng_state
 from dsopt.core.state import State
@@ -44,21 +45,19 @@ def batch_size_of(targets: Any) -> int:
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, loader: Iterable, loss_fn: Callable, device: torch.device) -> dict:
     """Mean loss and, for class-index targets, accuracy of ``model`` over ``loader`` (eval mode)."""
-    was_training = model.training
-    model.eval()
     total, loss_sum, correct = 0, 0.0, 0
     classify = True
-    for inputs, targets in loader:
-        inputs, targets = move_to(inputs, device), move_to(targets, device)
-        outputs = call_model(model, inputs)
-        n = batch_size_of(targets)
-        loss_sum += float(loss_fn(outputs, targets)) * n
-        if classify and isinstance(outputs, torch.Tensor) and outputs.dim() == 2 and targets.dtype == torch.long:
-            correct += int((outputs.argmax(dim=1) == targets).sum())
-        else:
-            classify = False
-        total += n
-    model.train(was_training)
+    with eval_mode(model):
+        for inputs, targets in loader:
+            inputs, targets = move_to(inputs, device), move_to(targets, device)
+            outputs = call_model(model, inputs)
+            n = batch_size_of(targets)
+            loss_sum += float(loss_fn(outputs, targets)) * n
+            if classify and isinstance(outputs, torch.Tensor) and outputs.dim() == 2 and targets.dtype == torch.long:
+                correct += int((outputs.argmax(dim=1) == targets).sum())
+            else:
+                classify = False
+            total += n
     out = {"loss": loss_sum / max(total, 1)}
     if classify and total:
         out["accuracy"] = correct / total
@@ -140,6 +139,7 @@ class Trainer:
         gracefully at the next step boundary, writing a checkpoint when ``checkpoint_path`` is set;
         a second Ctrl-C interrupts at once.
         """
+        self.controls.clear_stop()
         with self._graceful_interrupt():
             self._run(resume_from, progress=self.progress)
         return self.recorder
@@ -171,6 +171,7 @@ class Trainer:
         if self.running:
             raise RuntimeError("this Trainer is already running")
         self._error = None
+        self.controls.clear_stop()  # here, not on the thread: a stop() right after start() must count
 
         def target():
             try:
@@ -196,6 +197,16 @@ class Trainer:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def started(self) -> bool:
+        """True once ``start()`` was called (the background run may have ended since)."""
+        return self._thread is not None
+
+    @property
+    def error(self) -> BaseException | None:
+        """The exception that ended the background run, if any (``wait()`` re-raises it)."""
+        return self._error
+
     def pause(self) -> None:
         self.controls.pause()
 
@@ -212,7 +223,6 @@ class Trainer:
 
     def _run(self, resume_from, progress: bool) -> None:
         s = self.state
-        self.controls.clear_stop()
         self.stopped_early = False
         resume = self._load(resume_from) if resume_from is not None else None
         s.knobs = self.controls.values()
@@ -282,10 +292,10 @@ class Trainer:
     def _boundary(self) -> bool:
         """The step boundary: apply knob changes, honour pause/stop, checkpoint. False = stop."""
         s = self.state
+        self.controls.wait_while_paused()  # first: a change made while paused applies to the next step
         for name, value in self.controls.apply_pending(s.step).items():
             s.log(f"knob/{name}", value)  # every applied change, with the step it took effect at
         s.knobs = self.controls.values()
-        self.controls.wait_while_paused()
         if self.controls.stop_requested:
             if self.checkpoint_path is not None:
                 self.save_checkpoint(self.checkpoint_path)

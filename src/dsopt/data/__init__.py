@@ -14,23 +14,38 @@ project's ``shared/data`` folder, and are checked against their published SHA-25
 """
 from __future__ import annotations
 
-from dsopt.data.cache import CORRUPT, MISSING, OK, FileStatus, data_dir, dataset_path, verify
-from dsopt.data.dataset import Dataset, load
-from dsopt.data.download import fetch
-from dsopt.data.errors import ChecksumMismatchError, CorruptFileError, DataError, DataUnavailableError
-from dsopt.data.registry import DATASETS, DatasetInfo, FileSpec, get_info, names
-from dsopt.data.splits import Splits, load_splits
+import importlib
+
+#: name -> module that defines it, imported on first access (PEP 562): ``dsopt data list`` and the
+#: preflight of ``dsopt run`` use the registry and the cache without paying for numpy or the parsers.
+_EXPORTS = {
+    **dict.fromkeys(["CORRUPT", "MISSING", "OK", "FileStatus", "data_dir", "dataset_path", "verify"], "dsopt.data.cache"),
+    **dict.fromkeys(["Dataset", "load"], "dsopt.data.dataset"),
+    **dict.fromkeys(["fetch", "require"], "dsopt.data.download"),
+    **dict.fromkeys(["ChecksumMismatchError", "CorruptFileError", "DataError", "DataUnavailableError"], "dsopt.data.errors"),
+    **dict.fromkeys(["DATASETS", "DatasetInfo", "FileSpec", "get_info", "names"], "dsopt.data.registry"),
+    **dict.fromkeys(["Splits", "load_splits"], "dsopt.data.splits"),
+}
 
 
-def list_datasets() -> list[DatasetInfo]:
+def list_datasets():
     """Registry entries of every dataset, in registry order."""
+    from dsopt.data.registry import DATASETS
+
     return list(DATASETS.values())
 
 
-__all__ = [
-    "CORRUPT", "MISSING", "OK",
-    "ChecksumMismatchError", "CorruptFileError", "DataError", "DataUnavailableError",
-    "DATASETS", "Dataset", "DatasetInfo", "FileSpec", "FileStatus", "Splits",
-    "data_dir", "dataset_path", "fetch", "get_info", "list_datasets", "load", "load_splits",
-    "names", "verify",
-]
+__all__ = [*_EXPORTS, "list_datasets"]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dsopt.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)

@@ -6,14 +6,14 @@ Contract with the top-level CLI (``src/dsopt/cli.py``)::
     subparsers = parser.add_subparsers(dest="command", required=True)
     dsopt.data.cli.register(subparsers)      # adds "data" and its subcommands
     args = parser.parse_args(argv)
-    return args.func(args)                   # an int exit code: 0 ok, 1 failure
+    return args.func(args)                   # an int exit code: 0 ok, 1 failure, 2 bad input
 
 Every subcommand sets ``args.func``, a function taking the parsed ``argparse.Namespace``,
 printing to stdout (errors to stderr) and returning the exit code (it never calls
 ``sys.exit``). Subcommands:
 
 * ``dsopt data list`` - name, rows, task, licence and whether the files are cached.
-* ``dsopt data fetch NAME [NAME ...]`` (or ``all``) - download and verify; 1 if any fails.
+* ``dsopt data fetch NAME [NAME ...]`` (or ``all``) - download and verify; 1 if any fails, 2 for an unknown name.
 * ``dsopt data verify [NAME ...]`` - each file OK / MISSING / CORRUPT; 1 if any is not OK.
 * ``dsopt data path [NAME]`` - the cache dir (``$DSOPT_DATA`` or the user cache), or a dataset's folder.
 * ``dsopt data nltk [--dest DIR] [--allow-download]`` - build the NLTK data textattack needs (stopwords,
@@ -49,15 +49,25 @@ def _cached_state(name: str) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """Print one line per registered dataset."""
-    rows = [(n, i.rows, i.task, i.licence, _cached_state(n)) for n, i in DATASETS.items()]
-    header = ("name", "rows", "task", "licence", "cached")
-    widths = [max(len(str(r[k])) for r in rows + [header]) for k in range(4)]
+    """Print one short line per registered dataset (name, rows, licence, cached)."""
+    rows = [(n, i.rows.split(" (")[0], i.licence, _cached_state(n)) for n, i in DATASETS.items()]
+    header = ("name", "rows", "licence", "cached")
+    widths = [max(len(str(r[k])) for r in rows + [header]) for k in range(3)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
     print(fmt.format(*header))
     for r in rows:
         print(fmt.format(*r))
-    print(f"\ndata dir: {data_dir()}")
+    print(f"\ndata dir: {data_dir()}   (details: dsopt data info NAME)")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Everything the registry knows about one dataset."""
+    info = get_info(args.name)
+    for label, value in (("name", info.name), ("task", info.task), ("rows", info.rows), ("licence", info.licence),
+                         ("description", info.description), ("citation", info.citation), ("homepage", info.homepage),
+                         ("cached", _cached_state(info.name))):
+        print(f"{label + ':':<13}{value}")
     return 0
 
 
@@ -69,11 +79,7 @@ def _expand(names: list[str]) -> list[str]:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     """Download and verify the named datasets (``all`` for every one)."""
-    try:
-        selected = _expand(args.names)
-    except ParameterError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    selected = _expand(args.names)  # an unknown name: ParameterError -> "dsopt: error: ...", exit 2
     code = 0
     for name in selected:
         try:
@@ -89,11 +95,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Check every file's SHA-256; print ``STATUS path``; exit 1 if any is not OK."""
-    try:
-        selected = _expand(args.names)
-    except ParameterError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    selected = _expand(args.names)
     results = verify(selected)
     for st in results:
         line = f"{st.status:<8} {st.path}"
@@ -102,9 +104,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(line)
     bad = [st for st in results if not st.ok]
     if bad:
-        names = sorted({st.dataset for st in bad})
-        print(f"\n{len(bad)} of {len(results)} file(s) not OK. Fix: delete corrupt files, then "
-              f"`dsopt data fetch {' '.join(names)}`.", file=sys.stderr)
+        names = " ".join(sorted({st.dataset for st in bad}))
+        corrupt = [st for st in bad if st.status != MISSING]
+        fix = (f"`dsopt data fetch {names}` replaces the {len(corrupt)} corrupt file(s) and downloads the missing ones"
+               if corrupt else f"`dsopt data fetch {names}` downloads them")
+        print(f"\n{len(bad)} of {len(results)} file(s) not OK "
+              f"({len(corrupt)} corrupt, {len(bad) - len(corrupt)} missing). Fix: {fix}.", file=sys.stderr)
         return 1
     print(f"\nall {len(results)} file(s) OK in {data_dir()}")
     return 0
@@ -113,11 +118,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_path(args: argparse.Namespace) -> int:
     """Print the data dir, or the folder of one dataset."""
     if args.name:
-        try:
-            print(dataset_path(args.name))
-        except ParameterError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+        print(dataset_path(args.name))
     else:
         print(data_dir())
     return 0
@@ -154,11 +155,15 @@ def register(subparsers) -> argparse.ArgumentParser:
         description="Datasets live in $DSOPT_DATA (default: the user cache dir). "
         "DSOPT_DATA_MIRROR=URL downloads from URL/<relpath>; DSOPT_OFFLINE=1 never downloads.",
     )
-    sub = p.add_subparsers(dest="data_command", metavar="{list,fetch,verify,path,nltk}")
+    sub = p.add_subparsers(dest="data_command", metavar="{list,info,fetch,verify,path,nltk}")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
     pl = sub.add_parser("list", help="registered datasets and whether they are cached")
     pl.set_defaults(func=cmd_list)
+
+    pi = sub.add_parser("info", help="everything known about one dataset (licence, citation, source)")
+    pi.add_argument("name", help="dataset name")
+    pi.set_defaults(func=cmd_info)
 
     pf = sub.add_parser("fetch", help="download and verify datasets")
     pf.add_argument("names", nargs="+", metavar="NAME", help=f"dataset name or 'all' ({', '.join(DATASETS)})")
@@ -195,7 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     subparsers = parser.add_subparsers(dest="command", required=True)
     register(subparsers)
     args = parser.parse_args(["data", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ParameterError as exc:
+        print(f"dsopt: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

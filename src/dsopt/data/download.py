@@ -237,12 +237,16 @@ def _download_missing(info: DatasetInfo, need: set[str], *, timeout: float, prog
                             attempts.append(f"{url}: {_reason(exc)}")
     if need:
         urls = tried if tried else ([mirror_url(base, r) for r in sorted(need)] if base else info.urls())
+        archive = None
         for src in info.sources:
             if isinstance(src, ZipSource) and src.keep_as and need & set(src.members.values()):
-                hints.append(f"Alternatively put the archive {Path(src.keep_as).name} at "
-                             f"{file_path(src.keep_as)}; the files are extracted from it.")
+                if need <= src.provides():  # the archive alone is what is missing: ask for it, once
+                    archive = file_path(src.keep_as)
+                elif src.keep_as not in need:
+                    hints.append(f"Alternatively put the archive {Path(src.keep_as).name} at "
+                                 f"{file_path(src.keep_as)}; the files are extracted from it.")
         raise DataUnavailableError(info.name, [file_path(r) for r in sorted(need)], urls, attempts,
-                                   offline=offline and not can_try, hints=hints)
+                                   offline=offline and not can_try, hints=hints, archive=archive)
 
 
 def ensure_files(info: DatasetInfo, relpaths: Iterable[str], *, replace_corrupt: bool = False,
@@ -289,3 +293,19 @@ def fetch(name: str, *, force: bool = False, timeout: float = DEFAULT_TIMEOUT,
         return []
     return ensure_files(info, [f.relpath for f in info.files], replace_corrupt=True, force=force,
                         timeout=timeout, progress=progress)
+
+
+def require(names: Iterable[str], *, timeout: float = DEFAULT_TIMEOUT, progress: bool = True) -> list[Path]:
+    """Make sure the files that loading each dataset in ``names`` (default variant) reads are here and valid.
+
+    Present, valid files cost a hash check (memoised); missing ones are downloaded (or, offline, refused at
+    once with :class:`DataUnavailableError` naming the exact paths); a corrupt one raises
+    :class:`CorruptFileError`. ``dsopt run`` calls this before a kernel starts. Returns the paths.
+    """
+    out: list[Path] = []
+    for name in dict.fromkeys(names):
+        info = get_info(name)
+        if info.bundled:
+            continue
+        out += ensure_files(info, info.variants[info.default_variant], timeout=timeout, progress=progress)
+    return out

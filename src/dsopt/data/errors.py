@@ -6,12 +6,24 @@ happens far from the code that caused it (in a notebook cell, on a CI runner wit
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 
 class DataError(Exception):
-    """Base class of every error raised by :mod:`dsopt.data`."""
+    """Base class of every error raised by :mod:`dsopt.data`.
+
+    Subclasses keep their constructor arguments in ``_init`` so that :meth:`__reduce__` can rebuild
+    them: an error raised in a spawned worker process reaches the user with its whole message.
+    """
+
+    _init: tuple = ()
+    _kw: dict | None = None
+
+    def __reduce__(self):
+        if not self._init and not self._kw:
+            return (type(self), self.args)
+        return (_rebuild, (type(self), self._init, self._kw or {}))
 
 
 class CorruptFileError(DataError):
@@ -23,6 +35,7 @@ class CorruptFileError(DataError):
     """
 
     def __init__(self, path: Path, expected: str, actual: str, dataset: str):
+        self._init = (path, expected, actual, dataset)
         self.path = Path(path)
         self.expected = expected
         self.actual = actual
@@ -41,6 +54,7 @@ class ChecksumMismatchError(DataError):
     """Downloaded or extracted bytes did not match the expected SHA-256 (nothing was written)."""
 
     def __init__(self, what: str, expected: str, actual: str):
+        self._init = (what, expected, actual)
         self.what = what
         self.expected = expected
         self.actual = actual
@@ -64,7 +78,11 @@ class DataUnavailableError(DataError):
         *,
         offline: bool,
         hints: Sequence[str] = (),
+        archive: Path | None = None,
     ):
+        self._init = (dataset, list(paths), list(urls), list(attempts))
+        self._kw = {"offline": offline, "hints": list(hints), "archive": archive}
+        self.archive = Path(archive) if archive else None
         self.dataset = dataset
         self.paths = [Path(p) for p in paths]
         self.urls = list(urls)
@@ -80,8 +98,14 @@ class DataUnavailableError(DataError):
         else:
             lines.append("URL(s) tried:")
             lines += [f"  {a}" for a in self.attempts] or [f"  {u}" for u in self.urls]
-        lines.append("Put the file(s) at exactly these path(s):")
-        lines += [f"  {p}" for p in self.paths]
+        if self.archive is not None:
+            lines.append("Missing file(s):")
+            lines += [f"  {p}" for p in self.paths if p != self.archive]
+            lines.append(f"They are extracted from the archive {self.archive.name}: put it at exactly this path:")
+            lines.append(f"  {self.archive}")
+        else:
+            lines.append("Put the file(s) at exactly these path(s):")
+            lines += [f"  {p}" for p in self.paths]
         lines += list(hints)
         lines.append(
             f"Or run `dsopt data fetch {dataset}` where the network is reachable, set DSOPT_DATA to a "
@@ -89,3 +113,7 @@ class DataUnavailableError(DataError):
             "MIRROR/<relative path>."
         )
         super().__init__("\n".join(lines))
+
+
+def _rebuild(cls, args, kwargs):
+    return cls(*args, **kwargs)

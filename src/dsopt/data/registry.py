@@ -150,7 +150,7 @@ SMS_SPAM_COLLECTION = DatasetInfo(
     description="SMS Spam Collection v.1: 5,574 English SMS messages tagged ham or spam.",
     task="text classification (binary, imbalanced: 13.4% spam)",
     rows="5,574 (747 spam)",
-    licence="CC BY 4.0 (UCI)",
+    licence="CC BY 4.0",
     citation="Almeida, T. A., Gomez Hidalgo, J. M., & Yamakami, A. (2011). Contributions to the Study "
     "of SMS Spam Filtering: New Collection and Results. DocEng'11.",
     homepage="https://archive.ics.uci.edu/dataset/228/sms+spam+collection",
@@ -186,7 +186,7 @@ SST2 = DatasetInfo(
     "sentiment. Variants train and dev; the GLUE test split has no labels, so dev is the test set.",
     task="text classification (binary sentiment)",
     rows="67,349 train / 872 dev",
-    licence="no explicit licence (research/benchmark use)",
+    licence="no explicit licence (research use)",
     citation="Socher, R., et al. (2013). Recursive Deep Models for Semantic Compositionality Over a "
     "Sentiment Treebank. EMNLP. Wang, A., et al. (2019). GLUE. ICLR.",
     homepage="https://gluebenchmark.com/",
@@ -218,7 +218,7 @@ SYMPTOM2DISEASE = DatasetInfo(
     "Stands in for gretelai/symptom_to_diagnosis (derived from it). Partly synthetic, not clinical.",
     task="text classification (24 classes, balanced)",
     rows="1,200 (24 classes)",
-    licence="CC0 1.0 (as stated for the Kaggle dataset; confirm before shipping)",
+    licence="CC0 1.0 (as stated on Kaggle)",
     citation="Niyar R. Barman, Symptom2Disease (Kaggle dataset, 2023).",
     homepage="https://www.kaggle.com/datasets/niyarrbarman/symptom2disease",
     folder="symptom2disease",
@@ -241,7 +241,7 @@ CREDIT_CARD_DEFAULT = DatasetInfo(
     "target = default next month (22.12% positive). Imbalanced tabular classification.",
     task="tabular classification (binary, imbalanced: 22.1% default)",
     rows="30,000 (6,636 defaults)",
-    licence="CC BY 4.0 (UCI); Kaggle CSV edition CC0",
+    licence="CC BY 4.0",
     citation="Yeh, I. C., & Lien, C. H. (2009). The comparisons of data mining techniques for the "
     "predictive accuracy of probability of default of credit card clients. Expert Systems with "
     "Applications, 36(2), 2473-2480.",
@@ -269,7 +269,7 @@ DIGITS = DatasetInfo(
     "features in 0..16. Ships with scikit-learn, so it works with no file and no network.",
     task="image classification (10 classes)",
     rows="1,797",
-    licence="CC BY 4.0 (UCI optdigits); bundled with scikit-learn (BSD-3-Clause)",
+    licence="CC BY 4.0",
     citation="Alpaydin, E., & Kaynak, C. (1998). Optical Recognition of Handwritten Digits. UCI "
     "Machine Learning Repository. doi:10.24432/C50P49",
     homepage="https://scikit-learn.org/stable/modules/generated/sklearn.datasets.load_digits.html",

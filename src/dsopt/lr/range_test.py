@@ -5,7 +5,9 @@ to ``end_lr``, record the loss at each rate, and read a sensible rate off the cu
 schedule's ``base_lr`` is compared across recipes (chapter 01), it should come from a test like this
 rather than from an article.
 
-The test is a *probe*: it must leave nothing behind. The model's and the optimizer's state dicts
+The sweep runs through the :class:`~dsopt.core.trainer.Trainer` with a :class:`RangeTestCallback`
+(as fastai's ``lr_find`` runs its Learner with an ``LRFinder`` callback): one training loop in the
+library, not two. The test is a *probe*: it must leave nothing behind. The model's and the optimizer's state dicts
 are deep-copied before the first step and loaded back afterwards (also when the test fails), along
 with the gradients and each module's train/eval mode. It does not restore random-number
 generators: dropout and a shuffling loader consume random numbers, so seed after the test if a run
@@ -21,11 +23,12 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
-from dsopt.core.device import move_to
-from dsopt.core.trainer import call_model
+from dsopt.core.callbacks import Callback
+from dsopt.core.modes import module_mode
+from dsopt.core.trainer import Trainer
 from dsopt.util.validation import ParameterError, check_number
 
-__all__ = ["RangeTestResult", "lr_range_test", "suggest_lrs"]
+__all__ = ["RangeTestCallback", "RangeTestResult", "lr_range_test", "suggest_lrs"]
 
 
 @dataclass
@@ -104,15 +107,47 @@ def suggest_lrs(lrs: Any, smoothed: Any) -> dict[str, float]:
     }
 
 
-def _cycle(loader: Iterable):
-    """Yield batches forever, restarting ``loader`` when it runs out."""
-    while True:
-        empty = True
-        for batch in loader:
-            empty = False
-            yield batch
-        if empty:
-            raise ParameterError("loader", "loader yielded no batches; check the dataset size and batch_size")
+class RangeTestCallback(Callback):
+    """The range test as a Trainer callback (fastai's ``LRFinder`` design): the Trainer runs the loop.
+
+    ``batch_start`` sets step i's rate in every parameter group; ``after_backward`` records the loss
+    of that step's batch (measured before the update), smooths it and asks the run to stop when it
+    diverges; ``batch_end`` stops the run after ``num_iters`` steps.
+    """
+
+    order = -50  # the rate is set before any other callback reads it
+
+    def __init__(self, start_lr: float, end_lr: float, num_iters: int, smooth: float, diverge_factor: float):
+        self.start_lr, self.ratio, self.num_iters = start_lr, end_lr / start_lr, num_iters
+        self.smooth, self.diverge_factor = smooth, diverge_factor
+        self.lrs: list[float] = []
+        self.losses: list[float] = []
+        self.smoothed: list[float] = []
+        self.diverged = False
+        self._avg, self._best, self._lr = 0.0, math.inf, start_lr
+
+    def batch_start(self, state) -> None:
+        i = state.step
+        self._lr = self.start_lr * self.ratio ** (i / (self.num_iters - 1))
+        for group in state.optimizer.param_groups:
+            group["lr"] = self._lr
+
+    def after_backward(self, state) -> None:
+        i = state.step
+        value = float(state.loss.detach())
+        self._avg = (1.0 - self.smooth) * self._avg + self.smooth * value
+        smooth_value = self._avg / (1.0 - (1.0 - self.smooth) ** (i + 1))
+        self.lrs.append(self._lr)
+        self.losses.append(value)
+        self.smoothed.append(smooth_value)
+        self._best = min(self._best, smooth_value)
+        if i > 0 and smooth_value > self.diverge_factor * self._best:
+            self.diverged = True
+            state.controls.stop()  # the probe is restored afterwards, so this last update does not matter
+
+    def batch_end(self, state) -> None:
+        if state.step >= self.num_iters:
+            state.controls.stop()
 
 
 def lr_range_test(
@@ -159,54 +194,36 @@ def lr_range_test(
         device = first.device if first is not None else torch.device("cpu")
     device = torch.device(device)
 
-    from tqdm.auto import tqdm
+    try:
+        n_batches = len(loader)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise ParameterError("loader", "loader must have a length (batches per pass); got "
+                                       f"{type(loader).__name__}") from exc
+    if n_batches < 1:
+        raise ParameterError("loader", "loader yielded no batches; check the dataset size and batch_size")
 
     saved_model = copy.deepcopy(model.state_dict())
     saved_optimizer = copy.deepcopy(optimizer.state_dict())
     saved_grads = [None if p.grad is None else p.grad.detach().clone() for p in model.parameters()]
-    saved_modes = [m.training for m in model.modules()]
-
-    ratio = end_lr / start_lr
-    lrs, losses, smoothed = [], [], []
-    avg, best, stopped = 0.0, math.inf, False
-    batches = _cycle(loader)
-    bar = tqdm(total=num_iters, desc="lr range test", unit="step", disable=not progress, leave=False)
+    probe = RangeTestCallback(start_lr, end_lr, num_iters, smooth, diverge_factor)
+    stopped = False
     try:
-        model.train()
-        for i in range(num_iters):
-            lr = start_lr * ratio ** (i / (num_iters - 1))
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            inputs, targets = next(batches)
-            inputs, targets = move_to(inputs, device), move_to(targets, device)
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(call_model(model, inputs), targets)
-            value = float(loss.detach())
-            if not math.isfinite(value):
+        with module_mode(model, training=True):  # each module's own mode comes back afterwards
+            trainer = Trainer(model, optimizer, loss_fn, loader, max_epochs=math.ceil(num_iters / n_batches),
+                              callbacks=[probe], device=device, progress=progress)
+            try:
+                trainer.fit()
+            except FloatingPointError:  # a non-finite loss: the sweep ends before recording it
                 stopped = True
-                break
-            avg = (1.0 - smooth) * avg + smooth * value
-            smooth_value = avg / (1.0 - (1.0 - smooth) ** (i + 1))
-            lrs.append(lr)
-            losses.append(value)
-            smoothed.append(smooth_value)
-            best = min(best, smooth_value)
-            if i > 0 and smooth_value > diverge_factor * best:
-                stopped = True
-                break
-            loss.backward()
-            optimizer.step()
-            bar.update(1)
     finally:
-        bar.close()
         model.load_state_dict(saved_model)
         optimizer.load_state_dict(saved_optimizer)
         for p, g in zip(model.parameters(), saved_grads):
             p.grad = g
-        for m, mode in zip(model.modules(), saved_modes):
-            m.training = mode
 
-    result = RangeTestResult(np.array(lrs), np.array(losses), np.array(smoothed), stopped_early=stopped)
+    stopped = stopped or probe.diverged
+    lrs = probe.lrs
+    result = RangeTestResult(np.array(lrs), np.array(probe.losses), np.array(probe.smoothed), stopped_early=stopped)
     if len(lrs) >= 2:
         result.suggestions = suggest_lrs(result.lrs, result.smoothed)
     return result

@@ -9,8 +9,7 @@ score >= threshold".
 """
 from __future__ import annotations
 
-import math
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import (
@@ -23,7 +22,7 @@ from sklearn.metrics import (
 
 from dsopt.util.validation import ParameterError, check_number
 
-__all__ = ["binary_report", "mean_sd", "summarize_seeds"]
+__all__ = ["binary_report"]
 
 
 def _check_inputs(y_true: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -97,28 +96,3 @@ def binary_report(y_true: Any, scores: Any, *, threshold: float = 0.5, precision
         "fpr_achieved": float(fpr[best]),
     })
     return out
-
-
-def mean_sd(values: Iterable[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1) of ``values``; sd is nan for a single value."""
-    v = np.asarray(list(values), dtype=np.float64)
-    if v.ndim != 1 or v.size == 0:
-        raise ParameterError("values", f"values must be a non-empty 1-D sequence of numbers; got {v.size} values")
-    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else math.nan
-
-
-def summarize_seeds(results: Iterable[Mapping[str, Any]]) -> dict[str, tuple[float, float, int]]:
-    """``metric -> (mean, sd, n)`` over per-seed result dicts (e.g. :func:`binary_report` outputs).
-
-    Only real numbers are summarised (booleans, None and strings are skipped); ``n`` counts the seeds that
-    had a number for that metric, so a metric missing in some runs shows it.
-    """
-    results = list(results)
-    if not results or not all(isinstance(r, Mapping) for r in results):
-        raise ParameterError("results", "results must be a non-empty list of dicts (one per seed)")
-    values: dict[str, list[float]] = {}
-    for r in results:
-        for k, v in r.items():
-            if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
-                values.setdefault(k, []).append(float(v))
-    return {k: (*mean_sd(v), len(v)) for k, v in values.items()}

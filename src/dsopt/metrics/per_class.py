@@ -18,6 +18,7 @@ from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from dsopt.core.callbacks import Callback
 from dsopt.core.device import move_to
+from dsopt.core.modes import eval_mode
 from dsopt.core.trainer import call_model
 from dsopt.util.validation import check_choice, check_number
 
@@ -30,16 +31,12 @@ MONITORS = ("pr_auc", "roc_auc", "balanced_accuracy", "macro_f1", "ce_loss")
 @torch.no_grad()
 def predict_proba(model: torch.nn.Module, loader: Iterable, device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """``(labels [N], softmax probabilities [N, C])`` of ``model`` over ``loader``, in eval mode."""
-    was_training = model.training
-    model.eval()
     ys, ps = [], []
-    try:
+    with eval_mode(model):
         for inputs, targets in loader:
             logits = call_model(model, move_to(inputs, device))
             ps.append(logits.float().softmax(dim=1).cpu())
             ys.append(torch.as_tensor(targets).cpu())
-    finally:
-        model.train(was_training)
     return torch.cat(ys).numpy(), torch.cat(ps).numpy().astype(np.float64)
 
 

@@ -121,27 +121,26 @@ def row_means_on_batches(model, batches) -> list[dict]:
     """The statistic on a model's real attention maps, per batch: min and max over every layer, head
     and row, next to 1/L (L = the batch's padded length), and the keep-mask's shape."""
     from dsopt.core.device import move_to
+    from dsopt.core.modes import eval_mode
     from dsopt.core.trainer import call_model
 
     layers = attention_layers(model)
     saved = [a.record_attention for a in layers]
     dev = next(model.parameters()).device
-    was = model.training
-    model.eval()
     out = []
     try:
         for a in layers:
             a.record_attention = True
-        for inputs, _ in batches:
-            call_model(model, move_to(inputs, dev))
-            stats = [article_statistic(a.last_attention) for a in layers if a.n_heads]
-            L = layers[0].last_attention.shape[-1]
-            lo = min(float(s.min()) for s in stats)
-            hi = max(float(s.max()) for s in stats)
-            out.append({"length": L, "min": lo, "max": hi, "deviation": max(hi - 1 / L, 1 / L - lo),
-                        "rows": sum(s.numel() for s in stats), "mask_shape": list(stats[0].shape)})
+        with eval_mode(model):
+            for inputs, _ in batches:
+                call_model(model, move_to(inputs, dev))
+                stats = [article_statistic(a.last_attention) for a in layers if a.n_heads]
+                L = layers[0].last_attention.shape[-1]
+                lo = min(float(s.min()) for s in stats)
+                hi = max(float(s.max()) for s in stats)
+                out.append({"length": L, "min": lo, "max": hi, "deviation": max(hi - 1 / L, 1 / L - lo),
+                            "rows": sum(s.numel() for s in stats), "mask_shape": list(stats[0].shape)})
     finally:
-        model.train(was)
         for a, s in zip(layers, saved):
             a.record_attention = s
             a.last_attention = None

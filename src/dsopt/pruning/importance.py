@@ -14,13 +14,13 @@ queries are left out of every average (their weights mean nothing); padding keys
 """
 from __future__ import annotations
 
-import contextlib
 from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
 
 from dsopt.core.device import move_to
+from dsopt.core.modes import eval_mode
 from dsopt.core.trainer import call_model
 from dsopt.pruning.article import article_statistic
 from dsopt.pruning.heads import attention_layers, grid_shape, removed_on_grid, to_grid
@@ -58,16 +58,6 @@ def _device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-@contextlib.contextmanager
-def _eval_mode(model):
-    was = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was)
-
-
 def gradient_importance(model, batches: Iterable, loss_fn: Callable = F.cross_entropy) -> torch.Tensor:
     """Michel et al.'s I_h = E|dL/dgate_h| at gates = 1, averaged over batches weighted by size.
 
@@ -87,7 +77,7 @@ def gradient_importance(model, batches: Iterable, loss_fn: Callable = F.cross_en
             p.requires_grad_(False)
         for a in live:
             a.head_gate.requires_grad_(True)
-        with _eval_mode(model):
+        with eval_mode(model):
             for inputs, targets in batches:
                 inputs, targets = move_to(inputs, dev), move_to(targets, dev)
                 loss = loss_fn(call_model(model, inputs), targets)
@@ -120,7 +110,7 @@ def attention_statistics(model, batches: Iterable) -> dict[str, torch.Tensor]:
     try:
         for a in layers:
             a.record_attention = True
-        with _eval_mode(model):
+        with eval_mode(model):
             for inputs, _ in batches:
                 inputs = move_to(inputs, dev)
                 call_model(model, inputs)

@@ -16,6 +16,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from dsopt.core.modes import eval_mode
 from dsopt.core.trainer import call_model
 from dsopt.util.validation import check_number
 
@@ -74,13 +75,10 @@ def compare_latency(models: Mapping[str, nn.Module], batch_size: int, length: in
     if threads is not None:
         torch.set_num_threads(check_number("threads", threads, low=1, integer=True))
     n_threads = torch.get_num_threads()
-    modes = {name: m.training for name, m in models.items()}
     try:
         inputs = {name: example_inputs(m, batch_size, length, seed) for name, m in models.items()}
         times: dict[str, list[float]] = {name: [] for name in models}
-        with torch.inference_mode():
-            for m in models.values():
-                m.eval()
+        with torch.inference_mode(), eval_mode(*models.values()):
             for r in range(warmup + repeats):
                 for name, m in models.items():
                     dev = next(m.parameters()).device
@@ -92,8 +90,6 @@ def compare_latency(models: Mapping[str, nn.Module], batch_size: int, length: in
                         times[name].append(time.perf_counter() - t0)
     finally:
         torch.set_num_threads(previous)
-        for name, m in models.items():
-            m.train(modes[name])
     return {name: Latency(statistics.median(ts), ts, batch_size, length, repeats, warmup, n_threads,
                           str(next(models[name].parameters()).device)) for name, ts in times.items()}
 

@@ -20,8 +20,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from dsopt.metrics.binary import binary_report, mean_sd
+from dsopt.metrics.binary import binary_report
+from dsopt.stats import mean_sd
 from dsopt.studies.jobs import cache_key, run_jobs
+from dsopt.util.threads import torch_threads
 from dsopt.util.validation import ParameterError, check_number
 from dsopt.weighting import (
     article_weight_range,
@@ -30,7 +32,8 @@ from dsopt.weighting import (
     make_scheme,
 )
 
-__all__ = ["THRESHOLD", "PRECISION_TARGET", "FPR_TARGET", "ULB_FRAUD_COUNTS", "study_schemes", "run_one",
+__all__ = ["THRESHOLD", "PRECISION_TARGET", "FPR_TARGET", "ULB_FRAUD_COUNTS", "study_schemes", "build_trainer",
+           "live_trainer", "run_one",
            "compare_schemes", "summarize", "format_table", "verdict", "article_vs_imbalance", "ratio_label"]
 
 #: Operating points of every reported recall (and the file format version of cached runs).
@@ -84,34 +87,60 @@ def run_one(task: str, scheme: str, params: Mapping[str, Any] | None = None, *, 
     loss). ``threads``: torch CPU threads for this run (restored afterwards); one is fastest for
     these small models and keeps results independent of the number of workers.
     """
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return _run_one(task, scheme, dict(params or {}), epochs=epochs, seed=seed, scale=scale,
                         ratio=imbalance_ratio, lr=lr, weight_decay=weight_decay, device=device)
-    finally:
-        torch.set_num_threads(previous)
 
 
-def _run_one(task_name, scheme, params, *, epochs, seed, scale, ratio, lr, weight_decay, device) -> dict:
+def build_trainer(task, scheme: str, params: Mapping[str, Any] | None = None, *, epochs: int, seed: int,
+                  lr: float = 1e-3, weight_decay: float = 0.01, keep_best: str | None = None,
+                  device: str | None = None, callbacks: Sequence = ()):
+    """The chapter's run on ``task``: a fresh seeded model, AdamW, the loss weighted by ``scheme``.
+
+    The scheme and its parameters are live knobs (a :class:`~dsopt.weighting.WeightingCallback`);
+    validation recall per class, PR-AUC and ROC-AUC are recorded every epoch (``keep_best`` keeps the
+    best epoch's weights by that metric). Global RNGs, the loader's shuffling generator and the
+    initial weights are all seeded from ``seed`` here, so the same call gives the same run.
+    """
     from dsopt.core.seeding import seed_everything
     from dsopt.core.trainer import Trainer
-    from dsopt.metrics.per_class import ClassMetricsCallback, predict_proba
+    from dsopt.metrics.per_class import ClassMetricsCallback
     from dsopt.weighting import WeightedLoss, WeightingCallback
 
     epochs = check_number("epochs", epochs, low=1, integer=True)
-    t0 = time.perf_counter()
     seed_everything(seed)
-    task = _task(task_name, scale, seed, None if ratio is None else float(ratio))
     task.train_loader.generator.manual_seed(seed)  # a cached task replays the same batch order
     model = task.make_model()
     loss = WeightedLoss(class_counts=task.class_counts)
-    weighting = WeightingCallback(loss, task.class_counts, scheme=scheme, **params)
-    metrics = ClassMetricsCallback(task.val_loader, positive=1, keep_best="pr_auc")
+    weighting = WeightingCallback(loss, task.class_counts, scheme=scheme, **dict(params or {}))
+    metrics = ClassMetricsCallback(task.val_loader, positive=1, keep_best=keep_best)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    trainer = Trainer(model, opt, loss, task.train_loader, None, max_epochs=epochs,
-                      callbacks=[weighting, metrics], device=device, progress=False)
+    return Trainer(model, opt, loss, task.train_loader, None, max_epochs=epochs,
+                   callbacks=[weighting, metrics, *callbacks], device=device, progress=False)
+
+
+def live_trainer(task, scheme: str = "article", params: Mapping[str, Any] | None = None, *, epochs: int, seed: int,
+                 control_schedule=()):
+    """The live run of the chapter's panel: :func:`build_trainer` with ``scheme`` in force, replaying
+    ``control_schedule`` (an exported session) at the steps it was applied.
+
+    The panel calls it again (same task and seed) for Restart; ``dsopt run 04 -p control_schedule``
+    builds the same run headless, so an exported session replays to the same Recorder history.
+    """
+    from dsopt.core.controls import replay_callback
+
+    return build_trainer(task, scheme, params, epochs=epochs, seed=seed,
+                         callbacks=[replay_callback(list(control_schedule or []))])
+
+
+def _run_one(task_name, scheme, params, *, epochs, seed, scale, ratio, lr, weight_decay, device) -> dict:
+    from dsopt.metrics.per_class import ClassMetricsCallback, predict_proba
+
+    t0 = time.perf_counter()
+    task = _task(task_name, scale, seed, None if ratio is None else float(ratio))
+    trainer = build_trainer(task, scheme, params, epochs=epochs, seed=seed, lr=lr, weight_decay=weight_decay,
+                            keep_best="pr_auc", device=device)
+    metrics = next(c for c in trainer.callbacks if isinstance(c, ClassMetricsCallback))
     rec = trainer.fit()
     best_epoch = metrics.restore_best(trainer.model)
     y, probs = predict_proba(trainer.model, task.test_loader, trainer.device)

@@ -3,32 +3,207 @@
 Every chapter's measurement is a grid of jobs (task x variant x seed ...), each a pure function of
 its arguments. ``run_jobs`` runs the grid once: finished runs are read from ``cache_dir`` (one JSON
 per run, written atomically the moment it finishes, so an interrupted comparison loses only the runs
-in flight), the rest run in ``workers`` spawned processes. Run functions must be importable
-module-level functions (spawn pickles them by name) and should use one torch thread, so results do
-not depend on ``workers``.
+in flight) or from the *stored runs* committed beside a notebook; the rest run in ``workers`` spawned
+processes. Run functions must be importable module-level functions (spawn pickles them by name) and
+should use one torch thread, so results do not depend on ``workers``.
+
+Keys are keyed on what produced a run: the caller's ``key(job)`` plus the run's *fingerprint* (a hash
+of the dsopt source the run function's module imports, the torch version and the device), so a
+library change is a cache miss, never a silently reused old result. Every run file carries a SHA-256
+(:mod:`dsopt.util.runfile`); a file that fails it is reported and recomputed. docs/CONTRACTS.md
+("Runs, caches and stored runs") is the contract chapters follow.
+
+How a grid executes can be set by the caller's context (:func:`execution`), without changing the
+study functions in between: a progress callback, a cancel event, a lower CPU priority for the workers
+and "always in worker processes". dsopt_widgets' background jobs use it so that a comparison runs
+behind a live run while a person steers. Workers end with their parent (``kill -9`` of the kernel
+included, see :mod:`dsopt.util.lifetime`), and a failed, interrupted or cancelled grid stops its
+workers at once instead of letting them finish their runs.
 """
 from __future__ import annotations
 
+import ast
+import contextlib
+import contextvars
+import functools
 import hashlib
 import json
+import math
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Hashable, Sequence
+from typing import Any
 
 from tqdm.auto import tqdm
 
-from dsopt.util.atomic import atomic_write_text
+from dsopt.util.runfile import RunFileError, read_run, seal, write_run
 from dsopt.util.validation import check_number
 
+#: Default tolerance of the spot check: |fresh - stored| <= atol + rtol * |stored|.
+SPOT_CHECK_TOLERANCE = {"atol": 0.05, "rtol": 0.05}
 
-def cache_key(*parts: Any) -> str:
-    """A short stable key for a job: sha256 of its JSON (``repr`` for non-JSON parts) and the dsopt version."""
-    from dsopt import __version__
 
-    text = json.dumps([__version__, *parts], default=repr, sort_keys=True)
+class StoredRunError(RuntimeError):
+    """Stored runs that are missing for this code, or that the code no longer reproduces (message says which)."""
+
+
+# ----------------------------------------------------------------------------- what produced a run
+def _dsopt_root() -> Path:
+    import dsopt
+
+    return Path(dsopt.__file__).resolve().parent
+
+
+def _module_path(name: str, root: Path) -> Path | None:
+    rel = Path(*name.split(".")[1:])
+    for cand in (root / rel / "__init__.py", (root / rel).with_suffix(".py") if rel.parts else None):
+        if cand is not None and cand.is_file():
+            return cand
+    return None
+
+
+def _imported(path: Path, root: Path) -> set[str]:
+    """dsopt modules named by any import statement of ``path`` (function-level ones too)."""
+    parts = ("dsopt", *path.relative_to(root).with_suffix("").parts)
+    package = parts[:-1]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = (".".join(package[: len(package) - node.level + 1] + ((node.module,) if node.module else ()))
+                    if node.level else node.module or "")
+            out.add(base)
+            out |= {f"{base}.{a.name}" for a in node.names}  # `from pkg import submodule`
+    return {n for n in out if n == "dsopt" or n.startswith("dsopt.")}
+
+
+@functools.cache
+def import_closure(module: str | None = None, root: str | None = None) -> tuple[str, ...]:
+    """Files (relative to the package) of ``module`` and every dsopt module it imports, transitively.
+
+    ``None``: the whole package. Parent packages' ``__init__`` files count (importing ``a.b`` runs them).
+    """
+    base = Path(root) if root else _dsopt_root()
+    if module is None or not (module == "dsopt" or module.startswith("dsopt.")):
+        return tuple(sorted(str(p.relative_to(base)) for p in base.rglob("*.py")))
+    seen: set[Path] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        pieces = name.split(".")
+        for i in range(1, len(pieces) + 1):
+            path = _module_path(".".join(pieces[:i]), base)
+            if path is not None and path not in seen:
+                seen.add(path)
+                todo += sorted(_imported(path, base))
+    return tuple(sorted(str(p.relative_to(base)) for p in seen))
+
+
+def source_hash(module: str | None = None, root: str | None = None) -> str:
+    """SHA-256 over the files of :func:`import_closure` (names and bytes): changes when any of them does."""
+    base = Path(root) if root else _dsopt_root()
+    h = hashlib.sha256()
+    for rel in import_closure(module, str(base) if root else None):
+        h.update(rel.encode() + b"\0" + (base / rel).read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def device_name() -> str:
+    """The device a run uses by default: ``cuda:<name>`` when CUDA is available, else ``cpu``."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:{torch.cuda.get_device_name(0)}"
+    return "cpu"
+
+
+def fingerprint(run: Callable | str | None = None) -> dict:
+    """What produced a run: the source hash of ``run``'s module closure, torch's version, the device."""
+    import torch
+
+    module = run if isinstance(run, str) or run is None else getattr(run, "__module__", None)
+    return {"module": module if module and module.startswith("dsopt") else "dsopt",
+            "source": source_hash(module), "torch": torch.__version__, "device": device_name()}
+
+
+def cache_key(*parts: Any, code: Callable | str | None = None) -> str:
+    """A short stable key: sha256 of ``parts`` (JSON; ``repr`` for other objects) and the fingerprint of
+    ``code``: the source of that module and of every dsopt module it imports, the torch version and the
+    device. ``code`` defaults to the module that calls ``cache_key`` (a module outside dsopt: the whole
+    package), so a study's key changes when the study or anything it uses changes, and only then."""
+    if code is None:
+        code = sys._getframe(1).f_globals.get("__name__")
+    text = json.dumps([fingerprint(code), *parts], default=repr, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _run_key(user_key: str, fp: dict) -> str:
+    return hashlib.sha256(json.dumps([user_key, fp], sort_keys=True).encode()).hexdigest()[:20]
+
+
+# ----------------------------------------------------------------------------- stored runs
+def stored_run_dirs() -> list[Path]:
+    """Folders of stored runs: ``$DSOPT_STORED_RUNS`` (paths; ``0``/``off`` = none), else ``./stored_runs``."""
+    env = os.environ.get("DSOPT_STORED_RUNS")
+    if env is not None:
+        if env.strip().lower() in ("", "0", "off", "no", "false"):
+            return []
+        return [Path(p) for p in env.split(os.pathsep) if p and Path(p).is_dir()]
+    here = Path.cwd() / "stored_runs"
+    return [here] if here.is_dir() else []
+
+
+def _env_int(name: str) -> int:
+    try:
+        return max(0, int(os.environ.get(name, "0") or 0))
+    except ValueError:
+        return 0
+
+
+def _regenerate_hint() -> str:
+    chapter = os.environ.get("DSOPT_CHAPTER", "NN")
+    return f"regenerate the committed notebook and its runs with `dsopt run {chapter} --update-notebook`"
+
+
+def _skip_field(name: str) -> bool:
+    n = name.lower()
+    return "seconds" in n or n.endswith(("_s", "_ms")) or "time" in n or "duration" in n
+
+
+def compare_results(stored: Any, fresh: Any, *, atol: float, rtol: float, path: str = "") -> list[str]:
+    """Differences between two results beyond ``atol + rtol * |stored|`` (timing fields are skipped)."""
+    if isinstance(stored, dict) and isinstance(fresh, dict):
+        out = []
+        for k in sorted(set(stored) | set(fresh), key=str):
+            if _skip_field(str(k)):
+                continue
+            if k not in stored or k not in fresh:
+                out.append(f"{path}/{k}: present in only one of stored and fresh")
+                continue
+            out += compare_results(stored[k], fresh[k], atol=atol, rtol=rtol, path=f"{path}/{k}")
+        return out
+    if isinstance(stored, (list, tuple)) and isinstance(fresh, (list, tuple)):
+        if len(stored) != len(fresh):
+            return [f"{path}: length {len(stored)} stored vs {len(fresh)} fresh"]
+        out = []
+        for i, (a, b) in enumerate(zip(stored, fresh)):
+            out += compare_results(a, b, atol=atol, rtol=rtol, path=f"{path}[{i}]")
+        return out
+    num = (int, float)
+    if isinstance(stored, num) and isinstance(fresh, num) and not isinstance(stored, bool) and not isinstance(fresh, bool):
+        a, b = float(stored), float(fresh)
+        if math.isnan(a) and math.isnan(b):
+            return []
+        return [] if abs(a - b) <= atol + rtol * abs(a) else [f"{path}: stored {a:.6g}, fresh {b:.6g}"]
+    return [] if stored == fresh else [f"{path}: stored {stored!r}, fresh {fresh!r}"]
 
 
 def default_workers() -> int:
@@ -36,6 +211,62 @@ def default_workers() -> int:
     return min(4, os.cpu_count() or 1)
 
 
+class JobsCancelled(Exception):
+    """The grid was cancelled through :func:`execution`'s ``cancel`` event (finished runs stay cached)."""
+
+    def __init__(self, desc: str = "runs", done: int = 0, total: int = 0):
+        super().__init__(desc, done, total)
+        self.desc, self.done, self.total = desc, done, total
+
+    def __str__(self) -> str:
+        return f"{self.desc}: cancelled after {self.done} of {self.total} runs (finished runs are cached)"
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How :func:`run_jobs` executes grids started in the current context (see :func:`execution`).
+
+    on_progress: ``on_progress(desc, done, total)``, called on the thread that runs the grid after
+        the cache is read and after every finished run.
+    cancel: a ``threading.Event``; once set the grid stops within about a second: pending runs are
+        dropped, running workers exit, :class:`JobsCancelled` is raised. Finished runs stay cached.
+    nice: added to the workers' niceness (0-19): a lower CPU priority, so a live run and the
+        notebook's UI keep their core while a comparison uses what is left.
+    isolate: always run in spawned worker processes, even one job or ``workers=1`` (never in the
+        calling process, whose global RNG and threads belong to the notebook).
+    """
+
+    on_progress: Callable[[str, int, int], None] | None = None
+    cancel: threading.Event | None = None
+    nice: int = 0
+    isolate: bool = False
+
+
+_EXECUTION: contextvars.ContextVar[Execution] = contextvars.ContextVar("dsopt_jobs_execution", default=Execution())
+
+
+@contextlib.contextmanager
+def execution(**settings: Any) -> Iterator[Execution]:
+    """Run grids started inside the ``with`` block with these :class:`Execution` settings."""
+    current = replace(_EXECUTION.get(), **settings)
+    check_number("nice", current.nice, low=0, high=19, integer=True)
+    token = _EXECUTION.set(current)
+    try:
+        yield current
+    finally:
+        _EXECUTION.reset(token)
+
+
+def _worker_init(parent_pid: int, nice: int, halt) -> None:
+    """Process-pool initializer: lower priority, and exit when the parent dies or ``halt`` is set."""
+    from dsopt.util.lifetime import exit_with_parent
+
+    if nice:
+        os.nice(nice)
+    exit_with_parent(parent_pid, also=halt.is_set)
+
+
+# ----------------------------------------------------------------------------- the runner
 def run_jobs(
     jobs: Sequence[Hashable],
     run: Callable[..., dict],
@@ -46,44 +277,166 @@ def run_jobs(
     workers: int | None = None,
     progress: bool = True,
     desc: str = "runs",
+    verify: bool = True,
+    tolerance: dict | None = None,
 ) -> dict[Hashable, dict]:
     """Run ``run(*args, **kwargs)`` for every job (``args, kwargs = call(job)``); return job -> result.
 
-    ``key(job)`` names the job's cache file (use :func:`cache_key` over everything the result depends
-    on). Results must be JSON-serialisable dicts.
+    ``key(job)`` names everything the result depends on besides the code (use :func:`cache_key`); the run
+    file's name adds the fingerprint of ``run`` (source, torch, device). Results must be JSON-serialisable
+    dicts. Finished runs come from ``cache_dir``, then from the stored runs (:func:`stored_run_dirs`).
+    ``DSOPT_STORED_RUNS_ONLY=1`` makes a run missing from both an error (tests); ``DSOPT_STORED_RUNS_VERIFY=k``
+    re-executes k stored runs (:func:`spot_check_pick`) and compares them within ``tolerance`` (default
+    :data:`SPOT_CHECK_TOLERANCE`) unless ``verify=False`` (runs that time the machine).
+    Progress reporting, cancellation, worker priority and isolation follow the caller's
+    :func:`execution` context.
     """
     workers = check_number("workers", workers or default_workers(), low=1, high=64, integer=True)
-    paths = {job: (Path(cache_dir) / f"{key(job)}.json" if cache_dir else None) for job in jobs}
+    fp = fingerprint(run)
+    run_name = f"{getattr(run, '__module__', '?')}:{getattr(run, '__qualname__', '?')}"
+    keys = {job: _run_key(key(job), fp) for job in jobs}
+    paths = {job: (Path(cache_dir) / f"{keys[job]}.json" if cache_dir else None) for job in jobs}
+    stored_index = {p.stem: p for d in stored_run_dirs() for p in d.rglob("*.json")}
     done: dict[Hashable, dict] = {}
+    from_store: list[Hashable] = []
+    seconds: dict[Hashable, float] = {}
     todo = []
     for job in jobs:
-        p = paths[job]
-        if p is not None and p.is_file():
-            done[job] = json.loads(p.read_text())
-        else:
+        result = _lookup(paths[job], keys[job])
+        if result is None and keys[job] in stored_index:
+            record = _lookup(stored_index[keys[job]], keys[job], whole=True)
+            if record is not None:
+                result = record["result"]
+                seconds[job] = float(record.get("seconds") or 0.0)
+                from_store.append(job)
+        if result is None:
             todo.append(job)
+        else:
+            done[job] = result
+    if todo and os.environ.get("DSOPT_STORED_RUNS_ONLY", "").strip() in ("1", "true", "yes"):
+        raise StoredRunError(
+            f"{len(todo)} of {len(jobs)} runs of {run_name} are neither cached nor stored for this code "
+            f"(source {fp['source'][:12]}, torch {fp['torch']}, {fp['device']}; stored runs looked up in "
+            f"{', '.join(map(str, stored_run_dirs())) or 'no folder'}). The committed notebook is out of date: "
+            f"{_regenerate_hint()}.")
     bar = tqdm(total=len(jobs), initial=len(done), desc=desc, disable=not progress)
 
-    def finish(job, result: dict) -> None:
+    def finish(job, timed: tuple[dict, float]) -> None:
+        result, seconds = timed
         if paths[job] is not None:
-            atomic_write_text(paths[job], json.dumps(result))
+            write_run(paths[job], seal(keys[job], result, fingerprint=fp, job=_jsonable(job), run=run_name,
+                                       seconds=round(seconds, 3)))
         done[job] = result
         bar.update(1)
 
+    ex = _EXECUTION.get()
+
+    def report() -> None:
+        if ex.on_progress is not None:
+            ex.on_progress(desc, len(done), len(jobs))
+
+    def finish_and_report(job, result: dict) -> None:
+        finish(job, result)
+        report()
+
+    report()
     try:
-        if workers == 1 or len(todo) <= 1:
+        if todo and (workers == 1 or len(todo) == 1) and not ex.isolate:
             for job in todo:
+                _check_cancel(ex, desc, len(done), len(jobs))
                 args, kwargs = call(job)
-                finish(job, run(*args, **kwargs))
-        else:
-            ctx = multiprocessing.get_context("spawn")  # forking a process that already runs torch threads is unsafe
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
-                futures = {}
-                for job in todo:
-                    args, kwargs = call(job)
-                    futures[pool.submit(run, *args, **kwargs)] = job
-                for fut in as_completed(futures):
-                    finish(futures[fut], fut.result())
+                finish_and_report(job, _timed(run, args, kwargs))
+        elif todo:
+            _run_in_workers(todo, run, call, min(workers, len(todo)), ex, desc, finish_and_report,
+                            progress=lambda: (len(done), len(jobs)))
     finally:
         bar.close()
+    k = _env_int("DSOPT_STORED_RUNS_VERIFY")
+    if verify and k and from_store:
+        _spot_check(spot_check_pick(from_store, keys, seconds, k), run, call, done, keys,
+                    tolerance or SPOT_CHECK_TOLERANCE, run_name)
     return done
+
+
+def _check_cancel(ex: Execution, desc: str, done: int, total: int) -> None:
+    if ex.cancel is not None and ex.cancel.is_set():
+        raise JobsCancelled(desc, done, total)
+
+
+def _run_in_workers(todo, run, call, workers: int, ex: Execution, desc: str, finish, *, progress) -> None:
+    """Run ``todo`` in ``workers`` spawned processes; on any exit but success, stop the workers at once.
+
+    The workers are created by this thread (it waits for them, so a parent-death signal tied to it is
+    right) with :func:`_worker_init`: they exit when this process dies or when ``halt`` is set.
+    """
+    ctx = multiprocessing.get_context("spawn")  # forking a process that already runs torch threads is unsafe
+    halt = ctx.Event()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                               initargs=(os.getpid(), ex.nice, halt))
+    futures = {}
+    try:
+        for job in todo:
+            args, kwargs = call(job)
+            futures[pool.submit(_timed, run, args, kwargs)] = job
+        pending = set(futures)
+        while pending:
+            _check_cancel(ex, desc, *progress())
+            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                finish(futures[fut], fut.result())
+    except BaseException:
+        halt.set()  # running workers exit within a second instead of finishing their runs
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def spot_check_pick(jobs: list, keys: dict, seconds: dict, k: int) -> list:
+    """The k stored runs to re-execute: in key order (a fixed pseudo-random spread over the grid), among the
+    runs that took at most the median time to make (so the check stays cheap). Deterministic."""
+    times = sorted(seconds.get(j, 0.0) for j in jobs)
+    median = times[(len(times) - 1) // 2] if times else 0.0
+    cheap = [j for j in jobs if seconds.get(j, 0.0) <= median]
+    return sorted(cheap, key=lambda j: keys[j])[:k]
+
+
+def _timed(run: Callable[..., dict], args: tuple, kwargs: dict) -> tuple[dict, float]:
+    """``run(*args, **kwargs)`` and its wall time (module-level: spawned workers pickle it by name)."""
+    t0 = time.perf_counter()
+    result = run(*args, **kwargs)
+    return result, time.perf_counter() - t0
+
+
+def _jsonable(job):
+    try:
+        return json.loads(json.dumps(job))
+    except (TypeError, ValueError):
+        return repr(job)
+
+
+def _lookup(path: Path | None, key: str, whole: bool = False) -> dict | None:
+    """The result (``whole``: the record) stored at ``path`` if the file exists and passes its checks;
+    a bad file is reported and ignored (the run is computed again)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        record = read_run(path, key)
+        return record if whole else record["result"]
+    except RunFileError as exc:
+        warnings.warn(f"dsopt: {exc}; computing the run again", stacklevel=3)
+        print(f"dsopt: {exc}; computing the run again", file=sys.stderr)
+        return None
+
+
+def _spot_check(picked, run, call, done, keys, tolerance, run_name) -> None:
+    """Re-execute ``picked`` stored runs here and compare with what was stored (raises on a difference)."""
+    for job in picked:
+        args, kwargs = call(job)
+        fresh = json.loads(json.dumps(run(*args, **kwargs), default=repr))
+        diffs = compare_results(done[job], fresh, **tolerance)
+        if diffs:
+            shown = "; ".join(diffs[:8]) + (f"; ... {len(diffs) - 8} more" if len(diffs) > 8 else "")
+            raise StoredRunError(
+                f"stored run {keys[job]} of {run_name} (job {job!r}) does not reproduce on this machine within "
+                f"atol={tolerance['atol']}, rtol={tolerance['rtol']}: {shown}. Either the stored run is wrong "
+                f"or the code is not deterministic enough: {_regenerate_hint()} and check the run.")

@@ -3,24 +3,28 @@
 Every schedule gets the same model, data, optimizer (AdamW), epoch budget and seeds; only the
 learning-rate curve differs. Per run we keep the validation-accuracy curve and the final test
 accuracy; per task we report epochs to reach 95 % of the best validation accuracy any schedule
-reached with that seed, and final test accuracy, as mean +- sd over seeds. Finished runs are
-cached as JSON (atomic writes), so an interrupted comparison resumes where it stopped.
+reached with that seed, the final validation and test accuracy, as mean +- sd over seeds and per
+seed. The verdict (:func:`compute_verdict`, :func:`render_verdict`) pairs schedules seed by seed
+through :mod:`dsopt.stats`. Finished runs are cached as JSON (atomic writes), so an interrupted
+comparison resumes where it stopped.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
+from dsopt.core.controls import replay_callback
 from dsopt.core.seeding import seed_everything
 from dsopt.core.trainer import Trainer, evaluate
 from dsopt.data.tasks import make_task
 from dsopt.lr import Constant, CosineRestarts, OneCycleCosine, Schedule, restart_positions
+from dsopt.stats import Claim, assess_all, format_mean_sd, mean_sd, paired
 from dsopt.studies.jobs import cache_key, run_jobs
-from dsopt.util.validation import check_number
+from dsopt.util.threads import torch_threads
+from dsopt.util.validation import ParameterError, check_number
 
 
 def aligned_restarts(epochs: int, *, max_T_mult: int = 4, max_cycles: int = 4) -> tuple[int, int]:
@@ -60,28 +64,49 @@ def run_one(task_name: str, schedule: Schedule, *, epochs: int, seed: int, scale
     for these small models and independent of the machine's core count, so results do not change
     with ``workers``.
     """
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return _run_one(task_name, schedule, epochs=epochs, seed=seed, scale=scale,
                         weight_decay=weight_decay, device=device)
-    finally:
-        torch.set_num_threads(previous)
+
+
+def build_trainer(task, schedule: Schedule | Mapping[str, Any], *, epochs: int, seed: int,
+                  weight_decay: float = 0.01, device: str | None = None, callbacks: Sequence = ()) -> Trainer:
+    """The chapter's run on ``task``: a fresh seeded model, AdamW, ``schedule`` stepped per batch.
+
+    ``schedule`` is a Schedule or flat parameters (then its knobs are live Controls). Everything
+    random is seeded from ``seed`` here (global RNGs, the loader's shuffling generator, the model's
+    initial weights), so the same call gives the same run whatever ran before in the process.
+    """
+    from dsopt.lr import LRScheduleCallback, schedule_from_params
+
+    seed_everything(seed)
+    generator = getattr(task.train_loader, "generator", None)
+    if generator is not None:
+        generator.manual_seed(seed)
+    model = task.make_model()
+    first_lr = (schedule if isinstance(schedule, Schedule) else schedule_from_params(schedule))(0.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=first_lr, weight_decay=weight_decay)
+    return Trainer(model, opt, torch.nn.functional.cross_entropy, task.train_loader, task.val_loader,
+                   max_epochs=epochs, callbacks=[LRScheduleCallback(schedule, per="batch"), *callbacks],
+                   device=device, progress=False)
+
+
+def live_trainer(task, params: Mapping[str, Any], *, epochs: int, seed: int, control_schedule=()) -> Trainer:
+    """The live run of the chapter's panel: :func:`build_trainer` with the schedule's flat ``params``
+    as knobs, replaying ``control_schedule`` (an exported session) at the steps it was applied.
+
+    The panel calls it again (same task and seed) for Restart; ``dsopt run 01 -p control_schedule``
+    builds the same run headless, so an exported session replays to the same Recorder history.
+    """
+    return build_trainer(task, dict(params), epochs=epochs, seed=seed,
+                         callbacks=[replay_callback(list(control_schedule or []))])
 
 
 def _run_one(task_name, schedule, *, epochs, seed, scale, weight_decay, device) -> dict:
-    from dsopt.lr import LRScheduleCallback
-
-    seed_everything(seed)
     task = make_task(task_name, scale=scale, seed=seed)
-    model = task.make_model()
-    opt = torch.optim.AdamW(model.parameters(), lr=schedule(0.0), weight_decay=weight_decay)
-    loss = torch.nn.functional.cross_entropy
-    trainer = Trainer(model, opt, loss, task.train_loader, task.val_loader, max_epochs=epochs,
-                      callbacks=[LRScheduleCallback(schedule, per="batch")], device=device, progress=False)
+    trainer = build_trainer(task, schedule, epochs=epochs, seed=seed, weight_decay=weight_decay, device=device)
     rec = trainer.fit()
-    test = evaluate(trainer.model, task.test_loader, loss, trainer.device)
+    test = evaluate(trainer.model, task.test_loader, trainer.loss_fn, trainer.device)
     return {
         "val_accuracy": rec.series("val_accuracy")[1],
         "val_loss": rec.series("val_loss")[1],
@@ -117,16 +142,14 @@ def compare_schedules(tasks: list[str], schedules: Mapping[str, Schedule], *, ep
     return {"runs": runs, "table": summarize(runs)}
 
 
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=float)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
-
-
 def summarize(runs: list[dict], fraction: float = 0.95) -> list[dict]:
-    """One row per (task, schedule): epochs to ``fraction`` x best val accuracy and test accuracy.
+    """One row per (task, schedule): epochs to ``fraction`` x best val accuracy, final val and test accuracy.
 
-    The reference ("best") is the highest validation accuracy any schedule reached with the same
-    task and seed, so every schedule is measured against the same bar.
+    The reference ("best") is the highest validation accuracy any schedule reached with the same task
+    and seed, so every schedule is measured against the same bar. A run that never reaches the bar
+    counts as budget + 1 epochs (a lower bound); ``reached_95`` counts the seeds that did. Each row keeps
+    its per-seed values (``seeds`` and ``per_seed``) so a verdict can pair schedules seed by seed and be
+    recomputed from the table alone.
     """
     best = {}
     for r in runs:
@@ -138,74 +161,124 @@ def summarize(runs: list[dict], fraction: float = 0.95) -> list[dict]:
             sel = [r for r in runs if r["task"] == task and r["schedule"] == label]
             reach = [epochs_to_reach(r["val_accuracy"], fraction * best[(task, r["seed"])]) for r in sel]
             budget = len(sel[0]["val_accuracy"])
-            reached = [e for e in reach if e is not None]
-            # A run that never reaches the bar counts as budget + 1 (a lower bound), flagged by `reached`.
-            e_mean, e_sd = _mean_sd([budget + 1 if e is None else e for e in reach])
-            t_mean, t_sd = _mean_sd([r["test_accuracy"] for r in sel])
-            rows.append({
-                "task": task, "schedule": label, "n_seeds": len(sel), "budget": budget,
-                "epochs_to_95": e_mean, "epochs_to_95_sd": e_sd, "reached_95": f"{len(reached)}/{len(sel)}",
-                "test_acc": t_mean, "test_acc_sd": t_sd,
-                "lr_at_end": float(np.mean([r["lr_end"] for r in sel])),
-            })
+            per_seed = {
+                "epochs_to_95": [float(budget + 1 if e is None else e) for e in reach],
+                "val_acc_final": [float(r["val_accuracy"][-1]) for r in sel],
+                "test_acc": [float(r["test_accuracy"]) for r in sel],
+            }
+            row = {"task": task, "schedule": label, "n_seeds": len(sel), "budget": budget,
+                   "reached_95": sum(e is not None for e in reach), "seeds": [r["seed"] for r in sel],
+                   "lr_at_end": float(np.mean([r["lr_end"] for r in sel])), "per_seed": per_seed}
+            for name, values in per_seed.items():
+                row[name], row[f"{name}_sd"] = mean_sd(values)
+            rows.append(row)
     return rows
 
 
 def format_table(rows: list[dict]) -> str:
-    """The comparison table as Markdown (mean +- sd; test accuracy in %).
+    """The comparison table as Markdown (mean +- sd over seeds; accuracies in %).
 
     "censored": some seeds never reached the bar within the budget; they count as budget + 1.
     """
-    out = ["| task | schedule | epochs to 95 % of best | reached | test accuracy (%) | LR at end |",
-           "|---|---|---|---|---|---|"]
+    out = ["| task | schedule | epochs to 95 % of best | reached | final val. accuracy (%) | test accuracy (%) | LR at end |",
+           "|---|---|---|---|---|---|---|"]
     for r in rows:
-        e = f"{r['epochs_to_95']:.1f} +- {r['epochs_to_95_sd']:.1f}" + ("" if r["reached_95"].split("/")[0] == r["reached_95"].split("/")[1] else " (censored)")
-        out.append(f"| {r['task']} | {r['schedule']} | {e} | {r['reached_95']} | "
-                   f"{100 * r['test_acc']:.1f} +- {100 * r['test_acc_sd']:.1f} | {r['lr_at_end']:.2e} |")
+        e = format_mean_sd(r["epochs_to_95"], r["epochs_to_95_sd"], digits=1)
+        e += "" if r["reached_95"] == r["n_seeds"] else " (censored)"
+        out.append(f"| {r['task']} | {r['schedule']} | {e} | {r['reached_95']}/{r['n_seeds']} | "
+                   f"{format_mean_sd(r['val_acc_final'], r['val_acc_final_sd'], scale=100, digits=1)} | "
+                   f"{format_mean_sd(r['test_acc'], r['test_acc_sd'], scale=100, digits=1)} | {r['lr_at_end']:.2e} |")
     return "\n".join(out)
 
 
-def verdict(rows: list[dict], *, article_label_part: str = "(article)", baseline: str = "constant",
-            epochs: int, article: tuple[int, int] = (5, 2)) -> dict:
-    """A plain verdict on "30 % faster convergence, +2 to +5 points", computed from ``rows``.
+#: "Converges 30 % faster": relative change in epochs to 95 % of the best validation accuracy, at most -30 %.
+SPEED_CLAIM = Claim.at_most(-0.30, on="relative", text="converges 30 % faster")
+#: "+2 to +5 points": the change in final test accuracy, between +2 and +5 points (both ends checked).
+ACCURACY_CLAIM = Claim.between(0.02, 0.05, text="+2 to +5 points of accuracy", scale=100, unit=" points", digits=1)
 
-    Compares the article's restarts with the constant-LR baseline per task: relative change in
-    epochs-to-95 % (negative = faster) and the test-accuracy difference in points. Says whether the
-    claim holds where it was measured, and where the article's restarts fall in the budget.
+
+def _arm(by: dict[str, dict], task: str, *, label: str | None = None, part: str | None = None) -> dict:
+    found = [r for name, r in by.items() if name == label or (part is not None and part in name)]
+    if len(found) != 1:
+        want = repr(label) if label is not None else f"a label containing {part!r}"
+        raise ParameterError("table", f"the verdict needs exactly one schedule {want} for task {task!r}; "
+                                      f"the table has: {', '.join(by)}")
+    return found[0]
+
+
+def _by_seed(row: dict, metric: str) -> dict:
+    return dict(zip(row["seeds"], row["per_seed"][metric]))
+
+
+def compute_verdict(rows: list[dict], *, epochs: int, article: tuple[int, int] = (5, 2), baseline: str = "constant",
+                    article_label_part: str = "(article)", speed_claim: Claim = SPEED_CLAIM,
+                    accuracy_claim: Claim = ACCURACY_CLAIM, alpha: float = 0.05) -> dict:
+    """Numbers and a status per claim, from the table of :func:`summarize` (JSON-safe).
+
+    Per task, the article's restarts are paired seed by seed with the ``baseline`` schedule: epochs to
+    95 % (``speed_claim``, relative change) and final test accuracy (``accuracy_claim``, difference). The
+    tasks form one family per claim (Holm). The best schedule per task is chosen on the mean final
+    validation accuracy, and its test accuracy is reported once, for that choice.
     """
-    restarts = restart_positions({"base_lr": 1e-3, "T_0": article[0], "T_mult": article[1]}, epochs + 1e-9)
-    per_task = {}
-    for task in dict.fromkeys(r["task"] for r in rows):
+    epochs = check_number("epochs", epochs, low=1, integer=True)
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    if not tasks:
+        raise ParameterError("rows", "the verdict needs a non-empty table (see summarize)")
+    pairs, per_task = {}, {}
+    for task in tasks:
         by = {r["schedule"]: r for r in rows if r["task"] == task}
-        art = next(r for label, r in by.items() if article_label_part in label)
-        base = by[baseline]
-        best_other = max((r for r in by.values()), key=lambda r: r["test_acc"])
-        speed = (art["epochs_to_95"] - base["epochs_to_95"]) / base["epochs_to_95"] if base["epochs_to_95"] else math.nan
-        gain = 100 * (art["test_acc"] - base["test_acc"])
-        noise = 100 * math.hypot(art["test_acc_sd"], base["test_acc_sd"])
+        art = _arm(by, task, part=article_label_part)
+        base = _arm(by, task, label=baseline)
+        pairs[task] = (paired(_by_seed(art, "epochs_to_95"), _by_seed(base, "epochs_to_95"), name=task),
+                       paired(_by_seed(art, "test_acc"), _by_seed(base, "test_acc"), name=task))
+        best = max(by.values(), key=lambda r: r["val_acc_final"])
         per_task[task] = {
-            "speedup_vs_constant": -speed, "points_vs_constant": gain, "points_noise": noise,
-            "best_schedule": best_other["schedule"],
-            "claim_speed_holds": bool(-speed >= 0.30),
-            "claim_accuracy_holds": bool(2.0 <= gain and gain > noise),
+            "article": art["schedule"], "baseline": base["schedule"], "n_seeds": pairs[task][0].n,
+            "epochs_to_95": {"article": art["epochs_to_95"], "baseline": base["epochs_to_95"]},
+            "censored": {"article": art["n_seeds"] - art["reached_95"], "baseline": base["n_seeds"] - base["reached_95"]},
+            "test_acc": {"article": art["test_acc"], "baseline": base["test_acc"]},
+            "best_on_validation": {"schedule": best["schedule"], "val_acc_final": best["val_acc_final"],
+                                   "test_acc": best["test_acc"], "test_acc_sd": best["test_acc_sd"]},
         }
+    speed = assess_all([(pairs[t][0], speed_claim) for t in tasks], alpha=alpha)
+    accuracy = assess_all([(pairs[t][1], accuracy_claim) for t in tasks], alpha=alpha)
+    for t, vs, va in zip(tasks, speed, accuracy):
+        per_task[t]["speed"], per_task[t]["accuracy"] = vs.as_dict(), va.as_dict()
+    restarts = restart_positions({"base_lr": 1e-3, "T_0": article[0], "T_mult": article[1]}, epochs + 1e-9)
+    return {"claims": {"speed": speed_claim.as_dict(), "accuracy": accuracy_claim.as_dict()}, "alpha": alpha,
+            "epochs": epochs, "article": list(article), "baseline": baseline, "per_task": per_task,
+            "restarts_in_budget": restarts}
+
+
+def render_verdict(v: dict) -> str:
+    """Markdown for :func:`compute_verdict`'s result: each claim with a status per task first, then the numbers."""
     lines = []
-    for task, v in per_task.items():
-        lines.append(
-            f"{task}: the article's restarts reach 95 % of the best validation accuracy "
-            f"{abs(100 * v['speedup_vs_constant']):.0f} % {'sooner' if v['speedup_vs_constant'] >= 0 else 'later'} than a constant LR "
-            f"and end {v['points_vs_constant']:+.1f} points (seed noise +- {v['points_noise']:.1f}) on test accuracy; "
-            f"best schedule here: {v['best_schedule']}. "
-            f"'30 % faster': {'holds' if v['claim_speed_holds'] else 'not supported'}; "
-            f"'+2 to +5 points': {'holds' if v['claim_accuracy_holds'] else 'not supported'}."
-        )
-    mid = restarts and (restarts[-1] < epochs)
+    for key, what in (("speed", "epochs until the validation accuracy first reaches 95 % of the best any schedule "
+                               "reached with that seed"),
+                      ("accuracy", "final test accuracy")):
+        c = v["claims"][key]
+        lines.append(f"**Claim: '{c['text']}'** ({c['range']}; {what}; the article's restarts vs a {v['baseline']} "
+                     "learning rate, paired over seeds):")
+        for task, t in v["per_task"].items():
+            lines.append(f"- {task}: {t[key]['line_without_claim']}")
+            if key == "speed" and any(t["censored"].values()):
+                lines.append(f"  ({t['censored']['article']} article and {t['censored']['baseline']} baseline seeds never "
+                             f"reached the bar; counted as budget + 1 epochs, a lower bound.)")
+    lines.append("**Best schedule, chosen on validation** (mean final validation accuracy; its test accuracy "
+                 "reported once, for that choice):")
+    for task, t in v["per_task"].items():
+        b = t["best_on_validation"]
+        lines.append(f"- {task}: {b['schedule']}: validation {100 * b['val_acc_final']:.1f} %, test "
+                     f"{format_mean_sd(b['test_acc'], b['test_acc_sd'], scale=100, digits=1)} %.")
+    restarts, epochs = v["restarts_in_budget"], v["epochs"]
+    a0, am = v["article"]
+    mid = restarts and restarts[-1] < epochs
     lines.append(
-        f"With T_0={article[0]}, T_mult={article[1]} stepped per epoch the restarts fall at epochs "
+        f"With T_0={a0}, T_mult={am} stepped per epoch the restarts fall at epochs "
         f"{', '.join(f'{r:g}' for r in restarts) or 'none'} inside a {epochs}-epoch budget"
         + (f", so training ends mid-cycle, {epochs - restarts[-1]:g} epochs after the last restart." if mid else ".")
     )
-    return {"per_task": per_task, "restarts_in_budget": restarts, "text": "\n".join(lines)}
+    return "\n".join(lines)
 
 
 def per_batch_pitfall(T_0: int = 5, T_mult: int = 2, iters_per_epoch: int = 20, epochs: int = 20,

@@ -17,6 +17,9 @@ class ParameterError(ValueError):
         super().__init__(message)
         self.name = name
 
+    def __reduce__(self):  # picklable: spawned workers send it back intact
+        return (type(self), (self.name, str(self)))
+
 
 def _interval(low, high, low_inclusive, high_inclusive) -> str:
     lo = "-inf" if low is None else repr(low)

@@ -23,8 +23,11 @@ class WeightingCallback(Callback):
 
     At ``batch_start`` (knob changes already applied by the Trainer) the loss's scheme is rebuilt if the
     knobs changed, so a new scheme takes effect from that step's loss on. At ``batch_end`` the batch's
-    ``last_weights`` are collected by target class; at ``epoch_end`` the per-class mean and 10/50/90 %
-    quantiles are logged as ``weight_mean/class_<c>``, ``weight_q10/class_<c>``, ... ``switches`` lists
+    ``last_weights`` are collected by target class and each class's mean in the batch is logged as
+    ``weight_batch/class_<c>`` at the step the batch started from (the step an applied change is
+    recorded at, so a live plot shows a switch exactly there); at
+    ``epoch_end`` the per-class mean and 10/50/90 % quantiles are logged as ``weight_mean/class_<c>``,
+    ``weight_q10/class_<c>``, ... ``switches`` lists
     ``(step, scheme name, params)`` for every scheme in force. ``class_counts`` (training-set examples per
     class) are handed to the loss, for the class-balanced and inverse-frequency schemes.
     """
@@ -79,7 +82,10 @@ class WeightingCallback(Callback):
             raise RuntimeError(f"WeightingCallback: last_weights {w.shape} do not match targets {t.shape}; "
                                "is the Trainer's loss_fn this callback's WeightedLoss?")
         for c in np.unique(t):
-            self._by_class.setdefault(int(c), []).append(w[t == c])
+            wc = w[t == c]
+            self._by_class.setdefault(int(c), []).append(wc)
+            # logged at the step the batch started from, like ``lr`` and ``knob/...`` (the step a change applies at)
+            state.recorder.log(f"weight_batch/class_{int(c)}", float(wc.mean()), step=state.step - 1, epoch=state.epoch)
 
     def epoch_end(self, state) -> None:
         for c in sorted(self._by_class):

@@ -1,0 +1,289 @@
+"""Background jobs: long measurements that leave the kernel free while a person steers a live run.
+
+Messages from the browser (a slider moved, a button pressed) are handled only while the kernel is
+idle, so a notebook cell that waits for a long comparison freezes every panel above it. With a
+frontend, :func:`run_in_background` starts the computation on a thread of the kernel and returns at
+once; the heavy work runs in :func:`dsopt.studies.jobs.run_jobs`' spawned workers (always in worker
+processes here, at a lower CPU priority, so the live run and the UI keep their core). Any later cell
+asks for a rendering of the result with :meth:`BackgroundJob.show`, which displays a progress bar now
+and the rendering in the same place once the result is ready; no cell ever waits.
+
+Headless (papermill, nbval, scripts: no frontend) the very same calls block: ``run_in_background``
+runs the function to the end before returning and ``show`` displays the rendering at once, so an
+executed notebook reads top to bottom, deterministically.
+
+::
+
+    job = run_in_background(compare_schedules, tasks, schedules, epochs=20, seeds=[0, 1, 2],
+                            desc="schedule comparison")
+    job.show(lambda r: Markdown(format_table(r["table"])))      # this cell: the table
+    job.show(lambda r: comparison_figure(r["runs"]))            # a later cell: the figure
+
+A render function receives the result and returns what to show: a plotly figure, an IPython display
+object (``Markdown``, ``HTML``), a string, a list of those, or None; what it prints is shown too. Widget
+objects are touched on the kernel's main thread only (the progress and the rendering are driven by a
+task on the kernel's event loop, which runs whenever the kernel is idle). A job started again under
+the same ``name`` (a re-run cell) cancels its predecessor; finished runs stay in the study's cache.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+import ipywidgets as W
+
+from dsopt.studies.jobs import JobsCancelled, execution
+from dsopt_widgets.frontend import has_frontend, show_static
+from dsopt_widgets.live import poll
+
+#: Niceness added to background workers: the live run (normal priority) keeps its core.
+BACKGROUND_NICE = 10
+
+_ACTIVE: dict[str, "BackgroundJob"] = {}
+
+
+def _fmt_seconds(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
+
+
+def _is_plotly_figure(obj: Any) -> bool:
+    try:
+        from plotly.basedatatypes import BaseFigure
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(obj, BaseFigure)
+
+
+def _flatten(obj: Any) -> list:
+    if obj is None:
+        return []
+    if isinstance(obj, (list, tuple)):
+        return [x for item in obj for x in _flatten(item)]
+    return [obj]
+
+
+def to_outputs(obj: Any) -> list[dict]:
+    """Notebook output dicts for ``obj`` (see the module doc for what may be rendered)."""
+    out = []
+    for item in _flatten(obj):
+        if isinstance(item, str):
+            out.append({"output_type": "stream", "name": "stdout", "text": item if item.endswith("\n") else item + "\n"})
+        elif _is_plotly_figure(item):
+            import plotly.io as pio
+
+            bundle = pio.renderers["plotly_mimetype"].to_mimebundle(item.to_dict())
+            bundle["text/plain"] = f"<plotly figure: {len(item.data)} traces>"
+            out.append({"output_type": "display_data", "data": bundle, "metadata": {}})
+        else:
+            from IPython.core.formatters import format_display_data
+
+            data, meta = format_display_data(item)
+            out.append({"output_type": "display_data", "data": data, "metadata": meta})
+    return out
+
+
+def _display_now(obj: Any) -> None:
+    """Headless: display ``obj`` in the running cell (plotly figures as static output)."""
+    from IPython.display import display
+
+    for item in _flatten(obj):
+        if isinstance(item, str):
+            print(item)
+        elif _is_plotly_figure(item):
+            show_static(item)
+        else:
+            display(item)
+
+
+def _error_output(exc: BaseException) -> dict:
+    return {"output_type": "error", "ename": type(exc).__name__, "evalue": str(exc),
+            "traceback": traceback.format_exception(type(exc), exc, exc.__traceback__)}
+
+
+class _View:
+    """One place in the notebook where the job shows progress, then ``render(result)``."""
+
+    def __init__(self, job: "BackgroundJob", render: Callable[[Any], Any] | None):
+        self.job, self.render, self.rendered = job, render, False
+        self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="240px"))
+        self.label = W.HTML()
+        self.cancel = W.Button(description="Cancel", tooltip="stop this measurement (finished runs stay cached)",
+                               layout=W.Layout(width="90px"))
+        self.cancel.on_click(lambda _: job.cancel())
+        self.status = W.HBox([self.bar, self.cancel, self.label], layout=W.Layout(align_items="center"))
+        self.output = W.Output(layout=W.Layout(overflow="auto"))
+        self.box = W.VBox([self.status, self.output], layout=W.Layout(width="100%"))
+
+    def update(self) -> None:
+        job = self.job
+        desc, done, total = job.progress
+        if job.state == "running" and not total:
+            self.label.value = f"<span>{job.desc}: starting in the background · {_fmt_seconds(job.elapsed())}</span>"
+            return
+        if job.state == "running":
+            self.bar.value = done / total
+            left = job.eta()
+            self.label.value = (f"<span>{job.desc}: {done} / {total} {desc} in the background · "
+                                f"{_fmt_seconds(job.elapsed())}" + (f" · about {_fmt_seconds(left)} left" if left else "")
+                                + " · the kernel stays free: steer the live run above meanwhile</span>")
+            return
+        if self.rendered:
+            return
+        self.rendered = True
+        self.bar.layout.display = self.cancel.layout.display = "none"
+        if job.state == "done":
+            self.label.value = f'<span style="color:#555">{job.desc}: finished in {_fmt_seconds(job.elapsed())}</span>'
+            self.output.outputs = tuple(self._render())
+        elif job.state == "cancelled":
+            self.label.value = f'<span style="color:#b00020">{job.desc}: cancelled ({job.error}); re-run the cell to resume</span>'
+        else:
+            self.label.value = f'<span style="color:#b00020">{job.desc} failed: {type(job.error).__name__}: {job.error}</span>'
+            self.output.outputs = (_error_output(job.error),)
+
+    def _render(self) -> list[dict]:
+        if self.render is None:
+            return []
+        printed = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(printed):
+                shown = self.render(self.job.result())
+        except Exception as exc:  # shown in place of the rendering, never as a kernel traceback
+            return to_outputs(printed.getvalue() or None) + [_error_output(exc)]
+        return to_outputs(printed.getvalue() or None) + to_outputs(shown)
+
+
+class BackgroundJob:
+    """A computation running on a kernel thread (its grids in run_jobs' workers), or already finished.
+
+    ``state``: "running", "done", "failed" or "cancelled". ``progress``: ``(what, done, total)`` of
+    the grid running now. ``result()`` blocks until the end (scripts; never call it in a notebook
+    cell with a frontend: that would freeze the panels again) and re-raises a failure.
+    """
+
+    def __init__(self, fn: Callable[..., Any], args: tuple, kwargs: dict, *, desc: str, name: str | None,
+                 background: bool, refresh: float = 0.5):
+        self.fn, self.desc, self.name = fn, desc, name or desc
+        self.state = "running"
+        self.progress: tuple[str, int, int] = ("runs", 0, 0)
+        self.error: BaseException | None = None
+        self._result: Any = None
+        self._cancel = threading.Event()
+        self._views: list[_View] = []
+        self._t0 = time.monotonic()
+        self._t1: float | None = None
+        self._progress_t: list[tuple[float, int]] = []
+        self._done = threading.Event()
+        self.refresh_interval = refresh
+        self._poll = None
+        if background:
+            self._thread = threading.Thread(target=self._target, args=(args, kwargs, True), daemon=True,
+                                            name=f"dsopt-background-{self.name}")
+            self._thread.start()
+        else:
+            self._thread = None
+            self._target(args, kwargs, False)
+
+    def _target(self, args, kwargs, background: bool) -> None:
+        settings = dict(on_progress=self._on_progress, cancel=self._cancel)
+        if background:
+            settings.update(nice=BACKGROUND_NICE, isolate=True)
+        try:
+            with execution(**settings):
+                self._result = self.fn(*args, **kwargs)
+            self.state = "done"
+        except JobsCancelled as exc:
+            self.error, self.state = exc, "cancelled"
+        except BaseException as exc:  # kept for result() and shown in the views
+            self.error, self.state = exc, "failed"
+            if not background:
+                raise
+        finally:
+            self._t1 = time.monotonic()
+            self._done.set()
+
+    def _on_progress(self, desc: str, done: int, total: int) -> None:
+        self.progress = (desc, done, total)
+        self._progress_t.append((time.monotonic(), done))
+
+    # -- queries -----------------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        """True once the job has finished, failed or been cancelled."""
+        return self._done.is_set()
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The function's return value (waits for it); re-raises its exception."""
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"{self.desc} still running after {timeout} s")
+        if self.error is not None:
+            raise self.error
+        return self._result
+
+    def elapsed(self) -> float:
+        return (self._t1 or time.monotonic()) - self._t0
+
+    def eta(self) -> float | None:
+        """Seconds left, from the pace of the runs finished in this session (None before two of them)."""
+        pts = self._progress_t
+        _, done, total = self.progress
+        if len(pts) < 2 or pts[-1][1] <= pts[0][1] or not total:
+            return None
+        rate = (pts[-1][1] - pts[0][1]) / max(pts[-1][0] - pts[0][0], 1e-9)
+        return (total - done) / rate
+
+    def cancel(self) -> None:
+        """Ask the job to stop (its workers exit within about a second; finished runs stay cached)."""
+        self._cancel.set()
+
+    # -- display -----------------------------------------------------------------------------------
+    def show(self, render: Callable[[Any], Any] | None = None) -> "BackgroundJob":
+        """Show ``render(result)`` here: at once when finished (headless: always), else progress now
+        and the rendering in its place when the result is ready (the cell itself returns at once)."""
+        if self._thread is None:  # ran in the foreground (headless)
+            if self.state == "done" and render is not None:
+                _display_now(render(self._result))
+            return self
+        from IPython.display import display
+
+        view = _View(self, render)
+        self._views.append(view)
+        view.update()
+        display(view.box)
+        if self._poll is None:
+            self._poll = poll(self._tick, self.refresh_interval)
+        return self
+
+    def _tick(self) -> bool:
+        """Main thread, on the kernel's event loop: move the progress bars; render when finished."""
+        for view in self._views:
+            view.update()
+        return not self.done
+
+    def __repr__(self) -> str:
+        desc, done, total = self.progress
+        return f"<BackgroundJob {self.desc!r}: {self.state}, {done}/{total} {desc}>"
+
+
+def run_in_background(fn: Callable[..., Any], *args: Any, desc: str = "measurement", name: str | None = None,
+                      background: bool | None = None, **kwargs: Any) -> BackgroundJob:
+    """Run ``fn(*args, **kwargs)`` as a :class:`BackgroundJob`: in the background with a frontend,
+    to the end before returning without one (``background`` overrides the detection).
+
+    ``desc`` names the job in its progress line; ``name`` (default ``desc``) identifies it: a new job
+    with the name of a running one cancels that one first (a re-run cell does not run twice).
+    """
+    if background is None:
+        background = has_frontend()
+    key = name or desc
+    previous = _ACTIVE.get(key)
+    if previous is not None and not previous.done:
+        previous.cancel()
+        previous._done.wait(30)
+    job = BackgroundJob(fn, args, kwargs, desc=desc, name=key, background=background)
+    _ACTIVE[key] = job
+    return job

@@ -1,0 +1,64 @@
+"""One finished run as a sealed JSON file: the run cache and the stored runs share this format.
+
+A run file holds the run's ``key``, what produced it (``fingerprint``: source hash, torch version,
+device), the ``job`` it answered, its ``result`` and a SHA-256 over all of that (``sha256``). A file
+whose checksum does not match (edited, truncated, written by an older format) is refused with
+:class:`RunFileError`, so a cache never returns a result it cannot vouch for.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from dsopt.util.atomic import atomic_write_text
+
+FORMAT = 1
+
+
+class RunFileError(Exception):
+    """A run file that cannot be trusted: unreadable JSON, wrong format, wrong key or failed checksum."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        super().__init__(f"run file {path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.reason))
+
+
+def _digest(record: dict) -> str:
+    body = {k: v for k, v in record.items() if k != "sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def seal(key: str, result: dict, *, fingerprint: dict, job=None, run: str = "", seconds: float | None = None) -> dict:
+    """The sealed record of one run (``sha256`` covers every other field; ``seconds``: how long it took)."""
+    record = {"format": FORMAT, "key": key, "run": run, "job": job, "fingerprint": fingerprint, "result": result,
+              "seconds": seconds}
+    record["sha256"] = _digest(record)
+    return record
+
+
+def write_run(path: str | os.PathLike, record: dict) -> None:
+    """Write a sealed record atomically (a reader never sees half a file)."""
+    atomic_write_text(path, json.dumps(record, sort_keys=True, indent=1, default=repr))
+
+
+def read_run(path: str | os.PathLike, key: str | None = None) -> dict:
+    """Read and check a run file; return the whole record. Raises :class:`RunFileError` if it cannot be trusted."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RunFileError(path, f"unreadable ({type(exc).__name__}: {exc})") from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise RunFileError(path, f"not a run file of format {FORMAT}")
+    if record.get("sha256") != _digest(record):
+        raise RunFileError(path, "checksum mismatch (the file was changed after it was written)")
+    if key is not None and record.get("key") != key:
+        raise RunFileError(path, f"holds run {record.get('key')!r}, not {key!r}")
+    return record

@@ -1,0 +1,96 @@
+"""Background jobs (dsopt_widgets.background): headless they block and show at once; with a frontend
+they run on a thread (their grids in niced worker processes), show progress, then render in place."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+from IPython.display import Markdown
+from jobs_helpers import sleepy, wait_for_files, wait_gone
+
+from dsopt.studies.jobs import cache_key, run_jobs
+from dsopt_widgets.background import BACKGROUND_NICE, run_in_background, to_outputs
+
+
+def grid(pid_dir=None, seconds=(0.1, 0.2), cache_dir=None):
+    jobs = [(s, pid_dir) for s in seconds]
+    return run_jobs(jobs, sleepy, lambda j: (j, {}), key=lambda j: cache_key("bg-test", j), cache_dir=cache_dir,
+                    workers=2, progress=False, desc="naps")
+
+
+def test_headless_runs_to_the_end_and_shows_at_once(capsys):
+    job = run_in_background(lambda a, b: a + b, 2, 3, desc="sum", background=False)
+    assert job.state == "done" and job.done and job.result() == 5
+    job.show(lambda r: f"the sum is {r}")
+    job.show(lambda r: Markdown(f"**{r}**"))
+    out = capsys.readouterr().out
+    assert "the sum is 5" in out and "Markdown" in out  # outside IPython, display() prints the repr
+    with pytest.raises(ZeroDivisionError):
+        run_in_background(lambda: 1 / 0, desc="boom", background=False)
+
+
+def test_in_the_background_progress_then_the_rendering_in_place(tmp_path):
+    gate = threading.Event()
+
+    def slow():
+        gate.wait(60)
+        return grid(cache_dir=tmp_path)
+
+    job = run_in_background(slow, desc="comparison", background=True)
+    assert job.state == "running" and not job.done  # returned at once
+    job.show(lambda r: [Markdown(f"**{len(r)} runs**"), go.Figure(go.Scatter(x=np.arange(3), y=np.ones(3))),
+                        print("printed by the renderer")])
+    job.show()  # a second view of the same job (a later cell), no rendering
+    view = job._views[0]
+    assert job._tick() is True and "starting" in view.label.value and view.output.outputs == ()
+    gate.set()
+    result = job.result(timeout=120)
+    assert job.progress == ("naps", 2, 2)
+    assert all(r["pid"] != os.getpid() and r["nice"] >= min(19, os.nice(0) + BACKGROUND_NICE) for r in result.values())
+    assert job._tick() is False  # finished: the polling ends
+    kinds = [list(o.get("data", {"stream": 1})) for o in view.output.outputs]
+    assert view.output.outputs[0]["text"] == "printed by the renderer\n"
+    assert "text/markdown" in kinds[1] and "application/vnd.plotly.v1+json" in kinds[2]
+    assert "finished" in view.label.value and view.bar.layout.display == "none"
+    assert job._views[1].output.outputs == ()
+
+
+def test_failures_are_shown_in_place_not_raised():
+    job = run_in_background(lambda: 1 / 0, desc="boom", background=True)
+    with pytest.raises(ZeroDivisionError):
+        job.result(timeout=30)
+    job.show(lambda r: r)
+    job._tick()
+    view = job._views[0]
+    assert job.state == "failed" and "boom failed: ZeroDivisionError" in view.label.value
+    assert view.output.outputs[0]["output_type"] == "error"
+    ok = run_in_background(lambda: 1, desc="fine", background=True)
+    ok.result(timeout=30)
+    ok.show(lambda r: r + "x")  # the renderer itself fails: its traceback, in place
+    ok._tick()
+    assert ok._views[0].output.outputs[-1]["ename"] == "TypeError"
+
+
+def test_a_new_job_with_the_same_name_cancels_the_running_one(tmp_path):
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    first = run_in_background(grid, str(pids), (60, 61), desc="long grid", background=True)
+    workers = [int(p.stem) for p in wait_for_files(pids, 2, 120)]
+    t0 = time.monotonic()
+    second = run_in_background(lambda: "fresh", desc="long grid", background=True)
+    assert first.state == "cancelled" and time.monotonic() - t0 < 30
+    assert wait_gone(workers, 10) == []
+    assert second.result(timeout=30) == "fresh"
+    first.show()
+    first._tick()
+    assert "cancelled" in first._views[0].label.value
+
+
+def test_to_outputs_kinds():
+    outs = to_outputs(["text", None, Markdown("*m*"), go.Figure()])
+    assert [o["output_type"] for o in outs] == ["stream", "display_data", "display_data"]
+    assert outs[2]["data"]["application/vnd.plotly.v1+json"]["data"] == []

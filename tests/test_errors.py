@@ -1,0 +1,55 @@
+"""Every dsopt error raised in a spawned worker reaches the parent intact (class, message, attributes).
+
+A worker of ``run_jobs`` that raises an error which cannot be unpickled turns the helpful message into
+``BrokenProcessPool`` / ``TypeError: __init__() missing arguments``. New error classes: add them here.
+"""
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from dsopt.chapters.runner import ChapterRunError
+from dsopt.data.errors import ChecksumMismatchError, CorruptFileError, DataError, DataUnavailableError
+from dsopt.studies.jobs import StoredRunError
+from dsopt.util.runfile import RunFileError
+from dsopt.util.validation import ParameterError
+
+ERRORS = [
+    (ParameterError, ("epochs", "epochs must be an integer in [2, 500]; got 1"), {}),
+    (DataError, ("The data folder /x is not writable. Set DSOPT_DATA to a writable folder.",), {}),
+    (CorruptFileError, (Path("/data/sst2/dev.tsv"), "a" * 64, "b" * 64, "sst2"), {}),
+    (ChecksumMismatchError, ("https://example.org/x.zip", "a" * 64, "b" * 64), {}),
+    (DataUnavailableError, ("sms_spam_collection", [Path("/data/sms/SMSSpamCollection")], ["https://u/1"],
+                            ["https://u/1: HTTP 404"]), {"offline": True, "hints": ["Alternatively ..."]}),
+    (RunFileError, ("/cache/abc.json", "checksum mismatch"), {}),
+    (ChapterRunError, ("04", "runs/04/04_dynamic_weighting.ipynb", 11, "DataUnavailableError", "Dataset 'x' ...",
+                       "  at Cell In[11], line 3"), {}),
+    (StoredRunError, ("3 of 24 runs ... regenerate with `dsopt run 01 --update-notebook`",), {}),
+]
+
+
+def _raise(cls, args, kwargs):
+    raise cls(*args, **kwargs)
+
+
+def test_every_dsopt_error_class_is_listed():
+    """A new exception class in src/dsopt must be added to ERRORS (so its pickling is tested)."""
+    import re
+
+    src = Path(__file__).resolve().parents[1] / "src" / "dsopt"
+    defined = set()
+    for path in src.rglob("*.py"):
+        defined |= set(re.findall(r"^class (\w+)\((?:\w+\.)?\w*(?:Error|Exception)\b", path.read_text(), flags=re.MULTILINE))
+    assert defined <= {cls.__name__ for cls, _, _ in ERRORS}, defined - {cls.__name__ for cls, _, _ in ERRORS}
+
+
+@pytest.mark.parametrize("cls, args, kwargs", ERRORS, ids=[e[0].__name__ for e in ERRORS])
+def test_error_raised_in_a_spawned_worker_arrives_intact(cls, args, kwargs):
+    expected = cls(*args, **kwargs)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool, pytest.raises(cls) as info:
+        pool.submit(_raise, cls, args, kwargs).result()
+    assert str(info.value) == str(expected) and len(str(expected)) > 20
+    assert {k: v for k, v in vars(info.value).items()} == {k: v for k, v in vars(expected).items()}
