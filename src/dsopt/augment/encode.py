@@ -60,6 +60,9 @@ class MiniLMVectors:
         from dsopt.models.tokenize import encode_texts
 
         encoder, tok = self._model()
+        # batches of similar length carry little padding: encode in length order, return in input order
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        texts = [texts[i] for i in order]
         out = []
         for i in range(0, len(texts), self.batch_size):
             enc = encode_texts(texts[i:i + self.batch_size], tok, self.max_length)
@@ -71,7 +74,12 @@ class MiniLMVectors:
                 mask[torch.arange(len(mask)), enc["attention_mask"].sum(1) - 1] = 0
             out.append(F.normalize(pool(h, mask, "mean"), dim=-1).numpy())
         self.encoded += len(texts)
-        return np.concatenate(out) if out else np.zeros((0, 384), np.float32)
+        if not out:
+            return np.zeros((0, 384), np.float32)
+        vecs = np.concatenate(out)
+        back = np.empty_like(vecs)
+        back[order] = vecs
+        return back
 
     def _cached(self, store: VectorStore, texts: Sequence[str], *, words: bool) -> np.ndarray:
         keys = [_key(t) for t in texts]

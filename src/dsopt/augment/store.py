@@ -81,9 +81,18 @@ class VectorStore:
         self._vectors: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
         self.skipped_shards = 0
-        if self.root is not None and self.root.is_dir():
-            for shard in sorted(self.root.glob("*.npz")):
-                self._load(shard)
+        self._seen: set[str] = set()
+        self.refresh()
+
+    def refresh(self) -> int:
+        """Read shards written since the store opened (another process may share the folder); return how many."""
+        if self.root is None or not self.root.is_dir():
+            return 0
+        new = [p for p in sorted(self.root.glob("*.npz")) if p.name not in self._seen]
+        for shard in new:
+            self._seen.add(shard.name)
+            self._load(shard)
+        return len(new)
 
     def _load(self, shard: Path) -> None:
         try:
@@ -104,7 +113,11 @@ class VectorStore:
         return key in self._vectors
 
     def get_many(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
+        """The vectors of ``keys`` that are stored (here, or in shards other processes wrote since)."""
+        keys = list(keys)
         with self._lock:
+            if any(k not in self._vectors for k in keys):
+                self.refresh()
             return {k: self._vectors[k] for k in keys if k in self._vectors}
 
     def put_many(self, keys: Sequence[str], vectors: np.ndarray) -> None:
@@ -119,4 +132,7 @@ class VectorStore:
         if self.root is not None:
             buf = io.BytesIO()
             np.savez(buf, keys=np.asarray(list(keys), dtype=str), vectors=vectors)
-            atomic_write_bytes(self.root / f"{uuid.uuid4().hex}.npz", buf.getvalue())
+            name = f"{uuid.uuid4().hex}.npz"
+            atomic_write_bytes(self.root / name, buf.getvalue())
+            with self._lock:
+                self._seen.add(name)
