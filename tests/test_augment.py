@@ -334,21 +334,35 @@ GUARDED = textwrap.dedent('''
     v = MiniLMVectors(None)
     texts = ["I have a high fever and chills.", "My skin is itchy and red with a rash on my arms."]
     emb = DomainEmbedding.from_texts(texts * 2, v.words)
+    import json
+    out = {}
     for name in RECIPES:
         rows = AugmentationPipeline(Recipe(name, pct_words_to_swap=0.3, min_cos_sim=0.0), nltk_data=root, embedding=emb,
                                     filter=SimilarityFilter(v, 0.0)).augment(texts, 2, seed=0)
         assert any(a.text for r in rows for a in r), name
+        out[name] = [[a.text for a in r] for r in rows]
     rep = article_recipe(root, emb)
     assert rep["steps"][1]["error"] == "OfflineError"
     print("ATTEMPTS", len(attempts))
+    print("OUT", json.dumps(out, sort_keys=True))
 ''')
 
 
-def test_everything_runs_with_the_network_forbidden(tmp_path):
-    """Fresh NLTK folder and textattack cache, every socket refused: build, import, all recipes, the filter."""
-    env = {**os.environ, "DSOPT_NLTK_DATA": str(tmp_path / "nltk"), "DSOPT_TA_CACHE": str(tmp_path / "ta"),
-           "DSOPT_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "NLTK_DATA": ""}
-    r = subprocess.run([sys.executable, "-c", GUARDED], check=False, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert "ATTEMPTS 0" in r.stdout, r.stdout + r.stderr[-2000:]
-    assert (tmp_path / "ta" / "post_install_check_3").is_file()
+def test_everything_runs_with_the_network_forbidden_and_reproduces_across_processes(tmp_path):
+    """Fresh NLTK folder and textattack cache, every socket refused: build, import, all recipes, the filter.
+
+    Run twice with different Python hash seeds: textattack's WordNet candidates and EDA's results come out
+    of sets of strings, whose order follows the hash seed; dsopt sorts them, so both processes agree.
+    """
+    outs = []
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "DSOPT_NLTK_DATA": str(tmp_path / f"nltk{hash_seed}"), "NLTK_DATA": "",
+               "DSOPT_TA_CACHE": str(tmp_path / f"ta{hash_seed}"), "DSOPT_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
+               "TRANSFORMERS_OFFLINE": "1", "PYTHONHASHSEED": hash_seed}
+        r = subprocess.run([sys.executable, "-c", GUARDED], check=False, env=env, capture_output=True, text=True,
+                           timeout=900)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "ATTEMPTS 0" in r.stdout, r.stdout + r.stderr[-2000:]
+        assert (tmp_path / f"ta{hash_seed}" / "post_install_check_3").is_file()
+        outs.append(next(line for line in r.stdout.splitlines() if line.startswith("OUT ")))
+    assert outs[0] == outs[1]

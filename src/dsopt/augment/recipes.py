@@ -17,6 +17,12 @@
 ``build_augmenter(recipe, ...)`` returns an object with ``augment_one(text, seed) -> (text | None, op)``.
 The seed is used for that one augmentation only: textattack draws from Python's global ``random``,
 so the stock augmenters run inside :func:`seeded` (which restores every global RNG afterwards).
+
+Seeding alone does not make textattack reproducible across processes: its WordNet transformations
+return ``list(set(...))`` of candidate words and ``EasyDataAugmenter`` shuffles ``list(set(...))`` of
+sentences, and the order of a set of strings changes with Python's per-process hash seed. dsopt sorts
+those lists (:func:`deterministic`, :class:`SortedEDA`) before textattack draws from them -- the same
+draw, made reproducible -- so a stored or cached augmentation is what any process would compute.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import contextlib
 import json
 import os
 import random
+import threading
 from dataclasses import asdict, dataclass
 from typing import Iterator
 
@@ -66,7 +73,7 @@ class Recipe:
 
     def key(self, embedding_fingerprint: str | None = None) -> str:
         """What the augmentations depend on, as a string (cache key part); the embedding for embedding_swap."""
-        d = {"name": self.name, "pct": round(float(self.pct_words_to_swap), 6), "textattack": "0.3.11", "v": 1}
+        d = {"name": self.name, "pct": round(float(self.pct_words_to_swap), 6), "textattack": "0.3.11", "v": 2}
         if self.needs_embedding:
             if embedding_fingerprint is None:
                 raise ParameterError("embedding", "embedding_swap needs a DomainEmbedding")
@@ -82,21 +89,64 @@ class Recipe:
         return asdict(self)
 
 
+#: textattack draws from the process-wide ``random``: one augmentation at a time, whatever the thread.
+_GLOBAL_RNG = threading.RLock()
+
+
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
-    """Seed Python's, NumPy's and torch's global RNGs for one call; restore their states afterwards."""
-    import torch
+    """Seed Python's and NumPy's global RNGs for one call, restore them afterwards; one thread at a time.
 
-    saved = (random.getstate(), np.random.get_state(), torch.get_rng_state())
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    try:
-        yield
-    finally:
-        random.setstate(saved[0])
-        np.random.set_state(saved[1])
-        torch.set_rng_state(saved[2])
+    textattack's augmenters draw from ``random`` (none of them touches torch's RNG, which is left alone so
+    that a model training on another thread keeps its own stream of dropout masks).
+    """
+    with _GLOBAL_RNG:
+        saved = (random.getstate(), np.random.get_state())
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        try:
+            yield
+        finally:
+            random.setstate(saved[0])
+            np.random.set_state(saved[1])
+
+
+def _sorted_result(fn):
+    def wrapper(*args, **kwargs):
+        return sorted(fn(*args, **kwargs))
+
+    return wrapper
+
+
+def deterministic(transformation):
+    """Make a textattack transformation's candidate lists independent of the hash seed (sorted), in place."""
+    subs = getattr(transformation, "transformations", None)  # CompositeTransformation
+    for t in subs or [transformation]:
+        for name in ("_get_replacement_words", "_get_synonyms"):
+            fn = getattr(t, name, None)
+            if fn is not None and not getattr(fn, "_dsopt_sorted", False):
+                wrapped = _sorted_result(fn)
+                wrapped._dsopt_sorted = True
+                setattr(t, name, wrapped)
+    return transformation
+
+
+def _sorted_eda_class():
+    from textattack.augmentation.recipes import EasyDataAugmenter
+
+    class SortedEDA(EasyDataAugmenter):
+        """textattack's ``EasyDataAugmenter`` with the union of its four results sorted before the shuffle
+        (textattack shuffles ``list(set(...))``, whose order depends on the hash seed); otherwise identical."""
+
+        def augment(self, text):
+            augmented = []
+            for aug in (self.synonym_replacement, self.random_deletion, self.random_swap, self.random_insertion):
+                augmented += aug.augment(text)
+            augmented = sorted(set(augmented))
+            random.shuffle(augmented)
+            return augmented[: self.transformations_per_example]
+
+    return SortedEDA
 
 
 class _Stock:
@@ -149,19 +199,24 @@ def build_augmenter(recipe: Recipe, *, nltk_data: str | os.PathLike, embedding=N
 
             if embedding is None:
                 raise ParameterError("embedding", "embedding_swap needs a DomainEmbedding (see DomainEmbedding.from_texts)")
-            transformation = WordSwapEmbedding(max_candidates=int(recipe.max_candidates),
-                                               embedding=embedding.to_textattack())
+            transformation = deterministic(WordSwapEmbedding(max_candidates=int(recipe.max_candidates),
+                                                             embedding=embedding.to_textattack()))
             accept = _cosine_accept(embedding, float(recipe.min_cos_sim))
             return _Fast(FastWordSwap(transformation, [StopwordModification()], pct, accept=accept), "swap")
         if recipe.name == "wordnet_swap":
             from textattack.transformations import WordSwapWordNet
 
-            return _Fast(FastWordSwap(WordSwapWordNet(), [StopwordModification()], pct), "swap")
-        from textattack.augmentation.recipes import EasyDataAugmenter, SynonymInsertionAugmenter
+            return _Fast(FastWordSwap(deterministic(WordSwapWordNet()), [StopwordModification()], pct), "swap")
+        from textattack.augmentation.recipes import SynonymInsertionAugmenter
 
         if recipe.name == "synonym_insertion":
-            return _Stock(SynonymInsertionAugmenter(pct_words_to_swap=pct, transformations_per_example=1), "insert")
-        return _Stock(EasyDataAugmenter(pct_words_to_swap=pct, transformations_per_example=1), "eda")
+            aug = SynonymInsertionAugmenter(pct_words_to_swap=pct, transformations_per_example=1)
+            deterministic(aug.transformation)
+            return _Stock(aug, "insert")
+        eda = _sorted_eda_class()(pct_words_to_swap=pct, transformations_per_example=1)
+        for sub in (eda.synonym_replacement, eda.random_deletion, eda.random_swap, eda.random_insertion):
+            deterministic(sub.transformation)
+        return _Stock(eda, "eda")
 
 
 def _cosine_accept(embedding, min_cos_sim: float):

@@ -14,7 +14,10 @@ from dsopt.studies.augmentation.measure import (
     arm_label,
     augment_job,
     augment_texts,
+    demo,
+    domain_embedding,
     draw_subset,
+    format_demo,
     learn_job,
     probe_job,
     run_study,
@@ -24,7 +27,7 @@ from dsopt.studies.augmentation.measure import (
 from dsopt.studies.augmentation.summary import format_table, summarize
 
 __all__ = [
-    "BASELINE", "FULL", "GRIDS", "LEARNERS", "Setup", "arm_label", "augment_job", "augment_texts", "draw_subset",
+    "BASELINE", "FULL", "GRIDS", "LEARNERS", "Setup", "arm_label", "augment_job", "augment_texts", "demo", "domain_embedding", "format_demo", "draw_subset",
     "finetune_minilm", "format_table", "learn_job", "probe", "probe_job", "run_study", "setup", "steps_per_epoch", "summarize",
     "train_transformer", "vectors_for",
 ]

@@ -52,61 +52,80 @@ def _remap(loader: DataLoader, table: torch.Tensor) -> None:
     ds.tensors = (table[ds.tensors[0]],) + tuple(ds.tensors[1:])
 
 
-def train_transformer(train_texts: Sequence[str], train_y: Sequence[int], val_texts: Sequence[str], val_y,
-                      test_texts: Sequence[str], test_y, *, n_classes: int, n_originals: int, seed: int,
-                      scale: str = "workshop", epochs: int = 20, batch_size: int = 16, lr: float = 1e-3,
-                      threads: int | None = 1, recorder: Recorder | None = None, trainer_hook=None) -> dict:
-    """Train the small transformer from scratch; pick the epoch by validation macro-F1; test it once.
+def transformer_trainer(train_texts: Sequence[str], train_y: Sequence[int], val_texts: Sequence[str], val_y, *,
+                        n_classes: int, n_originals: int, seed: int, scale: str = "workshop", epochs: int = 20,
+                        batch_size: int = 16, lr: float = 1e-3, recorder: Recorder | None = None):
+    """The small transformer's run, built and seeded but not started: ``(trainer, metrics_callback, vocab_table)``.
 
-    ``trainer_hook(trainer)`` (optional) receives the Trainer before it runs (a panel starts it in the
-    background instead: then the return value is the Trainer's result dict only after ``fit``).
-    Returns ``{"val_macro_f1": [per epoch], "best_epoch", "test_macro_f1", "test_accuracy", "steps"}``.
+    One function for the study's runs and the panel's "try it" runs. The vocabulary is the WordPiece ids
+    of ``train_texts`` (originals and augmentations); validation is evaluated after every epoch
+    (``val_macro_f1`` in the Recorder) and the best epoch's weights are kept.
     """
     from dsopt.data.tasks import compact_vocab
     from dsopt.models import TransformerClassifier, load_minilm_tokenizer, text_loader
 
     check_choice("scale", scale, tuple(TRANSFORMER))
     epochs = check_number("epochs", epochs, low=1, integer=True)
+    seed_everything(seed)
+    tok = load_minilm_tokenizer()
+    train = text_loader(list(train_texts), np.asarray(train_y), tok, batch_size, max_length=MAX_LENGTH)
+    val = text_loader(list(val_texts), np.asarray(val_y), tok, 256, max_length=MAX_LENGTH)
+    table = compact_vocab(train.dataset.tensors[0], tok)
+    for loader in (train, val):
+        _remap(loader, table)
+    steps = steps_per_epoch(n_originals, batch_size)
+    train = fixed_step_loader(train, steps, batch_size, seed)
+    torch.manual_seed(seed)
+    model = TransformerClassifier(vocab_size=int(table.max()) + 1, n_tokens_max=MAX_LENGTH,
+                                  n_classes=n_classes, **TRANSFORMER[scale])
+    metrics = ClassMetricsCallback(val, keep_best="macro_f1")
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    trainer = Trainer(model, opt, torch.nn.functional.cross_entropy, train, None, max_epochs=epochs,
+                      callbacks=[metrics], recorder=recorder, progress=False)
+    return trainer, metrics, table
+
+
+def test_loader(texts: Sequence[str], y, table: torch.Tensor) -> DataLoader:
+    """Test batches in the vocabulary ``table`` of a :func:`transformer_trainer` run."""
+    from dsopt.models import load_minilm_tokenizer, text_loader
+
+    loader = text_loader(list(texts), np.asarray(y), load_minilm_tokenizer(), 256, max_length=MAX_LENGTH)
+    _remap(loader, table)
+    return loader
+
+
+def train_transformer(train_texts: Sequence[str], train_y: Sequence[int], val_texts: Sequence[str], val_y,
+                      test_texts: Sequence[str], test_y, *, n_classes: int, n_originals: int, seed: int,
+                      scale: str = "workshop", epochs: int = 20, batch_size: int = 16, lr: float = 1e-3,
+                      threads: int | None = 1) -> dict:
+    """Train the small transformer from scratch; pick the epoch by validation macro-F1; test it once.
+
+    Returns ``{"val_macro_f1": [per epoch], "best_epoch", "test_macro_f1", "test_accuracy", "steps"}``.
+    """
     previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
-        seed_everything(seed)
-        tok = load_minilm_tokenizer()
-        train = text_loader(list(train_texts), np.asarray(train_y), tok, batch_size, max_length=MAX_LENGTH)
-        val = text_loader(list(val_texts), np.asarray(val_y), tok, 256, max_length=MAX_LENGTH)
-        test = text_loader(list(test_texts), np.asarray(test_y), tok, 256, max_length=MAX_LENGTH)
-        table = compact_vocab(train.dataset.tensors[0], tok)
-        for loader in (train, val, test):
-            _remap(loader, table)
-        steps = steps_per_epoch(n_originals, batch_size)
-        train = fixed_step_loader(train, steps, batch_size, seed)
-        torch.manual_seed(seed)
-        model = TransformerClassifier(vocab_size=int(table.max()) + 1, n_tokens_max=MAX_LENGTH,
-                                      n_classes=n_classes, **TRANSFORMER[scale])
-        metrics = ClassMetricsCallback(val, keep_best="macro_f1")
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-        trainer = Trainer(model, opt, torch.nn.functional.cross_entropy, train, None, max_epochs=epochs,
-                          callbacks=[metrics], recorder=recorder, progress=False)
-        if trainer_hook is not None:
-            trainer_hook(trainer)
+        trainer, metrics, table = transformer_trainer(
+            train_texts, train_y, val_texts, val_y, n_classes=n_classes, n_originals=n_originals, seed=seed,
+            scale=scale, epochs=epochs, batch_size=batch_size, lr=lr)
         trainer.fit()
-        return finish(trainer, metrics, test, steps * epochs)
+        return finish(trainer, metrics, test_loader(test_texts, test_y, table))
     finally:
         torch.set_num_threads(previous)
 
 
-def finish(trainer: Trainer, metrics: ClassMetricsCallback, test_loader, steps: int) -> dict:
+def finish(trainer: Trainer, metrics: ClassMetricsCallback, test_batches) -> dict:
     """Restore the best-validation weights, evaluate the test split once, collect the curve."""
     best = metrics.restore_best(trainer.model)
-    y, probs = predict_proba(trainer.model, test_loader, trainer.device)
+    y, probs = predict_proba(trainer.model, test_batches, trainer.device)
     m = class_metrics(y, probs)
     return {
         "val_macro_f1": [float(v) for v in trainer.recorder.series("val_macro_f1")[1]],
         "best_epoch": None if best is None else int(best) + 1,
         "test_macro_f1": m["macro_f1"],
         "test_accuracy": float(np.mean(probs.argmax(1) == y)),
-        "steps": int(steps),
+        "steps": int(trainer.state.step),
     }
 
 
@@ -162,6 +181,6 @@ def finetune_minilm(train_texts, train_y, val_texts, val_y, test_texts, test_y, 
         trainer = Trainer(model, opt, torch.nn.functional.cross_entropy, train, None, max_epochs=epochs,
                           callbacks=[metrics], device=device, progress=False)
         trainer.fit()
-        return finish(trainer, metrics, test, steps * epochs)
+        return finish(trainer, metrics, test)
     finally:
         torch.set_num_threads(previous)

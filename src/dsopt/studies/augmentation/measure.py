@@ -233,6 +233,7 @@ def run_study(s: Setup, *, scale: str = "workshop", seeds: Sequence[int] = (0, 1
             aug_rows.append({"seed": seed, "size": size, "recipe": r, "originals": len(texts),
                              "made": len(sims), "kept": int(sum(x >= threshold for x in sims)),
                              "similarity_mean": float(np.mean(sims)) if sims else None,
+                             "similarities": [round(float(x), 4) for x in sims],
                              "vocabulary": augmented[(seed, size, r)]["vocabulary"]})
             for n in g["n_augs"]:
                 t2, y2, made, kept = list(texts), list(y), 0, 0
@@ -303,3 +304,47 @@ def _learner_runs(s: Setup, arms: list[dict], learners: Sequence[str], *, scale:
     done = run_jobs(jobs, learn_job, call, key=key, cache_dir=s.sub("runs"), workers=workers, progress=progress,
                     desc="train and evaluate")
     return [{"learner": learner, **_meta(arms[j]), **done[(learner, j)]} for learner, j in jobs]
+
+
+def domain_embedding(s: Setup, texts: Sequence[str] | None = None, k: int = 50):
+    """The domain MiniLM embedding of ``texts`` (default: the whole train split), word vectors cached."""
+    from dsopt.augment.embedding import DomainEmbedding
+
+    texts = list(s.splits.train.texts if texts is None else texts)
+    return DomainEmbedding.from_texts(texts, vectors_for(s.sub("vectors")).words, k=k, stopwords=stopwords(s.nltk_data))
+
+
+def demo(s: Setup, texts: Sequence[str], recipes: Sequence[str] = RECIPES, *, n: int = 2, seed: int = 0,
+         pct_words_to_swap: float = 0.1, threshold: float = 0.8, embedding=None) -> list[dict]:
+    """Augmentations of known sentences with each recipe: ``[{"recipe", "original", "augmentations": [...]}]``.
+
+    ``embedding`` (for ``embedding_swap``): default :func:`domain_embedding` of the train split.
+    """
+    from dsopt.augment.pipeline import AugmentationPipeline, SimilarityFilter
+
+    out = []
+    for r in recipes:
+        recipe = Recipe(r, pct_words_to_swap=pct_words_to_swap)
+        emb = None
+        if recipe.needs_embedding:
+            emb = embedding if embedding is not None else domain_embedding(s)
+        pipe = AugmentationPipeline(recipe, nltk_data=str(s.nltk_data), embedding=emb,
+                                    filter=SimilarityFilter(vectors_for(s.sub("vectors")), threshold),
+                                    cache_dir=s.sub("augment"))
+        for text, row in zip(texts, pipe.augment(list(texts), n, seed)):
+            out.append({"recipe": r, "original": text, "augmentations": row})
+    return out
+
+
+def format_demo(rows: list[dict]) -> str:
+    """Plain text: each augmentation with its changed words in [brackets], similarity (2 decimals), kept or not."""
+    lines = []
+    for row in rows:
+        lines.append(f"{row['recipe']}: {row['original']}")
+        for a in row["augmentations"]:
+            if a.text is None:
+                lines.append("   (no augmentation possible)")
+                continue
+            marked = " ".join(f"[{t}]" if c else t for t, c in a.tokens)
+            lines.append(f"   {a.similarity:.2f} {'kept    ' if a.kept else 'filtered'} {marked}")
+    return "\n".join(lines)
