@@ -12,7 +12,7 @@ one ``AttackedText`` per augmentation), no disk cache (a second pass from the di
 apart). Target: ratio >= 10. Also: the similarity filter's cost per sentence (MiniLM embedding of
 original + augmentation, batched, no cache; and with every vector cached). Medians over repeats,
 alternating sides so machine load hits both alike; ``uptime`` printed before and after.
-Run: python benchmarks/augmentation.py [--sentences 60] [--repeats 3] [--threads 1]
+Run: python benchmarks/augmentation.py [--sentences 30] [--n 2] [--repeats 3] [--threads 1]
 """
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ def load() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sentences", type=int, default=60, help="training sentences augmented per timing")
-    ap.add_argument("--n", type=int, default=3, help="augmentations per sentence")
+    ap.add_argument("--sentences", type=int, default=30, help="training sentences augmented per timing")
+    ap.add_argument("--n", type=int, default=2, help="augmentations per sentence")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()

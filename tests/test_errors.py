@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from dsopt.augment.offline import NltkDataMissing, OfflineError
 from dsopt.chapters.runner import ChapterRunError
 from dsopt.data.errors import ChecksumMismatchError, CorruptFileError, DataError, DataUnavailableError
+from dsopt.data.nltk import NltkDataError, WordNetMissingError
 from dsopt.studies.jobs import StoredRunError
 from dsopt.util.runfile import RunFileError
 from dsopt.util.validation import ParameterError
@@ -28,6 +30,10 @@ ERRORS = [
     (ChapterRunError, ("04", "runs/04/04_dynamic_weighting.ipynb", 11, "DataUnavailableError", "Dataset 'x' ...",
                        "  at Cell In[11], line 3"), {}),
     (StoredRunError, ("3 of 24 runs ... regenerate with `dsopt run 01 --update-notebook`",), {}),
+    (NltkDataError, ("NLTK package 'stopwords' is missing: /data/nltk_data/packages/corpora/stopwords.zip",), {}),
+    (WordNetMissingError, ("WordNet not found: sudo apt-get install wordnet-base wordnet-sense-index",), {}),
+    (OfflineError, ("textattack tried to download word_embeddings/paragramcf: dsopt runs textattack offline",), {}),
+    (NltkDataMissing, ("NLTK data missing in /x: wordnet. Build it with `dsopt data nltk --dest /x`",), {}),
 ]
 
 

@@ -19,7 +19,7 @@ def test_chapter_03_headless_records_table_and_verdict(tmp_path, nltk_data, monk
     m = res["metrics"]
     assert m is not None and m["chapter"] == "03"
     assert {r["learner"] for r in m["table"]} == {"probe", "transformer"}
-    assert {r["arm"] for r in m["table"]} == {"none", "embedding_swap x1"}
+    assert {r["arm"] for r in m["table"]} == {"none", "embedding_swap x3"}
     assert all(r["n_seeds"] == 2 and 0 <= r["f1_mean"] <= 1 for r in m["table"])
     # the stored verdict is what the library computes from the stored table; 2 seeds never decide
     assert to_jsonable(compute(m["table"])) == m["verdict"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import traceback
 
 from dsopt.augment.offline import import_textattack, no_downloads
@@ -52,13 +53,18 @@ augmenter = Augmenter(
 '''
 
 
+def _portable(message: str) -> str:
+    """The message without this machine's install paths (``.../site-packages/textattack/x.py`` -> ``textattack/x.py``)."""
+    return re.sub(r"[^\s()'\"]*[/\\]site-packages[/\\]", "", message)
+
+
 def _run(code: str, namespace: dict) -> dict:
     try:
         exec(compile(code, "<article recipe>", "exec"), namespace)  # noqa: S102 - the point is to run it
     except BaseException as exc:  # report whatever textattack raises
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
-        return {"code": code, "ok": False, "error": type(exc).__name__, "message": str(exc).splitlines()[0][:300],
+        return {"code": code, "ok": False, "error": type(exc).__name__, "message": _portable(str(exc).splitlines()[0][:300]),
                 "where": traceback.extract_tb(exc.__traceback__)[-1].name}
     return {"code": code, "ok": True, "error": None, "message": "ran", "where": None}
 

@@ -38,12 +38,12 @@ from dsopt.util.validation import ParameterError, check_choice, check_number
 FULL = "full"  # the whole train split as a "size"
 #: What each scale runs (``dsopt run 03 -p scale full`` for the complete grid, meant for a GPU).
 GRIDS = {
-    "tiny": {"sizes": (2,), "recipes": ("embedding_swap",), "n_augs": (1,), "learners": ("probe", "transformer"),
-             "epochs": 3},
-    "workshop": {"sizes": (2, 5, 10), "recipes": ("embedding_swap", "wordnet_swap"), "n_augs": (1, 3),
-                 "learners": ("probe", "transformer"), "epochs": 20},
+    "tiny": {"sizes": (2,), "recipes": ("embedding_swap",), "n_augs": (3,), "learners": ("probe", "transformer"),
+             "epochs": 3, "min_steps": 0},
+    "workshop": {"sizes": (2, 5, 10), "recipes": ("embedding_swap", "wordnet_swap"), "n_augs": (3,),
+                 "learners": ("probe", "transformer"), "epochs": 20, "min_steps": 240},
     "full": {"sizes": (2, 5, 10, 20, FULL), "recipes": RECIPES, "n_augs": (1, 3),
-             "learners": ("probe", "transformer", "finetune"), "epochs": 30},
+             "learners": ("probe", "transformer", "finetune"), "epochs": 30, "min_steps": 400, "finetune_epochs": 10},
 }
 BASELINE = "none"
 DATASETS = ("symptom2disease", "sst2")
@@ -183,7 +183,8 @@ def _grid(scale, sizes, recipes, n_augs, learners, epochs, seeds) -> dict:
             check_number("sizes", size, low=1, integer=True)
     if not sizes or not learners or not seeds or (recipes and not n_augs):
         raise ParameterError("sizes", "sizes, learners, seeds (and n_augs with recipes) must not be empty")
-    return {"sizes": sizes, "recipes": recipes, "n_augs": n_augs, "learners": learners, "epochs": epochs, "seeds": seeds}
+    return {"sizes": sizes, "recipes": recipes, "n_augs": n_augs, "learners": learners, "epochs": epochs, "seeds": seeds,
+            "min_steps": int(g.get("min_steps", 0)), "finetune_epochs": int(g.get("finetune_epochs", 10))}
 
 
 def run_study(s: Setup, *, scale: str = "workshop", seeds: Sequence[int] = (0, 1, 2), sizes=None, recipes=None,
@@ -249,7 +250,7 @@ def run_study(s: Setup, *, scale: str = "workshop", seeds: Sequence[int] = (0, 1
                 arms.append({"seed": seed, "size": size, "arm": arm_label(r, n), "recipe": r, "n_aug": n,
                              "texts": t2, "y": y2, "n_originals": len(texts), "made": made, "kept": kept})
 
-    runs = _learner_runs(s, arms, g["learners"], scale=scale, epochs=g["epochs"], workers=workers, progress=progress)
+    runs = _learner_runs(s, arms, g, scale=scale, workers=workers, progress=progress)
     grid = {"dataset": s.dataset, "scale": scale, **g, "threshold": threshold, "pct_words_to_swap": pct_words_to_swap,
             "n_train_split": len(train), "n_val": len(val), "n_test": len(test), "n_classes": len(s.class_names)}
     return {"runs": runs, "table": summarize(runs), "augmentation": aug_rows, "grid": grid,
@@ -276,8 +277,11 @@ def _meta(a: dict) -> dict:
     return {**{k: a[k] for k in keys}, "n_train": len(a["texts"])}
 
 
-def _learner_runs(s: Setup, arms: list[dict], learners: Sequence[str], *, scale: str, epochs: int,
-                  workers: int | None, progress: bool) -> list[dict]:
+def _learner_runs(s: Setup, arms: list[dict], g: dict, *, scale: str, workers: int | None,
+                  progress: bool) -> list[dict]:
+    from dsopt.studies.augmentation.learners import epochs_for
+
+    learners = g["learners"]
     _, val, test = s.splits
     n_classes = len(s.class_names)
     fixed = (list(val.texts), val.y.tolist(), list(test.texts), test.y.tolist())
@@ -289,7 +293,9 @@ def _learner_runs(s: Setup, arms: list[dict], learners: Sequence[str], *, scale:
         a = arms[j]
         if learner == "probe":
             return (learner, a["texts"], a["y"], *fixed), {"vectors_dir": s.sub("vectors")}
-        kw = {"n_classes": n_classes, "n_originals": a["n_originals"], "seed": a["seed"], "epochs": epochs}
+        kw = {"n_classes": n_classes, "n_originals": a["n_originals"], "seed": a["seed"],
+              "epochs": g["finetune_epochs"] if learner == "finetune" else epochs_for(a["n_originals"], g["epochs"],
+                                                                                      g["min_steps"])}
         if learner == "transformer":
             kw["scale"] = scale
         return (learner, a["texts"], a["y"], *fixed), kw
@@ -298,7 +304,8 @@ def _learner_runs(s: Setup, arms: list[dict], learners: Sequence[str], *, scale:
         learner, j = job
         a = arms[j]
         trained = learner != "probe"
-        return cache_key("augmentation", learner, s.dataset, scale if trained else None, epochs if trained else None,
+        budget = call(job)[1]["epochs"] if trained else None
+        return cache_key("augmentation", learner, s.dataset, scale if trained else None, budget,
                          a["seed"], a["size"], a["arm"], _digest(a["texts"], a["y"]), fixed_digest)
 
     done = run_jobs(jobs, learn_job, call, key=key, cache_dir=s.sub("runs"), workers=workers, progress=progress,

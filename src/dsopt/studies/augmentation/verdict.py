@@ -90,7 +90,7 @@ def _size_label(size) -> str:
 def render(v: dict) -> str:
     """Markdown: the claim and each cell's status first, then the numbers, the choice on validation, the anchors."""
     c = v["claim"]
-    lines = [f"**Claim: '{c['text']}'** ({c['range']} relative change of test macro-F1), tested with "
+    lines = [f"**Claim: '{c['text']}'** ({c['range']}, of test macro-F1), tested with "
              f"`{v['claim_arm']}` (the closest real equivalent of the article's recipe) against no augmentation, "
              "paired over seeds (same originals, same initial weights), Holm-corrected over every learner and size:"]
     for cell in v["cells"]:
