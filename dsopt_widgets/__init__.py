@@ -4,6 +4,7 @@ Panels read dsopt (Recorder by cursor, Controls for changes); dsopt never import
 With no frontend (papermill, nbval) every panel renders a static figure and never blocks.
 """
 from dsopt_widgets.attention_pruning_panel import PruningPanel
+from dsopt_widgets.augmentation_panel import AugmentationPanel
 from dsopt_widgets.background import BackgroundJob, run_in_background
 from dsopt_widgets.dynamic_weighting_panel import WeightingPanel
 from dsopt_widgets.frontend import has_frontend, markdown_table, show_static
@@ -11,5 +12,5 @@ from dsopt_widgets.live import RecorderFeed, poll
 from dsopt_widgets.lr_restarts_panel import LRPanel
 from dsopt_widgets.mixed_precision_panel import MixedPrecisionPanel
 
-__all__ = ["BackgroundJob", "LRPanel", "MixedPrecisionPanel", "PruningPanel", "RecorderFeed", "WeightingPanel",
-           "has_frontend", "markdown_table", "poll", "run_in_background", "show_static"]
+__all__ = ["AugmentationPanel", "BackgroundJob", "LRPanel", "MixedPrecisionPanel", "PruningPanel", "RecorderFeed",
+           "WeightingPanel", "has_frontend", "markdown_table", "poll", "run_in_background", "show_static"]

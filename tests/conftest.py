@@ -39,6 +39,9 @@ os.environ["HOME"] = str(_tmp / "home")
 (_tmp / "home").mkdir(exist_ok=True)
 for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "DSOPT_OFFLINE"):
     os.environ.setdefault(var, "1")
+# Chapter 03: the NLTK data folder dsopt builds (stopwords, WordNet) and textattack's cache, per session.
+os.environ.setdefault("DSOPT_NLTK_DATA", str(_tmp / "nltk_data"))
+os.environ.setdefault("DSOPT_TA_CACHE", str(_tmp / "textattack"))
 if SHARED_DATA is None:  # the user cache dir would be under $HOME: keep it in the scratch folder too
     os.environ["DSOPT_DATA"] = str(_tmp / "dsopt-data")
 
@@ -187,6 +190,19 @@ def shared_data() -> Path:
     if missing_datasets(["shared"]):
         (pytest.fail if REQUIRE_DATA else pytest.skip)(data_reason(["all"]))
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def nltk_data() -> Path:
+    """The NLTK data folder (stopwords + WordNet 3.0), built once per session offline (dsopt.data.nltk)."""
+    from dsopt.data.nltk import NltkDataError, WordNetMissingError, ensure_nltk_data
+
+    try:
+        return ensure_nltk_data(allow_download=False)
+    except WordNetMissingError:
+        raise  # a system package (.ci/run installs it), not a dataset: never skipped
+    except NltkDataError as exc:  # the stopwords zip comes from the dataset cache
+        (pytest.fail if REQUIRE_DATA else pytest.skip)(f"{data_reason(['shared'])} ({exc})")
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # test helpers (jupyterlab_harness)

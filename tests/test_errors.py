@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from dsopt.augment.offline import NltkDataMissing, OfflineError
 from dsopt.chapters.runner import ChapterRunError
 from dsopt.data.errors import ChecksumMismatchError, CorruptFileError, DataError, DataUnavailableError
+from dsopt.data.nltk import NltkDataError, WordNetMissingError
 from dsopt.monitor.prometheus import PrometheusError, PrometheusNotFound
 from dsopt.studies.jobs import JobsCancelled, StoredRunError
 from dsopt.util.runfile import RunFileError
@@ -41,6 +43,10 @@ ERRORS = [
     (WorkersLost, ("the workers ended without reporting",), {}),
     (BackendUnavailable, ("backend 'horovod' is not available: ...",), {}),
     (_Usage, ("%%distributed: unknown option(s) --x",), {}),
+    (NltkDataError, ("NLTK package 'stopwords' is missing: /data/nltk_data/packages/corpora/stopwords.zip",), {}),
+    (WordNetMissingError, ("WordNet not found: sudo apt-get install wordnet-base wordnet-sense-index",), {}),
+    (OfflineError, ("textattack tried to download word_embeddings/paragramcf: dsopt runs textattack offline",), {}),
+    (NltkDataMissing, ("NLTK data missing in /x: wordnet. Build it with `dsopt data nltk --dest /x`",), {}),
 ]
 
 

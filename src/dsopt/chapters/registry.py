@@ -194,6 +194,27 @@ register(Chapter("02", "attention_pruning", "Attention-head pruning", {
 }, datasets=lambda p: ["financial_phrasebank"]))
 
 
+register(Chapter("03", "augmentation", "Domain text augmentation by training-set size", {
+    "dataset": Param("symptom2disease", choice("dataset", ["symptom2disease", "sst2"]),
+                     "task of the controlled comparison (Symptom2Disease: 24 classes; SST-2 subsets: binary)"),
+    "n_seeds": Param(3, integer("n_seeds", 1, 20), "seeds; each draws its own training subsets (>= 3 for a verdict)"),
+    "threshold": Param(0.8, number("threshold", -1.0, 1.0),
+                       "similarity filter of the comparison: keep an augmentation if its MiniLM cosine to the original is >= this"),
+    "pct_words_to_swap": Param(0.1, number("pct_words_to_swap", 0.0, 1.0, low_inclusive=False),
+                               "share of words each augmentation changes (textattack's pct_words_to_swap)"),
+    "live_size": Param(5, choice("live_size", [1, 2, 5, 10, 20, "full"]), "the panel's training set: examples per class"),
+    "live_recipe": Param("embedding_swap", choice("live_recipe", ["embedding_swap", "wordnet_swap", "synonym_insertion", "eda"]),
+                         "the panel's recipe"),
+    "live_pct": Param(0.1, number("live_pct", 0.0, 1.0, low_inclusive=False), "the panel's share of words changed"),
+    "live_n_aug": Param(3, integer("live_n_aug", 1, 10), "the panel's augmentations per example"),
+    "live_threshold": Param(0.8, number("live_threshold", -1.0, 1.0), "the panel's similarity threshold"),
+    "live_epochs": Param(10, integer("live_epochs", 1, 500), "epochs of each of the panel's two runs (headless)"),
+    "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
+                   "grid: tiny (tests), workshop (2 CPU cores, minutes: 2/5/10 per class, 2 recipes), full (GPU: all)"),
+    **COMMON,
+}, datasets=lambda p: [p["dataset"]]))
+
+
 register(Chapter("04", "dynamic_weighting", "Dynamic loss weighting for imbalanced data", {
     "tasks": Param("credit_card_default,sms_spam_collection",
                    subset("tasks", ["credit_card_default", "sms_spam_collection"]),

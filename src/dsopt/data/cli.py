@@ -16,6 +16,8 @@ printing to stdout (errors to stderr) and returning the exit code (it never call
 * ``dsopt data fetch NAME [NAME ...]`` (or ``all``) - download and verify; 1 if any fails, 2 for an unknown name.
 * ``dsopt data verify [NAME ...]`` - each file OK / MISSING / CORRUPT; 1 if any is not OK.
 * ``dsopt data path [NAME]`` - the cache dir (``$DSOPT_DATA`` or the user cache), or a dataset's folder.
+* ``dsopt data nltk [--dest DIR] [--allow-download]`` - build the NLTK data textattack needs (stopwords,
+  WordNet 3.0 from Debian's wordnet packages), verified, offline; print the folder for ``NLTK_DATA``.
 
 ``main(argv)`` runs the ``data`` command on its own (used by tests; ``python -m
 dsopt.data.cli`` works but is not part of the contract).
@@ -122,6 +124,27 @@ def cmd_path(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_nltk(args: argparse.Namespace) -> int:
+    """Build (or check) the NLTK data folder textattack needs; print where it is."""
+    from dsopt.data import nltk as nd
+
+    root = args.dest or nd.nltk_data_dir()
+    if args.check:
+        st = nd.status(root)
+        for name, info in st.items():
+            print(f"{name:<10} {'ready' if info['ready'] else 'MISSING'}  " + ", ".join(
+                f"{k}={v}" for k, v in info.items() if k != "ready"))
+        return 0 if all(i["ready"] for i in st.values()) else 1
+    try:
+        path = nd.ensure_nltk_data(args.packages.split(","), root, allow_download=args.allow_download or None,
+                                   rebuild=args.rebuild)
+    except (DataError, ParameterError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"NLTK data ready in {path} ({args.packages})\nexport NLTK_DATA={path}")
+    return 0
+
+
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``data`` command to ``subparsers`` (from ``add_subparsers``); return its parser.
 
@@ -132,7 +155,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         description="Datasets live in $DSOPT_DATA (default: the user cache dir). "
         "DSOPT_DATA_MIRROR=URL downloads from URL/<relpath>; DSOPT_OFFLINE=1 never downloads.",
     )
-    sub = p.add_subparsers(dest="data_command", metavar="{list,info,fetch,verify,path}")
+    sub = p.add_subparsers(dest="data_command", metavar="{list,info,fetch,verify,path,nltk}")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
     pl = sub.add_parser("list", help="registered datasets and whether they are cached")
@@ -156,6 +179,18 @@ def register(subparsers) -> argparse.ArgumentParser:
     pp = sub.add_parser("path", help="print the data cache dir (or one dataset's folder)")
     pp.add_argument("name", nargs="?", help="dataset name")
     pp.set_defaults(func=cmd_path)
+
+    pn = sub.add_parser("nltk", help="build the NLTK data textattack needs (stopwords, WordNet), offline, verified",
+                        description="Builds corpora/stopwords (from the verified stopwords.zip in the data cache) and "
+                        "corpora/wordnet (copied from Debian's wordnet-base + wordnet-sense-index, SHA-256 checked, "
+                        "lexnames generated) in DEST (default $DSOPT_NLTK_DATA or the user cache).")
+    pn.add_argument("--dest", help="NLTK data folder to build (default: $DSOPT_NLTK_DATA or the user cache)")
+    pn.add_argument("--packages", default="stopwords,wordnet", help="comma-separated: stopwords, wordnet")
+    pn.add_argument("--allow-download", action="store_true",
+                    help="fetch missing package zips from their URLs (SHA-256 checked); off with DSOPT_OFFLINE=1")
+    pn.add_argument("--rebuild", action="store_true", help="build again even if the folder is complete")
+    pn.add_argument("--check", action="store_true", help="only report what is built and which sources exist")
+    pn.set_defaults(func=cmd_nltk)
     return p
 
 

@@ -14,7 +14,7 @@ from typing import Iterable
 
 import numpy as np
 import torch
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from dsopt.core.callbacks import Callback
 from dsopt.core.device import move_to
@@ -25,7 +25,7 @@ from dsopt.util.validation import check_choice, check_number
 __all__ = ["ClassMetricsCallback", "predict_proba", "class_metrics"]
 
 #: Metrics a ClassMetricsCallback can select on (higher is better; "ce_loss" is lower-is-better).
-MONITORS = ("pr_auc", "roc_auc", "balanced_accuracy", "ce_loss")
+MONITORS = ("pr_auc", "roc_auc", "balanced_accuracy", "macro_f1", "ce_loss")
 
 
 @torch.no_grad()
@@ -41,7 +41,7 @@ def predict_proba(model: torch.nn.Module, loader: Iterable, device: torch.device
 
 
 def class_metrics(y: np.ndarray, probs: np.ndarray, *, positive: int = 1, threshold: float = 0.5) -> dict[str, float]:
-    """Plain CE, per-class recall, balanced accuracy (and ROC-/PR-AUC for two classes).
+    """Plain CE, per-class recall, balanced accuracy, macro-F1 (and ROC-/PR-AUC for two classes).
 
     Predictions: for two classes, ``positive`` when its probability is >= ``threshold`` (0.5 = argmax,
     the rule :func:`dsopt.metrics.binary.binary_report` uses); otherwise argmax. ``recall/class_c`` is the
@@ -63,6 +63,8 @@ def class_metrics(y: np.ndarray, probs: np.ndarray, *, positive: int = 1, thresh
         if n:
             recalls.append(r)
     out["balanced_accuracy"] = float(np.mean(recalls))
+    # macro-F1 over the classes present in y (an absent class has no defined recall; sklearn's convention)
+    out["macro_f1"] = float(f1_score(y, pred, labels=np.unique(y), average="macro", zero_division=0))
     if k == 2:
         both = len(np.unique(y)) == 2
         s = probs[:, positive]
@@ -75,7 +77,7 @@ class ClassMetricsCallback(Callback):
     """At every ``epoch_end``: evaluate ``loader`` and log ``{prefix}_{metric}`` records.
 
     Records: ``val_ce_loss`` (plain cross-entropy, whatever the training loss), ``val_recall/class_<c>``
-    (at threshold 0.5 for two classes), ``val_balanced_accuracy`` and, for two classes, ``val_roc_auc``
+    (at threshold 0.5 for two classes), ``val_balanced_accuracy``, ``val_macro_f1`` and, for two classes, ``val_roc_auc``
     and ``val_pr_auc`` (positive class ``positive``). With ``keep_best`` (one of :data:`MONITORS`) the
     weights of the best epoch are kept (earliest on ties); :meth:`restore_best` loads them.
     """
