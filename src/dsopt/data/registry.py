@@ -218,7 +218,7 @@ SYMPTOM2DISEASE = DatasetInfo(
     "Stands in for gretelai/symptom_to_diagnosis (derived from it). Partly synthetic, not clinical.",
     task="text classification (24 classes, balanced)",
     rows="1,200 (24 classes)",
-    licence="unconfirmed: CC0 1.0 per third-party reports; Kaggle page not checked",
+    licence="unconfirmed (CC0 1.0 per third parties)",
     citation="Niyar R. Barman, Symptom2Disease (Kaggle dataset, 2023).",
     homepage="https://www.kaggle.com/datasets/niyarrbarman/symptom2disease",
     folder="symptom2disease",

@@ -120,6 +120,7 @@ class Supervisor:
         self.n = int(spec["world_size"])
         self.events: queue.Queue = queue.Queue()
         self.procs: dict[int | str, subprocess.Popen] = {}
+        self.last_output = time.monotonic()  # when a pump last forwarded a line (see _quiet)
 
     # -- starting ---------------------------------------------------------------------------------
     def _env(self) -> dict:
@@ -140,8 +141,10 @@ class Supervisor:
                     m = HOROVOD_LINE.match(line)
                     if m:
                         emit({"t": "out", "rank": int(m.group(1)), "stream": m.group(2), "line": m.group(3)})
+                        self.last_output = time.monotonic()
                         continue
                 emit({"t": "out", "rank": rank, "stream": name, "line": line})
+                self.last_output = time.monotonic()
             stream.close()
 
         threading.Thread(target=pump, daemon=True).start()
@@ -190,6 +193,14 @@ class Supervisor:
                 pass
         return sorted(errs, key=lambda e: e["time"])
 
+    def _quiet(self, min_s: float, gap_s: float, max_s: float) -> None:
+        """Wait at least ``min_s`` and until no line came for ``gap_s`` (at most ``max_s``): the stacks
+        asked for with SIGUSR1 reach the cell before the workers (and horovodrun) are killed."""
+        t0 = time.monotonic()
+        time.sleep(min_s)
+        while time.monotonic() - t0 < max_s and time.monotonic() - self.last_output < gap_s:
+            time.sleep(0.1)
+
     def _finished_ranks(self) -> set[int]:
         done = {int(p.name[4:].split(".")[0]) for p in self.run_dir.glob("rank*.result.pkl")}
         return done | {e["rank"] for e in self._errors()}
@@ -222,7 +233,7 @@ class Supervisor:
                 hung = sorted(set(range(self.n)) - self._finished_ranks())
                 detail = {"hung_ranks": hung, "timeout_s": timeout}
                 signal_workers(signal.SIGUSR1)  # faulthandler in each worker prints every thread's stack
-                time.sleep(1.0)
+                self._quiet(min_s=1.0, gap_s=0.5, max_s=8.0)  # horovodrun forwards it line by line
                 break
         t_end = time.time()
         kill_tree(grace)
