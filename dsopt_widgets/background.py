@@ -254,8 +254,10 @@ class BackgroundJob:
             return run_in_background(fn, self.result(), *args, desc=desc, name=name, background=False, **kwargs)
         first = self
         box: dict = {}
+        started = threading.Event()  # the thread may run before run_in_background has returned the job
 
         def chained():
+            started.wait()
             job = box["job"]
             job.waiting_for = first.desc
             while not first._done.wait(0.5):
@@ -266,6 +268,7 @@ class BackgroundJob:
             return fn(result, *args, **kwargs)
 
         box["job"] = job = run_in_background(chained, desc=desc, name=name, background=True)
+        started.set()
         return job
 
     # -- display -----------------------------------------------------------------------------------

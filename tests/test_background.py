@@ -59,6 +59,35 @@ def test_in_the_background_progress_then_the_rendering_in_place(tmp_path):
     assert job._views[1].output.outputs == ()
 
 
+def test_then_waits_for_the_first_job_and_chains_its_result_failure_and_cancel():
+    gate = threading.Event()
+    first = run_in_background(lambda: (gate.wait(60), 20)[1], desc="comparison", name="then-first", background=True)
+    second = first.then(lambda r, k: r + k, 1, desc="measurements", name="then-second")
+    assert second.state == "running" and not second.done  # returned at once, waiting
+    second.show(lambda r: f"got {r}")
+    deadline = time.monotonic() + 30
+    while second.waiting_for is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second._tick()
+    assert "waiting for the comparison" in second._views[0].label.value
+    gate.set()
+    assert second.result(timeout=60) == 21 and second.waiting_for is None
+    headless = run_in_background(lambda: 2, desc="h", background=False).then(lambda r: r * 3, desc="h2")
+    assert headless.done and headless.result() == 6  # no frontend: at once, in order
+    failing = run_in_background(lambda: 1 / 0, desc="broken", name="then-broken", background=True)
+    after = failing.then(lambda r: r, desc="after the broken one", name="then-after")
+    with pytest.raises(ZeroDivisionError):
+        after.result(timeout=60)  # the first job's failure fails the chained one
+    slow = run_in_background(lambda: time.sleep(30), desc="slow", name="then-slow", background=True)
+    waiting = slow.then(lambda r: r, desc="waits", name="then-waits")
+    waiting.cancel()
+    t0 = time.monotonic()
+    with pytest.raises(Exception):
+        waiting.result(timeout=10)
+    assert time.monotonic() - t0 < 5 and waiting.state in ("cancelled", "failed")
+    slow.cancel()
+
+
 def test_failures_are_shown_in_place_not_raised():
     job = run_in_background(lambda: 1 / 0, desc="boom", background=True)
     with pytest.raises(ZeroDivisionError):
