@@ -19,7 +19,8 @@ def test_augmentation_panel_preview_try_it_and_export(tmp_path):
         threshold = slider(page, "similarity threshold")
         threshold.wait_for(timeout=120_000)
         threshold.scroll_into_view_if_needed()
-        message = page.get_by_text(re.compile(r"^preview: ")).first
+        # the panel's own first pair of runs starts by itself: its message says so (or that it is done)
+        message = page.get_by_text(re.compile(r"^(preview|preparing|training both runs|done): ")).first
         message.wait_for(timeout=60_000)
         assert "Traceback" not in page.content()
         # Move the threshold to 1.00 with the keyboard: Python recomputes the kept flags (nothing re-augmented).
@@ -42,6 +43,10 @@ def test_augmentation_panel_preview_try_it_and_export(tmp_path):
         handle.click()
         handle.press("Home")  # threshold 0: every augmentation kept
         expect(threshold.locator(".widget-readout")).to_have_text("0.00", timeout=30_000)
+        # A budget long enough to press Pause while it trains (tiny runs of 20 epochs end in a second or two).
+        budget = page.locator(".widget-inline-hbox").filter(has=page.locator("label", has_text=re.compile(r"^epochs$")))
+        budget.locator("input").fill("200")
+        budget.locator("input").press("Enter")
         # Try it: prepared and trained in the background; both validation curves draw; the kernel stays free.
         page.get_by_role("button", name="Try it").click()
         page.get_by_text(re.compile(r"training both runs: \d+ originals")).first.wait_for(timeout=180_000)
@@ -57,7 +62,7 @@ def test_augmentation_panel_preview_try_it_and_export(tmp_path):
         page.get_by_role("button", name="Export").click()
         page.wait_for_function("() => Array.from(document.querySelectorAll('textarea')).some(t => "
                                "t.value.startsWith('dsopt run 03 -p live_size 1') && "
-                               "t.value.includes('-p live_threshold 0.0 -p seed 0 -p live_epochs 2'))", timeout=30_000)
+                               "t.value.includes('-p live_threshold 0.0 -p seed 0 -p live_epochs 200'))", timeout=30_000)
         # The panel fits a 1400 px window: no horizontal scrollbar in the notebook.
         wide = page.evaluate("() => Array.from(document.querySelectorAll('.jp-WindowedPanel-outer, .jp-Notebook'))"
                              ".some(el => el.scrollWidth > el.clientWidth + 1)")

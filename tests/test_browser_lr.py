@@ -81,10 +81,13 @@ def test_a_person_steers_chapter_01(tmp_path):
         expect(t_0.locator(".widget-readout")).to_have_text("5", timeout=60_000)
 
         # Restart begins a new run (same knobs, same seed); Pause holds its step counter.
+        # Both clicks at once: the kernel handles them in order, so Pause holds the fresh run within a few steps
+        # (a tiny run on an idle machine ends in seconds: waiting for the message first would race it).
         button(page, "Restart").click()
-        expect(page.get_by_text(re.compile(r"restarted: a fresh run of \d+ epochs, same seed, default knobs")).first
-               ).to_be_visible(timeout=120_000)
         button(page, "Pause").click()
+        # the Pause handler's message replaces Restart's: "pausing at step N" of the fresh run
+        expect(page.get_by_text(re.compile(r"^pausing at step \d+: changes applied now take effect")).first
+               ).to_be_visible(timeout=120_000)
         _, held = wait_status(page, lambda s, n: s == "paused", what="the run to pause")
         # Apply while paused: queued for the first step after Resume.
         handle = base_lr.locator(".noUi-handle")

@@ -78,9 +78,10 @@ def test_a_person_steers_chapter_04(tmp_path):
 
         # Restart, Pause; switch the scheme while paused: it applies at the first step after Resume.
         button(page, "Restart").click()
-        expect(page.get_by_text(re.compile(r"restarted: a fresh run of \d+ epochs, same seed")).first
+        button(page, "Pause").click()  # at once: handled in order, so it holds the fresh run (no race with its end)
+        # the Pause handler's message replaces Restart's: "pausing at step N" of the fresh run
+        expect(page.get_by_text(re.compile(r"^pausing at step \d+: changes applied now take effect")).first
                ).to_be_visible(timeout=120_000)
-        button(page, "Pause").click()
         _, held = wait_status(page, lambda s, n: s == "paused", what="the run to pause")
         page.locator(".widget-dropdown").filter(has_text="scheme").locator("select").select_option("inverse_frequency")
         button(page, "Apply").click()
