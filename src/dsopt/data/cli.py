@@ -50,7 +50,7 @@ def _cached_state(name: str) -> str:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Print one short line per registered dataset (name, rows, licence, cached)."""
-    rows = [(n, i.rows.split(" (")[0], i.licence, _cached_state(n)) for n, i in DATASETS.items()]
+    rows = [(n, i.rows.split(" (")[0].replace(" / ", "/"), i.licence, _cached_state(n)) for n, i in DATASETS.items()]
     header = ("name", "rows", "licence", "cached")
     widths = [max(len(str(r[k])) for r in rows + [header]) for k in range(3)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
