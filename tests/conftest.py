@@ -9,7 +9,8 @@
   their chapter's datasets automatically; a ``DataUnavailableError`` escaping any test is treated the same way.
 * Markers (README, "The tests"): ``unit`` (everything below is not), ``notebook`` (papermill at tiny scale),
   ``nbval`` (the committed notebooks re-executed against their stored runs), ``browser`` (JupyterLab in
-  Chromium), ``install`` (a fresh virtualenv with a non-editable install).
+  Chromium), ``install`` (a fresh virtualenv with a non-editable install), ``process`` (worker processes,
+  servers, long MiniLM work: ``PROCESS_FILES`` / ``PROCESS_TESTS``).
 """
 from __future__ import annotations
 
@@ -47,7 +48,18 @@ if SHARED_DATA is None:  # the user cache dir would be under $HOME: keep it in t
 
 REQUIRE_DATA = (os.environ.get("DSOPT_REQUIRE_DATA", "").lower() in ("1", "true", "yes")
                 or os.environ.get("CI", "").lower() in ("1", "true", "yes"))
-KINDS = ("notebook", "nbval", "browser", "install")
+KINDS = ("notebook", "nbval", "browser", "install", "process")
+#: ``process``: tests that spawn worker processes or servers, or train/encode with MiniLM for many seconds
+#: (measured 4-50 s each on 2 cores). They are not ``unit``, so ``-m unit`` stays a quick subset (README).
+PROCESS_FILES = {"test_distributed_launcher.py", "test_distributed_equivalence.py", "test_distributed_panel.py",
+                 "test_jobs_execution.py", "test_monitor_cli.py", "test_monitor_prometheus.py",
+                 "test_monitor_loop.py"}
+PROCESS_TESTS = {"test_everything_runs_with_the_network_forbidden_and_reproduces_across_processes",
+                 "test_trained_minilm_classifier_is_cached", "test_run_blocks_run_as_written",
+                 "test_tiny_study_runs_pairs_and_filters", "test_domain_embedding_nn_matrix_is_what_textattack_uses",
+                 "test_changing_a_library_source_file_is_a_cache_miss", "test_build_offline_from_shared_cache_and_debian",
+                 "test_parity_with_torch_stepped_per_batch_with_fractional_epochs",
+                 "test_preview_highlights_changes_scores_and_filters", "test_wordnet_swap_uses_wordnet_synonyms"}
 #: The environment of kernels that nbval starts: stored runs only (a missing one is an error naming the
 #: regenerate command), and one cheap stored run per comparison re-executed and compared (the spot check).
 NBVAL_ENV = {"DSOPT_STORED_RUNS_ONLY": "1", "DSOPT_STORED_RUNS_VERIFY": "1"}
@@ -96,6 +108,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if type(item).__name__ == "IPyNbCell":
             item.add_marker(pytest.mark.nbval)
+        if Path(str(item.fspath)).name in PROCESS_FILES or getattr(item, "originalname", None) in PROCESS_TESTS:
+            item.add_marker(pytest.mark.process)
         if not any(item.get_closest_marker(k) for k in KINDS):
             item.add_marker(pytest.mark.unit)
         if not item.get_closest_marker("data"):

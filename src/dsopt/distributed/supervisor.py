@@ -233,7 +233,7 @@ class Supervisor:
                 hung = sorted(set(range(self.n)) - self._finished_ranks())
                 detail = {"hung_ranks": hung, "timeout_s": timeout}
                 signal_workers(signal.SIGUSR1)  # faulthandler in each worker prints every thread's stack
-                self._quiet(min_s=1.0, gap_s=0.5, max_s=8.0)  # horovodrun forwards it line by line
+                self._quiet(min_s=2.0, gap_s=1.0, max_s=10.0)  # horovodrun forwards it line by line
                 break
         t_end = time.time()
         kill_tree(grace)
