@@ -74,11 +74,13 @@ def signal_all(sig: int) -> list[int]:
 
 
 def signal_workers(sig: int) -> None:
-    """Send ``sig`` to the worker processes only (not horovodrun or its helpers, which SIGUSR1 would kill)."""
+    """Send ``sig`` to the worker processes only (not horovodrun, its shells or helpers, which SIGUSR1 would kill)."""
     for p in descendants():
         try:
             with open(f"/proc/{p}/cmdline", "rb") as fh:
-                if b"dsopt.distributed.worker" in fh.read():
+                # an argument of its own: not horovodrun's `/bin/sh -c "env ... -m dsopt.distributed.worker"`,
+                # whose death makes horovodrun kill the worker before it could answer
+                if b"dsopt.distributed.worker" in fh.read().split(b"\0"):
                     os.kill(p, sig)
         except (OSError, ProcessLookupError):
             pass
@@ -120,7 +122,6 @@ class Supervisor:
         self.n = int(spec["world_size"])
         self.events: queue.Queue = queue.Queue()
         self.procs: dict[int | str, subprocess.Popen] = {}
-        self.last_output = time.monotonic()  # when a pump last forwarded a line (see _quiet)
 
     # -- starting ---------------------------------------------------------------------------------
     def _env(self) -> dict:
@@ -141,10 +142,8 @@ class Supervisor:
                     m = HOROVOD_LINE.match(line)
                     if m:
                         emit({"t": "out", "rank": int(m.group(1)), "stream": m.group(2), "line": m.group(3)})
-                        self.last_output = time.monotonic()
                         continue
                 emit({"t": "out", "rank": rank, "stream": name, "line": line})
-                self.last_output = time.monotonic()
             stream.close()
 
         threading.Thread(target=pump, daemon=True).start()
@@ -193,13 +192,40 @@ class Supervisor:
                 pass
         return sorted(errs, key=lambda e: e["time"])
 
-    def _quiet(self, min_s: float, gap_s: float, max_s: float) -> None:
-        """Wait at least ``min_s`` and until no line came for ``gap_s`` (at most ``max_s``): the stacks
-        asked for with SIGUSR1 reach the cell before the workers (and horovodrun) are killed."""
+    def _wait_for_stacks(self, ranks: list[int], settle_s: float = 0.3, max_s: float = 5.0) -> None:
+        """After SIGUSR1: wait until each of ``ranks`` has written its stack file and it stopped growing
+        for ``settle_s`` (at most ``max_s``: a worker stuck in C code may never write)."""
         t0 = time.monotonic()
-        time.sleep(min_s)
-        while time.monotonic() - t0 < max_s and time.monotonic() - self.last_output < gap_s:
-            time.sleep(0.1)
+        sizes: dict[int, tuple[int, float]] = {}
+        while time.monotonic() - t0 < max_s:
+            now, settled = time.monotonic(), True
+            for r in ranks:
+                try:
+                    size = (self.run_dir / f"stack-rank{r}.txt").stat().st_size
+                except OSError:
+                    size = 0
+                if size == 0 or sizes.get(r, (-1, 0.0))[0] != size:
+                    sizes[r] = (size, now)
+                    settled = False
+                elif now - sizes[r][1] < settle_s:
+                    settled = False
+            if settled:
+                return
+            time.sleep(0.05)
+
+    def _emit_stacks(self, ranks: list[int]) -> None:
+        """Show each hung rank's stack (from its file) as that rank's stderr lines."""
+        for r in ranks:
+            try:
+                text = (self.run_dir / f"stack-rank{r}.txt").read_text(errors="replace")
+            except OSError:
+                text = ""
+            if not text.strip():
+                emit({"t": "out", "rank": r, "stream": "stderr", "line": "(no stack: the worker did not answer SIGUSR1)"})
+                continue
+            emit({"t": "out", "rank": r, "stream": "stderr", "line": "stack at the timeout (every thread):"})
+            for line in text.splitlines():
+                emit({"t": "out", "rank": r, "stream": "stderr", "line": line})
 
     def _finished_ranks(self) -> set[int]:
         done = {int(p.name[4:].split(".")[0]) for p in self.run_dir.glob("rank*.result.pkl")}
@@ -232,8 +258,8 @@ class Supervisor:
                 status = "timeout"
                 hung = sorted(set(range(self.n)) - self._finished_ranks())
                 detail = {"hung_ranks": hung, "timeout_s": timeout}
-                signal_workers(signal.SIGUSR1)  # faulthandler in each worker prints every thread's stack
-                self._quiet(min_s=2.0, gap_s=1.0, max_s=10.0)  # horovodrun forwards it line by line
+                signal_workers(signal.SIGUSR1)  # faulthandler in each worker writes every thread's stack
+                self._wait_for_stacks(hung)
                 break
         t_end = time.time()
         kill_tree(grace)
@@ -243,6 +269,8 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 pass
         time.sleep(0.1)  # let the output pumps drain
+        if status == "timeout":
+            self._emit_stacks(detail["hung_ranks"])
         errors = self._errors()
         if status == "ok" and errors:
             status = "failed"

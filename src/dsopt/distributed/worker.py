@@ -1,8 +1,10 @@
 """The worker bootstrap: ``python -m dsopt.distributed.worker SPEC.json`` (one per rank).
 
 Started by the supervisor (DDP) or by ``horovodrun --gloo`` (Horovod). It ties itself to its parent
-(``PR_SET_PDEATHSIG``: dies with it), dumps every thread's stack on ``SIGUSR1`` (the supervisor asks
-a hung worker for it before killing it), initialises the process group, runs the target, and leaves
+(``PR_SET_PDEATHSIG``: dies with it), dumps every thread's stack on ``SIGUSR1`` into
+``stack-rank{R}.txt`` in the run folder (the supervisor asks a hung worker for it before killing it and
+shows it as that rank's output: a file, because horovodrun forwards a worker's stderr lazily and
+loses what is in flight when it is killed), initialises the process group, runs the target, and leaves
 in the run folder ``rank{R}.result.pkl`` on success or ``rank{R}.error.json`` (with the traceback) on
 failure. The target is either a cell's code written to a module file (imported under a stable module
 name, so anything it defines pickles by reference) or ``module:function`` with pickled arguments.
@@ -73,10 +75,11 @@ def load_target(spec: dict):
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     die_with_parent()
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
     spec = json.loads(Path(argv[0]).read_text())
     run_dir = Path(spec["run_dir"])
     r = rank_from_env(spec["backend"])
+    stack_file = open(run_dir / f"stack-rank{r}.txt", "w")  # noqa: SIM115 (faulthandler writes to it until exit)
+    faulthandler.register(signal.SIGUSR1, file=stack_file, all_threads=True)
     try:
         import torch
 
