@@ -189,16 +189,46 @@ def assert_portable(notebook) -> None:
     assert len(figures) == len(set(figures)), "the same figure stored twice"
 
 
+#: Native thread pools (OpenBLAS of numpy and of scipy, OpenMP) are limited once their module is loaded.
+_POOL_MODULES = ("numpy", "scipy.linalg", "sklearn", "torch")
+_limited: set[str] = set()
+_limits: list = []
+
+
+def _limit_native_pools() -> None:
+    """One BLAS / OpenMP thread in this process for every pool loaded so far (threadpoolctl, a scikit-learn
+    dependency). Cheap when nothing new was loaded: only ``sys.modules`` is looked at."""
+    new = {m for m in _POOL_MODULES if m in sys.modules} - _limited
+    if new:
+        from threadpoolctl import threadpool_limits
+
+        _limits.append(threadpool_limits(limits=1))
+        _limited.update(new)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
     """One intra-op thread for every test: the models here are tiny, and two threads on a loaded
-    2-core machine were up to 40x slower. Notebook and browser tests run in their own processes."""
+    2-core machine were up to 40x slower. The same holds for numpy/scipy's OpenBLAS (a 301-state ARL
+    Markov chain solved 7x slower with two BLAS threads under load), so those pools get one thread too.
+    Only this process: notebook and browser tests, spawned workers and subprocesses keep their defaults."""
     import torch
 
     n = torch.get_num_threads()
     torch.set_num_threads(1)
+    _limit_native_pools()
     yield
+    for lim in reversed(_limits):
+        lim.restore_original_limits()
+    _limits.clear()
+    _limited.clear()
     torch.set_num_threads(n)
+
+
+@pytest.fixture(autouse=True)
+def _one_native_thread(_one_torch_thread):
+    """A pool loaded by an earlier test (scipy's own OpenBLAS, scikit-learn's OpenMP) is limited too."""
+    _limit_native_pools()
 
 
 @pytest.fixture

@@ -80,9 +80,17 @@ def test_verdict_refuses_a_table_without_baseline():
 
 @pytest.fixture(scope="module")
 def tiny_study(nltk_data, tmp_path_factory):
+    """The tiny grid on the real split, with validation and test cut to 2 examples per class (48 each, not
+    180): the tests below check the grid's plumbing (pairs, counts, caching, the threshold), not the F1, and
+    MiniLM-encoding the full validation and test sets for the probe was most of this fixture's time."""
+    from dataclasses import replace
+
+    from dsopt.data.splits import Splits
     from dsopt.studies.augmentation import run_study, setup
 
     s = setup(nltk_data=nltk_data, cache_dir=tmp_path_factory.mktemp("study"))
+    train, val, test = s.splits
+    s = replace(s, splits=Splits(train, val.subset(draw_subset(val.y, 2, 0)), test.subset(draw_subset(test.y, 2, 0))))
     return s, run_study(s, scale="tiny", seeds=[0], sizes=[1], learners=["probe"], n_augs=[1, 2], progress=False)
 
 
@@ -95,6 +103,7 @@ def test_tiny_study_runs_pairs_and_filters(tiny_study):
     assert arms["embedding_swap x2"]["n_train"] == n_cls + arms["embedding_swap x2"]["kept"]
     assert arms["embedding_swap x1"]["kept"] <= arms["embedding_swap x2"]["kept"]
     assert 0 <= res["table"][0]["f1_mean"] <= 1 and res["grid"]["threshold"] == 0.8
+    assert res["grid"]["n_val"] == res["grid"]["n_test"] == 2 * n_cls  # evaluated on the splits it was given
     ex = res["examples"][0]
     assert ex["recipe"] == "embedding_swap" and all("similarity" in a for a in ex["augmentations"])
 

@@ -15,12 +15,11 @@ from dsopt.augment.offline import NltkDataMissing, OfflineError
 from dsopt.chapters.runner import ChapterRunError
 from dsopt.data.errors import ChecksumMismatchError, CorruptFileError, DataError, DataUnavailableError
 from dsopt.data.nltk import NltkDataError, WordNetMissingError
+from dsopt.distributed.launcher import BackendUnavailable, DistributedError, WorkerFailed, WorkersLost, WorkerTimeout
+from dsopt.distributed.magic import _Usage
 from dsopt.monitor.prometheus import PrometheusError, PrometheusNotFound
 from dsopt.studies.jobs import JobsCancelled, StoredRunError
 from dsopt.util.runfile import RunFileError
-from dsopt.distributed.launcher import (BackendUnavailable, DistributedError, WorkerFailed, WorkersLost,
-                                        WorkerTimeout)
-from dsopt.distributed.magic import _Usage
 from dsopt.util.validation import ParameterError
 
 ERRORS = [
@@ -65,10 +64,39 @@ def test_every_dsopt_error_class_is_listed():
     assert defined <= {cls.__name__ for cls, _, _ in ERRORS}, defined - {cls.__name__ for cls, _, _ in ERRORS}
 
 
+class _SpawnedWorker:
+    """One spawned worker process shared by the tests of this module (starting one per error class cost
+    ~0.5 s each); a pool that an unpicklable error broke is replaced, so one failure does not hide others."""
+
+    def __init__(self):
+        self.pool = None
+
+    def submit(self, *args):
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        return self.pool.submit(*args)
+
+    def reset(self):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+@pytest.fixture(scope="module")
+def worker():
+    w = _SpawnedWorker()
+    yield w
+    w.reset()
+
+
 @pytest.mark.parametrize("cls, args, kwargs", ERRORS, ids=[e[0].__name__ for e in ERRORS])
-def test_error_raised_in_a_spawned_worker_arrives_intact(cls, args, kwargs):
+def test_error_raised_in_a_spawned_worker_arrives_intact(cls, args, kwargs, worker):
     expected = cls(*args, **kwargs)
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool, pytest.raises(cls) as info:
-        pool.submit(_raise, cls, args, kwargs).result()
+    try:
+        with pytest.raises(cls) as info:
+            worker.submit(_raise, cls, args, kwargs).result()
+    except BaseException:
+        worker.reset()  # e.g. BrokenProcessPool: the next test gets a fresh worker
+        raise
     assert str(info.value) == str(expected) and len(str(expected)) > 20
     assert {k: v for k, v in vars(info.value).items()} == {k: v for k, v in vars(expected).items()}
