@@ -16,6 +16,7 @@ parameter. Headless, the panel trains both runs to the end and renders one stati
 from __future__ import annotations
 
 import threading
+import time
 from typing import Sequence
 
 import ipywidgets as W
@@ -28,6 +29,7 @@ from dsopt.studies.augmentation.measure import FULL, Setup
 from dsopt.util.validation import ParameterError, check_number
 from dsopt_widgets.augmentation_figures import live_figure, preview_html
 from dsopt_widgets.base import Panel
+from dsopt_widgets.figure import LiveFigure
 from dsopt_widgets.live import RecorderFeed
 
 MAX_CHARS = 1000
@@ -104,7 +106,8 @@ class AugmentationPanel(Panel):
                                    tooltip="train the small model with and without these augmentations (background)")
         self.try_button.on_click(lambda _: self.try_it())
         self.preview = W.HTML(layout=W.Layout(min_height="7em"))
-        self.live = go.FigureWidget(live_figure())
+        self.live = LiveFigure(live_figure())
+        self._curves_stale, self._curves_drawn = False, 0.0
         self.live_names = ()  # both runs' traces are fed by refresh() below, from their own Recorders
         self._feeds = {}
         self._bind_runs()
@@ -281,6 +284,8 @@ class AugmentationPanel(Panel):
                 self.live.data[i].y = [p[1] for p in pts]
 
     def _feed_curves(self) -> None:
+        """Append the runs' new validation points; re-send the figure at most every ``redraw_interval`` s
+        while a run trains (each drawing re-sends the whole figure), and once more when both have ended."""
         for i, (key, feed) in enumerate(self._feeds.items()):
             new = feed.new().get("val_macro_f1")
             if new:
@@ -289,6 +294,12 @@ class AugmentationPanel(Panel):
                 tr = self.live.data[i]
                 tr.x = tuple(tr.x or ()) + tuple(s / trainer.state.batches_per_epoch for s in steps)
                 tr.y = tuple(tr.y or ()) + tuple(100 * float(v) for v in values)
+                self._curves_stale = True
+        running = self.baseline[0].running or self.augmented[0].running
+        now = time.monotonic()
+        if self._curves_stale and (not running or now - self._curves_drawn >= self.redraw_interval):
+            self.live.render()
+            self._curves_stale, self._curves_drawn = False, now
 
     def refresh(self) -> bool:
         if self._closed:
@@ -318,7 +329,7 @@ class AugmentationPanel(Panel):
                         W.HBox([W.VBox([self.recipe, self.pct, self.n_aug]), W.VBox([self.threshold, self.seed])],
                                layout=W.Layout(flex_flow="row wrap"))])
         run = W.HBox([self.size, self.try_button], layout=W.Layout(align_items="center"))
-        return W.VBox([knobs, self.message, self.preview, run, self.run_box(), self.live, self.export_box()],
+        return W.VBox([knobs, self.message, self.preview, run, self.run_box(), self.live.widget, self.export_box()],
                       layout=W.Layout(width="100%"))
 
     def show(self):

@@ -92,6 +92,7 @@ class MixedPrecisionPanel(Panel):
             raise ParameterError("gradients", "gradients are required when no run is given")
         self.grads = dict(gradients) if gradients is not None else None
         self.grads_step: int | None = None
+        self._grads_at = 0.0  # when the histogram last took a new sample (monotonic s)
         self._live_dirty = False
         self.memory = memory
         self.last_update_ms: float | None = None
@@ -215,9 +216,14 @@ class MixedPrecisionPanel(Panel):
             if self._live_dirty and self.live_out.draw():  # throttled: a later tick draws what is left
                 self._live_dirty = False
         snap = self.probe.latest() if self.probe is not None else None
-        if snap is not None and snap["step"] != self.grads_step:
+        # a new sample redraws the histogram at most every redraw_interval s (the probe samples every few
+        # steps; each redraw is a whole plotly render that holds up the page's answer to a key press)
+        fresh = snap is not None and snap["step"] != self.grads_step
+        if fresh and (self.grads_step is None or not self.trainer.running
+                      or time.monotonic() - self._grads_at >= self.redraw_interval):
             self.grads = {k: snap[k] for k in KINDS}
             self.grads_step = snap["step"]
+            self._grads_at = time.monotonic()
             self._on_change()
         return keep
 

@@ -2,10 +2,11 @@
 accuracy-over-time and detection delays, and the Prometheus dashboards drawn from Prometheus' own answers.
 
 All figures follow the cell width; axes carry units (windows of predictions, standardised units, %).
-Lists, not NumPy arrays, go into traces (FigureWidget compares values with ``not value``).
+Lists, not NumPy arrays, go into traces (they are re-sent as JSON on every redraw of a live figure).
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -30,8 +31,14 @@ def knob_charts(knobs: dict) -> dict:
 
 
 def arl_curves(charts: dict, shifts=SHIFTS, states: int = 151) -> dict[str, list[float]]:
-    """Markov-chain ARL at each shift per chart (fast: a preview while knobs move)."""
-    return {name: [float(v) for v in arl_curve(chart, shifts, states=states)] for name, chart in charts.items()}
+    """Markov-chain ARL at each shift per chart (fast: a preview while knobs move). Each chart's curve is
+    computed once (charts are frozen values): the fixed Shewhart charts and a revisited knob cost nothing."""
+    return {name: list(_curve(chart, tuple(shifts), states)) for name, chart in charts.items()}
+
+
+@functools.lru_cache(maxsize=256)
+def _curve(chart, shifts: tuple, states: int) -> tuple[float, ...]:
+    return tuple(float(v) for v in arl_curve(chart, shifts, states=states))
 
 
 def arl_figure(curves: dict[str, list[float]], shifts=SHIFTS, title: str = "ARL vs shift") -> go.Figure:

@@ -17,13 +17,22 @@ import time
 import ipywidgets as W
 import plotly.graph_objects as go
 
-from dsopt.monitor import CUSUM, EWMA, calibrate, markov_arl
+from dsopt.monitor import CUSUM, EWMA, calibrate
 from dsopt.studies.monitoring.stream import SCALE_STREAMS, StreamConfig
 from dsopt.util.validation import ParameterError, check_number
 from dsopt_widgets.base import Panel
+from dsopt_widgets.figure import LiveFigure
 from dsopt_widgets.monitoring_figures import LIVE_NAMES, SHIFTS, arl_curves, arl_figure, fill, knob_charts, live_figure
 
 KNOBS = ("lambda", "L", "k", "h", "label_budget")
+
+
+@functools.cache
+def _blas():
+    """One threadpoolctl controller (building it scans the loaded libraries: ~1 ms; limiting with it: ~0.05 ms)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 class MonitoringPanel(Panel):
@@ -69,8 +78,8 @@ class MonitoringPanel(Panel):
                                      tooltip="use these charts and budget from the next window on")
         self.apply_button.on_click(lambda _: self.apply())
         self.last_update_ms: float | None = None
-        self.preview = go.FigureWidget(arl_figure(arl_curves(knob_charts(knobs)), title="ARL vs shift: the knobs' charts"))
-        self.live = go.FigureWidget(live_figure(self.trainer.cfg.stream.change_window))
+        self.preview = LiveFigure(arl_figure(arl_curves(knob_charts(knobs)), title="ARL vs shift: the knobs' charts"))
+        self.live = LiveFigure(live_figure(self.trainer.cfg.stream.change_window))
         for s in self.sliders.values():
             s.observe(self._on_change, names="value")
         self._on_change()
@@ -106,15 +115,20 @@ class MonitoringPanel(Panel):
         except ParameterError as exc:
             self._say(str(exc), error=True)
             return
-        curves = arl_curves(charts)
+        # small linear systems: one BLAS thread (several spin against the live replay's thread and other
+        # processes: 0.15-2.7 s per move on a loaded 2-core machine instead of ~0.1 s)
+        with _blas().limit(limits=1, user_api="blas"):
+            curves = arl_curves(charts)
+        e, c = charts["ewma"], charts["cusum"]
+        at0, at1 = SHIFTS.index(0.0), SHIFTS.index(1.0)  # the curves' own points (151 states: within 0.1 %)
+        arls = [curves["ewma"][at0], curves["ewma"][at1], curves["cusum"][at0], curves["cusum"][at1]]
         with self.preview.batch_update():
             for trace, name in zip(self.preview.data, curves):
                 trace.x, trace.y = list(SHIFTS), curves[name]
         self.last_update_ms = 1000 * (time.perf_counter() - t0)
-        e, c = charts["ewma"], charts["cusum"]
-        self._say(f"EWMA(λ={e.lam:.2f}, L={e.L:.2f}): ARL0 {markov_arl(e, 0):.0f}, ARL at 1 sigma "
-                  f"{markov_arl(e, 1.0):.1f} | CUSUM(k={c.k:.2f}, h={c.h:.2f}): ARL0 {markov_arl(c, 0):.0f}, "
-                  f"ARL at 1 sigma {markov_arl(c, 1.0):.1f} windows (press Apply to use them in the replay)")
+        self._say(f"EWMA(λ={e.lam:.2f}, L={e.L:.2f}): ARL0 {arls[0]:.0f}, ARL at 1 sigma "
+                  f"{arls[1]:.1f} | CUSUM(k={c.k:.2f}, h={c.h:.2f}): ARL0 {arls[2]:.0f}, "
+                  f"ARL at 1 sigma {arls[3]:.1f} windows (press Apply to use them in the replay)")
 
     def calibrate(self) -> dict | None:
         """Set L and h so both charts have the in-control ARL in the ARL0 box (None if refused)."""
@@ -170,8 +184,8 @@ class MonitoringPanel(Panel):
                         W.VBox([self.sliders["k"], self.sliders["h"]]),
                         W.VBox([W.HBox([self.arl0, self.calibrate_button]), self.label_budget, self.window_size])],
                        layout=W.Layout(flex_flow="row wrap"))
-        return W.VBox([self.run_box(), knobs, W.HBox([self.apply_button]), self.message, self.preview, self.live,
-                       self.export_box()])
+        return W.VBox([self.run_box(), knobs, W.HBox([self.apply_button]), self.message, self.preview.widget,
+                       self.live.widget, self.export_box()])
 
     def static_figure(self) -> go.Figure:
         """The replay so far (headless: the whole stream), drawn like the live figure."""

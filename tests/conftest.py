@@ -158,7 +158,16 @@ def pytest_configure(config):
     config.pluginmanager.register(_SessionHooks(), "dsopt-session-hooks")
 
 
+#: Timing lines the browser tests record (Run All -> usable panel, key -> redraw): shown at the end of the run,
+#: so CI's log carries them (a passing test's own prints are captured and dropped).
+TIMINGS: list[str] = []
+
+
 def pytest_terminal_summary(terminalreporter):
+    if TIMINGS:
+        terminalreporter.section("dsopt timings (as a person meets them in JupyterLab)")
+        for line in TIMINGS:
+            terminalreporter.write_line(line)
     skipped = [r for r in terminalreporter.stats.get("skipped", []) if "needs dataset" in str(r.longrepr)]
     if skipped:
         terminalreporter.write_line(f"dsopt: {len(skipped)} test(s) skipped for lack of data (see the reasons above); "

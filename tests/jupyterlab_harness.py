@@ -248,22 +248,51 @@ def wait_points(page, figure, index: int, more_than: int, timeout: float = 180) 
     raise AssertionError(f"trace {index} still has {len(pts)} points after {timeout} s (wanted > {more_than})")
 
 
-def measure_key_to_redraw(page, handle, title: str, key: str = "ArrowRight") -> tuple[float, float]:
-    """Press ``key`` on a slider handle; return (ms in the page from key down until a line of the figure
-    titled ``title`` is drawn anew, ms seen by the test). The kernel round trip is included: the figure
-    is recomputed in Python and re-sent."""
+def measure_key_to_redraw(page, handle, title: str, key: str = "ArrowRight",
+                          marks: str = ".scatterlayer path.js-line", title_after: str = "") -> tuple[float, float]:
+    """Press ``key`` on a slider handle; return (ms in the page from key down until the ``marks`` (CSS, inside
+    the figure titled ``title``: its lines by default, e.g. ``.scatterlayer .point`` for markers) are drawn
+    anew, ms seen by the test). The kernel round trip is included: the figure is recomputed in Python and
+    re-sent. ``title_after``: count only a drawing whose title contains it (a figure that a live run
+    also redraws by itself would otherwise end the measurement early)."""
     box = page.locator(".widget-output").filter(has=plot(page, title)).last
-    box.evaluate("""(el) => {
-        const lines = () => Array.from(el.querySelectorAll('.js-plotly-plot .scatterlayer path.js-line'))
-            .map(p => p.getAttribute('d')).join('|');
+    box.evaluate("""(el, [marks, titleAfter]) => {
+        const lines = () => Array.from(el.querySelectorAll('.js-plotly-plot ' + marks))
+            .map(p => p.getAttribute('d') || p.getAttribute('transform') || '').join('|')
+            + '#' + el.querySelectorAll('.js-plotly-plot ' + marks).length;
+        const titled = () => !titleAfter || Array.from(el.querySelectorAll('.js-plotly-plot .gtitle'))
+            .some(t => t.textContent.includes(titleAfter));
         const before = lines();
         window.__dsopt = {};
         document.addEventListener('keydown', () => { window.__dsopt.down = performance.now(); },
                                   {capture: true, once: true});
         new MutationObserver((m, obs) => {
-            if (lines() !== before) { window.__dsopt.drawn = performance.now(); obs.disconnect(); }
+            if (lines() !== before && titled()) { window.__dsopt.drawn = performance.now(); obs.disconnect(); }
         }).observe(el, {attributes: true, childList: true, subtree: true});
-    }""")
+    }""", [marks, title_after])
+    t0 = time.perf_counter()
+    handle.press(key)
+    page.wait_for_function("() => window.__dsopt && window.__dsopt.drawn !== undefined", timeout=60_000, polling="raf")
+    seen = 1000 * (time.perf_counter() - t0)
+    return page.evaluate("window.__dsopt.drawn - window.__dsopt.down"), seen
+
+
+def measure_key_to_text(page, handle, pattern: str, key: str = "ArrowRight") -> tuple[float, float]:
+    """Press ``key`` on a slider handle; return (ms in the page from key down until a widget shows a text
+    matching the JavaScript regex ``pattern`` that no widget showed before, ms seen by the test): for knobs
+    whose answer is a line of text computed in Python (a kernel round trip)."""
+    page.evaluate("""(pattern) => {
+        const re = new RegExp(pattern);
+        const texts = () => Array.from(document.querySelectorAll('.widget-html, .widget-label, .widget-output'))
+            .map(e => e.textContent).filter(t => re.test(t));
+        const before = new Set(texts());
+        window.__dsopt = {};
+        document.addEventListener('keydown', () => { window.__dsopt.down = performance.now(); },
+                                  {capture: true, once: true});
+        new MutationObserver((m, obs) => {
+            if (texts().some(t => !before.has(t))) { window.__dsopt.drawn = performance.now(); obs.disconnect(); }
+        }).observe(document.body, {attributes: true, childList: true, subtree: true, characterData: true});
+    }""", pattern)
     t0 = time.perf_counter()
     handle.press(key)
     page.wait_for_function("() => window.__dsopt && window.__dsopt.drawn !== undefined", timeout=60_000, polling="raf")
@@ -284,6 +313,28 @@ def wait_file(path: Path, timeout: float = 120) -> Path:
 def load() -> str:
     """The machine's load averages, to print beside every timing."""
     return "load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def record_timing(line: str) -> None:
+    """Print a timing line and keep it for the end-of-run summary (conftest's ``TIMINGS``), where CI shows it."""
+    print(line)
+    import conftest
+
+    conftest.TIMINGS.append(line.strip())
+
+
+def report_usable(chapter: str, t0: float, what: str, idle: float | None = None) -> float:
+    """Record "Run All -> usable panel" for ``chapter`` (seconds since ``t0``, the Run All click)."""
+    usable = time.monotonic() - t0
+    ran = f"every cell ran, kernel idle: {idle:.0f} s; " if idle is not None else ""
+    record_timing(f"chapter {chapter}: Run All -> {ran}usable panel ({what}): {usable:.0f} s ({load()})")
+    return usable
+
+
+def report_redraw(chapter: str, what: str, in_page: float, seen: float) -> None:
+    """Record a "slider key down -> redrawn" latency (target < 100 ms on a quiet machine)."""
+    record_timing(f"chapter {chapter}: slider key down -> {what} redrawn: {in_page:.0f} ms in the page ({seen:.0f} ms "
+                  f"seen by the test; {load()}; target < 100 ms on a quiet machine)")
 
 
 def screenshot(page, tmp_path: Path, name: str) -> Path:

@@ -1,11 +1,21 @@
 """Chapter 03 in a real JupyterLab in headless Chromium, as a person uses it: Run All, move the threshold,
-type a bad seed, Try it (both runs train in the background and draw), Pause/Resume, Export."""
+type a bad seed, Try it (both runs train in the background and draw), Pause/Resume, Export; the comparison's
+verdict follows. Records Run All -> usable panel and key press -> rewritten preview."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
-from jupyterlab_harness import chapter_in_lab, slider
+from jupyterlab_harness import (
+    chapter_in_lab,
+    measure_key_to_text,
+    report_redraw,
+    report_usable,
+    run_all,
+    slider,
+    wait_cells_done,
+)
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -15,17 +25,23 @@ POINTS = "(el) => el.querySelectorAll('.scatterlayer .trace:nth-child(-n+2) .poi
 
 def test_augmentation_panel_preview_try_it_and_export(tmp_path):
     params = {"scale": "tiny", "n_seeds": 1, "live_size": 1, "live_epochs": 2}
-    with chapter_in_lab("03", params, tmp_path, done=r"Claim: 'F1 \+12 %'") as page:
+    with chapter_in_lab("03", params, tmp_path) as page:
+        t0 = time.monotonic()
+        run_all(page)
         threshold = slider(page, "similarity threshold")
-        threshold.wait_for(timeout=120_000)
+        threshold.wait_for(timeout=600_000)
         threshold.scroll_into_view_if_needed()
         # the panel's own first pair of runs starts by itself: its message says so (or that it is done)
         message = page.get_by_text(re.compile(r"^(preview|preparing|training both runs|done): ")).first
         message.wait_for(timeout=60_000)
+        report_usable("03", t0, "augmentation preview shown, first pair of runs started")
         assert "Traceback" not in page.content()
-        # Move the threshold to 1.00 with the keyboard: Python recomputes the kept flags (nothing re-augmented).
         handle = threshold.locator(".noUi-handle")
         handle.click()
+        # one step: Python recomputes the kept flags of the cached augmentations and rewrites the preview
+        in_page, seen = measure_key_to_text(page, handle, r"similarity >= \d\.\d\d", key="ArrowLeft")
+        report_redraw("03", "preview (text)", in_page, seen)
+        # Move the threshold to 1.00 with the keyboard: Python recomputes the kept flags (nothing re-augmented).
         handle.press("End")
         expect(threshold.locator(".widget-readout")).to_have_text("1.00", timeout=30_000)
         page.get_by_text(re.compile(r"similarity >= 1\.00.*-> 0 of \d+ kept")).first.wait_for(timeout=30_000)
@@ -67,5 +83,8 @@ def test_augmentation_panel_preview_try_it_and_export(tmp_path):
         wide = page.evaluate("() => Array.from(document.querySelectorAll('.jp-WindowedPanel-outer, .jp-Notebook'))"
                              ".some(el => el.scrollWidth > el.clientWidth + 1)")
         assert not wide
-        assert "Traceback" not in page.content()
         page.screenshot(path=str(tmp_path / "lab03.png"), full_page=False)
+        # the comparison, in the background meanwhile, posts the claim's verdict; then every cell has run
+        page.get_by_text(re.compile(r"Claim: 'F1 \+12 %'")).first.wait_for(timeout=900_000)
+        wait_cells_done(page)
+        assert "Traceback" not in page.content()

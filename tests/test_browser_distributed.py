@@ -1,6 +1,6 @@
 """Chapter 06 in a real JupyterLab in headless Chromium: Run All up to the panel; the live job draws per-rank
 traces; the what-if answers a slider at once; a bad worker count is refused; Start launches a job and Stop ends
-every worker (no process left)."""
+every worker (no process left). Records Run All -> usable panel and key press -> what-if answer."""
 from __future__ import annotations
 
 import re
@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from jupyterlab_harness import IDLE, lab_page, run_all, slider
+from jupyterlab_harness import IDLE, lab_page, measure_key_to_text, report_redraw, report_usable, run_all, slider
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -49,9 +49,12 @@ def test_distributed_panel_live_whatif_start_stop(tmp_path, shared_data):
 
 def _session(page, tmp_path):
     if True:
+        t0 = time.monotonic()
         run_all(page)
         status = page.get_by_text(re.compile(r"2 x ddp: (running|ok); samples/s per rank 0: \d+, 1: \d+"))
         status.first.wait_for(timeout=400_000)
+        page.get_by_text(re.compile(r"N = 128: one all-reduce")).first.wait_for(timeout=60_000)
+        report_usable("06", t0, "the cell's 2-rank job reports throughput per rank, what-if answered")
         page.get_by_text(re.compile(r"2 x ddp: ok; samples/s")).first.wait_for(timeout=300_000)
         page.get_by_text(IDLE).first.wait_for(timeout=60_000)
         live = page.locator(".js-plotly-plot").filter(has_text="throughput per rank").last
@@ -65,7 +68,8 @@ def _session(page, tmp_path):
         out.first.wait_for(timeout=30_000)
         handle = n.locator(".noUi-handle")
         handle.click()
-        handle.press("ArrowLeft")
+        in_page, seen = measure_key_to_text(page, handle, r"N = 127: one all-reduce", key="ArrowLeft")
+        report_redraw("06", "what-if answer (text)", in_page, seen)
         page.get_by_text(re.compile(r"N = 127: one all-reduce .* predicted efficiency")).first.wait_for(timeout=30_000)
         # a bad worker count is refused with a message naming it
         box = page.locator(".widget-text").filter(has=page.locator("label", has_text=re.compile("^workers$"))).locator("input")

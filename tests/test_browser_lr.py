@@ -18,10 +18,11 @@ import pytest
 from jupyterlab_harness import (
     button,
     chapter_in_lab,
-    load,
     log_console_errors,
     measure_key_to_redraw,
     plot,
+    report_redraw,
+    report_usable,
     reveal,
     run_all,
     run_code_cell,
@@ -57,9 +58,7 @@ def test_a_person_steers_chapter_01(tmp_path):
         curve = preview.locator(".scatterlayer .trace").first.locator("path.js-line")
         curve.wait_for(timeout=180_000)
         state, _ = wait_status(page, lambda s, n: s == "running" and n > 0, what="the live run to train")
-        usable = time.monotonic() - t0
-        print(f"\nchapter 01: Run All -> every cell ran, kernel idle: {idle:.0f} s; -> usable panel (preview drawn, "
-              f"live run training): {usable:.0f} s ({load()})")
+        report_usable("01", t0, "preview drawn, live run training", idle)
         # The comparison runs in the background while the live loss trace gains points.
         progress = page.get_by_text(re.compile(r"schedule comparison: (starting|\d+ / \d+ runs) in the background"))
         expect(progress.first).to_be_visible(timeout=30_000)
@@ -74,8 +73,7 @@ def test_a_person_steers_chapter_01(tmp_path):
         t0_handle = t_0.locator(".noUi-handle")
         t0_handle.click()
         in_page, seen = measure_key_to_redraw(page, t0_handle, "schedule preview")
-        print(f"chapter 01: slider key down -> preview redrawn: {in_page:.0f} ms in the page ({seen:.0f} ms seen by "
-              f"the test; {load()}; target < 100 ms on a quiet machine)")
+        report_redraw("01", "preview", in_page, seen)
         expect(t_0.locator(".widget-readout")).to_have_text("6", timeout=60_000)
         expect(page.get_by_text(re.compile(r"preview: restarts at 6, 18, ")).first).to_be_visible(timeout=60_000)
         t0_handle.press("ArrowLeft")  # back to the article's T_0=5

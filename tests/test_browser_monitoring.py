@@ -1,14 +1,15 @@
 """Chapter 07 in a real JupyterLab in headless Chromium, as a person uses it: Run All, watch the replay, move
 the EWMA lambda slider (the ARL preview redraws in the page and Python answers), type a bad window size
-(refused with its range), Restart, Pause and Resume the replay, and read the verdict."""
+(refused with its range), Restart, Pause and Resume the replay, and read the verdict. Records Run All -> usable
+panel and key press -> redrawn ARL preview."""
 from __future__ import annotations
 
 import re
-import shutil
+import time
 from pathlib import Path
 
 import pytest
-from jupyterlab_harness import lab_page, run_all, slider
+from jupyterlab_harness import lab_page, measure_key_to_redraw, report_redraw, report_usable, run_all, slider
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -30,11 +31,12 @@ def test_monitoring_panel_in_jupyterlab(tmp_path, shared_data):
         try:
             _session(page, tmp_path)
         except Exception:
-            page.screenshot(path="/tmp/lab07-failed.png", full_page=False)
+            page.screenshot(path=str(tmp_path / "lab07-failed.png"), full_page=False)
             raise
 
 
 def _session(page, tmp_path):
+    t0 = time.monotonic()
     run_all(page)
     lam = slider(page, "EWMA λ")
     lam.wait_for(timeout=300_000)
@@ -42,12 +44,15 @@ def _session(page, tmp_path):
     preview = page.locator(".js-plotly-plot").filter(has_text="the knobs' charts").last
     preview.wait_for(timeout=300_000)  # plotly.js reaches a FigureWidget over the kernel's socket: be patient
     page.get_by_text(re.compile(r"^(running|finished)")).first.wait_for(timeout=300_000)  # the replay's status line
+    report_usable("07", t0, "knobs, ARL preview drawn, replay running")
     preview.scroll_into_view_if_needed()
     before = preview.evaluate(LINES)
     lam.scroll_into_view_if_needed()
     handle = lam.locator(".noUi-handle")
     handle.click()
-    for _ in range(5):
+    in_page, seen = measure_key_to_redraw(page, handle, "the knobs' charts")
+    report_redraw("07", "ARL preview", in_page, seen)
+    for _ in range(4):
         handle.press("ArrowRight")
     page.get_by_text(re.compile(r"EWMA\(λ=0\.15, L=\d\.\d\d\): ARL0 \d+")).first.wait_for(timeout=120_000)
     preview.scroll_into_view_if_needed()
@@ -78,4 +83,3 @@ def _session(page, tmp_path):
     page.get_by_text(re.compile(r"Decay period: (supported|contradicted|inconclusive)")).first.wait_for(
         timeout=900_000)
     page.screenshot(path=str(tmp_path / "lab07.png"), full_page=False)
-    shutil.copy(tmp_path / "lab07.png", "/tmp/lab07.png")

@@ -17,10 +17,11 @@ import pytest
 from jupyterlab_harness import (
     button,
     chapter_in_lab,
-    load,
     log_console_errors,
     measure_key_to_redraw,
     plot,
+    report_redraw,
+    report_usable,
     reveal,
     run_all,
     run_code_cell,
@@ -55,9 +56,7 @@ def test_a_person_steers_chapter_04(tmp_path):
         curves = plot(page, "weight vs true-class probability")
         curves.locator(".scatterlayer .trace path.js-line").first.wait_for(timeout=180_000)
         wait_status(page, lambda s, n: s == "running" and n > 0, what="the live run to train")
-        usable = time.monotonic() - t0
-        print(f"\nchapter 04: Run All -> every cell ran, kernel idle: {idle:.0f} s; -> usable panel (curves drawn, "
-              f"live run training): {usable:.0f} s ({load()})")
+        report_usable("04", t0, "curves drawn, live run training", idle)
         progress = page.get_by_text(re.compile(r"scheme comparison: (starting|\d+ / \d+ runs) in the background"))
         expect(progress.first).to_be_visible(timeout=30_000)
         live = plot(page, "live run: train weight per class")
@@ -70,8 +69,7 @@ def test_a_person_steers_chapter_04(tmp_path):
         handle = gamma.locator(".noUi-handle")
         handle.click()
         in_page, seen = measure_key_to_redraw(page, handle, "weight vs true-class probability", key="ArrowLeft")
-        print(f"chapter 04: slider key down -> curves redrawn: {in_page:.0f} ms in the page ({seen:.0f} ms seen by the "
-              f"test; {load()}; target < 100 ms on a quiet machine)")
+        report_redraw("04", "curves", in_page, seen)
         expect(gamma.locator(".widget-readout")).to_have_text("1.9", timeout=60_000)
         expect(page.get_by_text(re.compile(r"overlay: focal \(gamma=1\.9, alpha=None\)")).first).to_be_visible(
             timeout=60_000)
