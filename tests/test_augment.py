@@ -24,6 +24,15 @@ SENTENCES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _textattack_importable(nltk_data):
+    """textattack reads NLTK's stopwords when imported: tests that import it directly (``AttackedText``,
+    its transformations) need the offline NLTK folder on the path first, whatever ran before them."""
+    from dsopt.augment.offline import import_textattack
+
+    import_textattack(nltk_data)
+
+
 @pytest.fixture(scope="module")
 def vectors():
     from dsopt.augment.encode import MiniLMVectors
