@@ -9,6 +9,7 @@ import time
 import pytest
 from jupyterlab_harness import (
     chapter_in_lab,
+    log_console_errors,
     measure_key_to_text,
     report_redraw,
     report_usable,
@@ -88,3 +89,5 @@ def test_augmentation_panel_preview_try_it_and_export(tmp_path):
         page.get_by_text(re.compile(r"Claim: 'F1 \+12 %'")).first.wait_for(timeout=900_000)
         wait_cells_done(page)
         assert "Traceback" not in page.content()
+        errors = log_console_errors(page)
+        assert errors == [], "JupyterLab's log console shows kernel errors:\n" + "\n".join(errors)

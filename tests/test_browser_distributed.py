@@ -10,7 +10,16 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from jupyterlab_harness import IDLE, lab_page, measure_key_to_text, report_redraw, report_usable, run_all, slider
+from jupyterlab_harness import (
+    IDLE,
+    lab_page,
+    log_console_errors,
+    measure_key_to_text,
+    report_redraw,
+    report_usable,
+    run_all,
+    slider,
+)
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -95,3 +104,5 @@ def _session(page, tmp_path):
         expect(page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
                .filter(has_text="Traceback")).to_have_count(0)
         page.screenshot(path=str(tmp_path / "lab06.png"), full_page=False)
+        errors = log_console_errors(page)
+        assert errors == [], "JupyterLab's log console shows kernel errors:\n" + "\n".join(errors)

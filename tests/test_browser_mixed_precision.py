@@ -11,6 +11,7 @@ import time
 import pytest
 from jupyterlab_harness import (
     chapter_in_lab,
+    log_console_errors,
     measure_key_to_redraw,
     report_redraw,
     report_usable,
@@ -83,4 +84,6 @@ def test_mixed_precision_panel_in_lab(tmp_path):
         # the comparison, in the background meanwhile, ends with the published anchor and the verdict
         page.get_by_text(re.compile(r"NVIDIA's published AMP numbers")).first.wait_for(timeout=900_000)
         wait_cells_done(page)
+        errors = log_console_errors(page)
+        assert errors == [], "JupyterLab's log console shows kernel errors:\n" + "\n".join(errors)
         assert page.locator(".jp-OutputArea-output").filter(has_text="Traceback").count() == 0

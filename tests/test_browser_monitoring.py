@@ -9,7 +9,15 @@ import time
 from pathlib import Path
 
 import pytest
-from jupyterlab_harness import lab_page, measure_key_to_redraw, report_redraw, report_usable, run_all, slider
+from jupyterlab_harness import (
+    lab_page,
+    log_console_errors,
+    measure_key_to_redraw,
+    report_redraw,
+    report_usable,
+    run_all,
+    slider,
+)
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -83,3 +91,5 @@ def _session(page, tmp_path):
     page.get_by_text(re.compile(r"Decay period: (supported|contradicted|inconclusive)")).first.wait_for(
         timeout=900_000)
     page.screenshot(path=str(tmp_path / "lab07.png"), full_page=False)
+    errors = log_console_errors(page)
+    assert errors == [], "JupyterLab's log console shows kernel errors:\n" + "\n".join(errors)
