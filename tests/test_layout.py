@@ -26,7 +26,7 @@ ALLOWED = {
     "metrics": {"util", "core"},
     "stats": {"util"},
     **{t: BASE for t in TECHNIQUES},
-    "studies": BASE | {"data"} | TECHNIQUES,
+    "studies": BASE | {"data", "chapters"} | TECHNIQUES,  # chapters: the torch-free registry (a Study's params)
     "chapters": {"util", "data"},
 }
 FORBIDDEN_EVERYWHERE = ("dsopt_widgets", "plotly", "ipywidgets")

@@ -20,14 +20,17 @@ and interleaved (seed by seed, arm by arm) so that a shared machine's load drift
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import statistics
 import time
 from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from dsopt.studies.jobs import cache_key, run_jobs
+from dsopt.studies.study import DATA, TRAINING, Study
 from dsopt.util.validation import check_choice, check_number
 
 ARMS_BACKENDS = ("ddp", "horovod")
@@ -391,3 +394,52 @@ def render_verdict(result: dict) -> str:
 def verdict_json(result: dict) -> dict:
     """The verdict without the Verdict objects (for save_metrics)."""
     return {k: v for k, v in result.items() if not k.startswith("_")}
+
+
+# ----------------------------------------------------------------------------- the chapter as a Study
+class DistributedStudy(Study):
+    """Chapter 06: one worker vs N workers (DDP, Horovod), same global batch, interleaved seeds; all-reduce fits."""
+
+    id = "06"
+    runs = (run_arm, _calibrate_one)
+    depends_on = (*TRAINING, *DATA, "dsopt.models", "dsopt.lr", "dsopt.distributed", "dsopt.studies.distributed")
+
+    @staticmethod
+    def train_kwargs(p: Mapping[str, Any]) -> dict:
+        """The training settings every arm shares (also the ``%%distributed`` demo cell's)."""
+        return {k: p[k] for k in ("scale", "epochs", "global_batch", "base_lr", "reference_batch", "warmup_epochs",
+                                  "target_accuracy")}
+
+    def grid(self, params: Mapping[str, Any], *, backends: Sequence[str] = ("ddp",)) -> list:
+        p = self.parameters(params)
+        return [(b, n, s) for s in self.seeds(p) for b, n in [("ddp", 1)] + [(b, p["workers"]) for b in backends]]
+
+    def measure(self, params: Mapping[str, Any], *, cache_dir=None, progress: bool = True,
+                backends: Sequence[str] = ("ddp",), device: str = "cpu", workers: int | None = None) -> dict:
+        p = self.parameters(params)
+        out = scaling_study(workers=workers or p["workers"], backends=tuple(backends), seeds=self.seeds(p),
+                            bucket_cap_mb=p["bucket_cap_mb"], fusion_threshold_mb=p["fusion_threshold_mb"],
+                            cache_dir=cache_dir, progress=progress, device=device, timeout=p["timeout"],
+                            **self.train_kwargs(p))
+        return {**out, "params": p}
+
+    def summarize(self, results: dict) -> dict:
+        return {"table": summarize(results["runs"]), "params": results["params"]}
+
+    def table(self, summary: dict) -> str:
+        return format_table(summary["table"])
+
+    def compute(self, summary: dict) -> dict:
+        return compute_verdict(summary["table"])
+
+    def render(self, verdict: dict) -> str:
+        return render_verdict(verdict)
+
+    def live(self, params: Mapping[str, Any], **context: Any):
+        """The panel's live job: a distributed training launch (see dsopt_widgets.distributed_panel)."""
+        p = self.parameters(params)
+        return functools.partial(dict, train_kwargs=self.train_kwargs(p), workers=p["workers"], backend=p["backend"],
+                                 timeout=p["timeout"], **context)
+
+
+STUDY = DistributedStudy()

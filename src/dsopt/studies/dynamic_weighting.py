@@ -22,6 +22,7 @@ import torch
 from dsopt.metrics.binary import binary_report
 from dsopt.stats import Claim, assess_all, format_mean_sd, mean_sd, paired, sample
 from dsopt.studies.jobs import cache_key, run_jobs
+from dsopt.studies.study import DATA, TRAINING, Study
 from dsopt.util.threads import torch_threads
 from dsopt.util.validation import ParameterError, check_number
 from dsopt.weighting import (
@@ -368,3 +369,51 @@ def article_vs_imbalance(counts: Sequence[int] = ULB_FRAUD_COUNTS, *, beta: floa
         f"class-balanced (beta={beta:g}): minority {cb[1]:.3f}, majority {cb[0]:.4f} -> {out['class_balanced_tilt']:.0f}x",
     ])
     return out
+
+
+# ----------------------------------------------------------------------------- the chapter as a Study
+class DynamicWeightingStudy(Study):
+    """Chapter 04: loss-weighting schemes on imbalanced data (natural and fraud-like ratios), paired seeds."""
+
+    id = "04"
+    runs = (run_one,)
+    depends_on = (*TRAINING, *DATA, "dsopt.models", "dsopt.metrics", "dsopt.weighting",
+                  "dsopt.studies.dynamic_weighting")
+
+    def _setup(self, params: Mapping[str, Any]) -> tuple[dict, list[str], list]:
+        p = self.parameters(params)
+        tasks = p["tasks"].split(",")
+        return p, tasks, [None, p["imbalance_ratio"]]
+
+    def grid(self, params: Mapping[str, Any]) -> list:
+        p, tasks, ratios = self._setup(params)
+        return [(t, r, label, s) for t in tasks for r in ratios for label in study_schemes() for s in self.seeds(p)]
+
+    def measure(self, params: Mapping[str, Any], *, cache_dir=None, progress: bool = True, workers=None) -> dict:
+        p, tasks, ratios = self._setup(params)
+        out = compare_schemes(tasks, study_schemes(), ratios=ratios, epochs=task_epochs(p["epochs"], tasks),
+                              seeds=self.seeds(p), scale=p["scale"], cache_dir=cache_dir, workers=workers,
+                              progress=progress)
+        return {**out, "params": p}
+
+    def summarize(self, results: dict) -> dict:
+        return {"table": summarize(results["runs"]), "params": results["params"]}
+
+    def table(self, summary: dict) -> str:
+        return format_table(summary["table"])
+
+    def compute(self, summary: dict) -> dict:
+        return compute_verdict(summary["table"])
+
+    def render(self, verdict: dict) -> str:
+        return render_verdict(verdict)
+
+    def live(self, params: Mapping[str, Any], *, task=None):
+        """Fresh seeded runs of the article's rule on credit default at the fraud-like ratio."""
+        p = self.parameters(params)
+        if task is None:
+            task = _task("credit_card_default", p["scale"], p["seed"], p["imbalance_ratio"])
+        return functools.partial(live_trainer, task, "article", seed=p["seed"])
+
+
+STUDY = DynamicWeightingStudy()

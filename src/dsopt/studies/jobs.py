@@ -7,9 +7,12 @@ in flight) or from the *stored runs* committed beside a notebook; the rest run i
 processes. Run functions must be importable module-level functions (spawn pickles them by name) and
 should use one torch thread, so results do not depend on ``workers``.
 
-Keys are keyed on what produced a run: the caller's ``key(job)`` plus the run's *fingerprint* (a hash
-of the dsopt source the run function's module imports, the torch version and the device), so a
-library change is a cache miss, never a silently reused old result. Every run file carries a SHA-256
+Keys are keyed on what produced a run: the caller's ``key(job)`` plus the run's code *fingerprint*
+(:mod:`dsopt.studies.fingerprint`: the syntax of the modules its Study declares, docstrings and comments
+left out), so a code change that can change a result is a cache miss, never a silently reused old result,
+and a docstring edit is not. The machine (torch, device, CPU) is recorded in every run file, not keyed:
+stored runs made with another torch build or device are reused only after re-executing some of them here
+within tolerance (the spot check). Every run file carries a SHA-256
 (:mod:`dsopt.util.runfile`); a file that fails it is reported and recomputed. docs/CONTRACTS.md
 ("Runs, caches and stored runs") is the contract chapters follow.
 
@@ -22,10 +25,8 @@ workers at once instead of letting them finish their runs.
 """
 from __future__ import annotations
 
-import ast
 import contextlib
 import contextvars
-import functools
 import hashlib
 import json
 import math
@@ -43,6 +44,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from dsopt.studies.fingerprint import device_name, fingerprint, import_closure, machine  # noqa: F401 (re-exported)
 from dsopt.util.runfile import RunFileError, read_run, seal, write_run
 from dsopt.util.validation import check_number
 
@@ -55,98 +57,19 @@ class StoredRunError(RuntimeError):
 
 
 # ----------------------------------------------------------------------------- what produced a run
-def _dsopt_root() -> Path:
-    import dsopt
-
-    return Path(dsopt.__file__).resolve().parent
-
-
-def _module_path(name: str, root: Path) -> Path | None:
-    rel = Path(*name.split(".")[1:])
-    for cand in (root / rel / "__init__.py", (root / rel).with_suffix(".py") if rel.parts else None):
-        if cand is not None and cand.is_file():
-            return cand
-    return None
-
-
-def _imported(path: Path, root: Path) -> set[str]:
-    """dsopt modules named by any import statement of ``path`` (function-level ones too)."""
-    parts = ("dsopt", *path.relative_to(root).with_suffix("").parts)
-    package = parts[:-1]
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            out |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = (".".join(package[: len(package) - node.level + 1] + ((node.module,) if node.module else ()))
-                    if node.level else node.module or "")
-            out.add(base)
-            out |= {f"{base}.{a.name}" for a in node.names}  # `from pkg import submodule`
-    return {n for n in out if n == "dsopt" or n.startswith("dsopt.")}
-
-
-@functools.cache
-def import_closure(module: str | None = None, root: str | None = None) -> tuple[str, ...]:
-    """Files (relative to the package) of ``module`` and every dsopt module it imports, transitively.
-
-    ``None``: the whole package. Parent packages' ``__init__`` files count (importing ``a.b`` runs them).
-    """
-    base = Path(root) if root else _dsopt_root()
-    if module is None or not (module == "dsopt" or module.startswith("dsopt.")):
-        return tuple(sorted(str(p.relative_to(base)) for p in base.rglob("*.py")))
-    seen: set[Path] = set()
-    todo = [module]
-    while todo:
-        name = todo.pop()
-        pieces = name.split(".")
-        for i in range(1, len(pieces) + 1):
-            path = _module_path(".".join(pieces[:i]), base)
-            if path is not None and path not in seen:
-                seen.add(path)
-                todo += sorted(_imported(path, base))
-    return tuple(sorted(str(p.relative_to(base)) for p in seen))
-
-
-def source_hash(module: str | None = None, root: str | None = None) -> str:
-    """SHA-256 over the files of :func:`import_closure` (names and bytes): changes when any of them does."""
-    base = Path(root) if root else _dsopt_root()
-    h = hashlib.sha256()
-    for rel in import_closure(module, str(base) if root else None):
-        h.update(rel.encode() + b"\0" + (base / rel).read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-def device_name() -> str:
-    """The device a run uses by default: ``cuda:<name>`` when CUDA is available, else ``cpu``."""
-    import torch
-
-    if torch.cuda.is_available():
-        return f"cuda:{torch.cuda.get_device_name(0)}"
-    return "cpu"
-
-
-def fingerprint(run: Callable | str | None = None) -> dict:
-    """What produced a run: the source hash of ``run``'s module closure, torch's version, the device."""
-    import torch
-
-    module = run if isinstance(run, str) or run is None else getattr(run, "__module__", None)
-    return {"module": module if module and module.startswith("dsopt") else "dsopt",
-            "source": source_hash(module), "torch": torch.__version__, "device": device_name()}
-
-
 def cache_key(*parts: Any, code: Callable | str | None = None) -> str:
-    """A short stable key: sha256 of ``parts`` (JSON; ``repr`` for other objects) and the fingerprint of
-    ``code``: the source of that module and of every dsopt module it imports, the torch version and the
-    device. ``code`` defaults to the module that calls ``cache_key`` (a module outside dsopt: the whole
-    package), so a study's key changes when the study or anything it uses changes, and only then."""
+    """A short stable key: sha256 of ``parts`` (JSON; ``repr`` for other objects) and the code fingerprint of
+    ``code`` (:func:`~dsopt.studies.fingerprint.fingerprint`: the modules its Study declares, hashed as syntax).
+    ``code`` defaults to the module that calls ``cache_key``, so a study's key changes when the code it
+    declares changes, and only then; the machine is not part of it."""
     if code is None:
         code = sys._getframe(1).f_globals.get("__name__")
-    text = json.dumps([fingerprint(code), *parts], default=repr, sort_keys=True)
+    text = json.dumps([fingerprint(code)["code"], *parts], default=repr, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _run_key(user_key: str, fp: dict) -> str:
-    return hashlib.sha256(json.dumps([user_key, fp], sort_keys=True).encode()).hexdigest()[:20]
+def _run_key(user_key: str, fp: dict, run_name: str) -> str:
+    return hashlib.sha256(json.dumps([user_key, fp["code"], run_name], sort_keys=True).encode()).hexdigest()[:20]
 
 
 # ----------------------------------------------------------------------------- stored runs
@@ -283,23 +206,27 @@ def run_jobs(
     """Run ``run(*args, **kwargs)`` for every job (``args, kwargs = call(job)``); return job -> result.
 
     ``key(job)`` names everything the result depends on besides the code (use :func:`cache_key`); the run
-    file's name adds the fingerprint of ``run`` (source, torch, device). Results must be JSON-serialisable
+    file's name adds the code fingerprint of ``run`` and its name. Results must be JSON-serialisable
     dicts. Finished runs come from ``cache_dir``, then from the stored runs (:func:`stored_run_dirs`).
     ``DSOPT_STORED_RUNS_ONLY=1`` makes a run missing from both an error (tests); ``DSOPT_STORED_RUNS_VERIFY=k``
     re-executes k stored runs (:func:`spot_check_pick`) and compares them within ``tolerance`` (default
-    :data:`SPOT_CHECK_TOLERANCE`) unless ``verify=False`` (runs that time the machine).
+    :data:`SPOT_CHECK_TOLERANCE`) unless ``verify=False`` (runs that time the machine). Stored runs made with
+    another torch build or device are spot-checked (k >= 1) before they are reused; if the check fails they are
+    computed again here (with ``DSOPT_STORED_RUNS_ONLY``: an error naming both machines).
     Progress reporting, cancellation, worker priority and isolation follow the caller's
     :func:`execution` context.
     """
     workers = check_number("workers", workers or default_workers(), low=1, high=64, integer=True)
     fp = fingerprint(run)
     run_name = f"{getattr(run, '__module__', '?')}:{getattr(run, '__qualname__', '?')}"
-    keys = {job: _run_key(key(job), fp) for job in jobs}
+    here = machine()
+    keys = {job: _run_key(key(job), fp, run_name) for job in jobs}
     paths = {job: (Path(cache_dir) / f"{keys[job]}.json" if cache_dir else None) for job in jobs}
     stored_index = {p.stem: p for d in stored_run_dirs() for p in d.rglob("*.json")}
     done: dict[Hashable, dict] = {}
     from_store: list[Hashable] = []
     seconds: dict[Hashable, float] = {}
+    origins: dict[Hashable, dict] = {}
     todo = []
     for job in jobs:
         result = _lookup(paths[job], keys[job])
@@ -308,24 +235,40 @@ def run_jobs(
             if record is not None:
                 result = record["result"]
                 seconds[job] = float(record.get("seconds") or 0.0)
+                origins[job] = record.get("machine") or {}
                 from_store.append(job)
         if result is None:
             todo.append(job)
         else:
             done[job] = result
-    if todo and os.environ.get("DSOPT_STORED_RUNS_ONLY", "").strip() in ("1", "true", "yes"):
+    stored_only = os.environ.get("DSOPT_STORED_RUNS_ONLY", "").strip() in ("1", "true", "yes")
+    if todo and stored_only:
         raise StoredRunError(
             f"{len(todo)} of {len(jobs)} runs of {run_name} are neither cached nor stored for this code "
-            f"(source {fp['source'][:12]}, torch {fp['torch']}, {fp['device']}; stored runs looked up in "
+            f"(code {fp['code'][:12]} of {', '.join(fp['modules'][:12])}; stored runs looked up in "
             f"{', '.join(map(str, stored_run_dirs())) or 'no folder'}). The committed notebook is out of date: "
             f"{_regenerate_hint()}.")
+    k = _env_int("DSOPT_STORED_RUNS_VERIFY")
+    elsewhere = _made_elsewhere([origins[j] for j in from_store], here)
+    if verify and from_store and (k or elsewhere):
+        picked = spot_check_pick(from_store, keys, seconds, max(k, 1))
+        try:
+            _spot_check(picked, run, call, done, keys, tolerance or SPOT_CHECK_TOLERANCE, run_name, elsewhere)
+        except StoredRunError as exc:
+            if stored_only or not elsewhere:
+                raise
+            print(f"dsopt: {exc}; computing the {len(from_store)} stored runs again here", file=sys.stderr)
+            todo += from_store
+            for job in from_store:
+                done.pop(job, None)
+            from_store = []
     bar = tqdm(total=len(jobs), initial=len(done), desc=desc, disable=not progress)
 
     def finish(job, timed: tuple[dict, float]) -> None:
         result, seconds = timed
         if paths[job] is not None:
             write_run(paths[job], seal(keys[job], result, fingerprint=fp, job=_jsonable(job), run=run_name,
-                                       seconds=round(seconds, 3)))
+                                       seconds=round(seconds, 3), machine=here))
         done[job] = result
         bar.update(1)
 
@@ -351,10 +294,6 @@ def run_jobs(
                             progress=lambda: (len(done), len(jobs)))
     finally:
         bar.close()
-    k = _env_int("DSOPT_STORED_RUNS_VERIFY")
-    if verify and k and from_store:
-        _spot_check(spot_check_pick(from_store, keys, seconds, k), run, call, done, keys,
-                    tolerance or SPOT_CHECK_TOLERANCE, run_name)
     return done
 
 
@@ -428,8 +367,22 @@ def _lookup(path: Path | None, key: str, whole: bool = False) -> dict | None:
         return None
 
 
-def _spot_check(picked, run, call, done, keys, tolerance, run_name) -> None:
-    """Re-execute ``picked`` stored runs here and compare with what was stored (raises on a difference)."""
+def _made_elsewhere(origins: list[dict], here: dict) -> str:
+    """How the machines that made stored runs differ from this one in what can change numbers (torch build,
+    device), as a phrase; "" when they do not (older run files that recorded no machine count as the same)."""
+    other = set()
+    for m in origins:
+        for field in ("torch", "device"):
+            if m.get(field) and m[field] != here.get(field):
+                other.add(f"{field} {m[field]} (here: {here.get(field)})")
+    return ", ".join(sorted(other))
+
+
+def _spot_check(picked, run, call, done, keys, tolerance, run_name, elsewhere: str = "") -> None:
+    """Re-execute ``picked`` stored runs here and compare with what was stored (raises on a difference).
+
+    ``elsewhere`` says how the machine that made them differs from this one: the check then decides
+    whether stored runs made elsewhere are reused here, and its failure names both machines."""
     for job in picked:
         args, kwargs = call(job)
         fresh = json.loads(json.dumps(run(*args, **kwargs), default=repr))
@@ -437,6 +390,7 @@ def _spot_check(picked, run, call, done, keys, tolerance, run_name) -> None:
         if diffs:
             shown = "; ".join(diffs[:8]) + (f"; ... {len(diffs) - 8} more" if len(diffs) > 8 else "")
             raise StoredRunError(
-                f"stored run {keys[job]} of {run_name} (job {job!r}) does not reproduce on this machine within "
+                f"stored run {keys[job]} of {run_name} (job {job!r}){' made with ' + elsewhere if elsewhere else ''} "
+                f"does not reproduce on this machine within "
                 f"atol={tolerance['atol']}, rtol={tolerance['rtol']}: {shown}. Either the stored run is wrong "
                 f"or the code is not deterministic enough: {_regenerate_hint()} and check the run.")

@@ -10,6 +10,7 @@ comparison resumes where it stopped.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -23,6 +24,7 @@ from dsopt.data.tasks import make_task
 from dsopt.lr import Constant, CosineRestarts, OneCycleCosine, Schedule, restart_positions
 from dsopt.stats import Claim, assess_all, format_mean_sd, mean_sd, paired
 from dsopt.studies.jobs import cache_key, run_jobs
+from dsopt.studies.study import Study
 from dsopt.util.threads import torch_threads
 from dsopt.util.validation import ParameterError, check_number
 
@@ -307,3 +309,51 @@ def per_batch_pitfall(T_0: int = 5, T_mult: int = 2, iters_per_epoch: int = 20, 
         out[mode] = np.asarray(lrs)
     out["epoch"] = np.arange(epochs * iters_per_epoch) / iters_per_epoch
     return out
+
+
+# ----------------------------------------------------------------------------- the chapter as a Study
+class LRRestartsStudy(Study):
+    """Chapter 01: cosine warm restarts vs constant and one-cycle schedules, same budget, paired seeds."""
+
+    id = "01"
+    runs = (run_one,)
+    depends_on = ("dsopt.core", "dsopt.data", "dsopt.models", "dsopt.metrics", "dsopt.lr", "dsopt.util.threads",
+                  "dsopt.util.validation", "dsopt.studies.lr_restarts")
+
+    def schedules(self, params: Mapping[str, Any]) -> dict[str, Schedule]:
+        """The four schedules compared, from the chapter's parameters."""
+        p = self.parameters(params)
+        return study_schedules(p["epochs"], p["base_lr"], (p["article_T_0"], p["article_T_mult"]))
+
+    def grid(self, params: Mapping[str, Any]) -> list:
+        p = self.parameters(params)
+        return [(t, label, s) for t in p["tasks"].split(",") for label in self.schedules(p) for s in self.seeds(p)]
+
+    def measure(self, params: Mapping[str, Any], *, cache_dir=None, progress: bool = True, workers=None) -> dict:
+        p = self.parameters(params)
+        out = compare_schedules(p["tasks"].split(","), self.schedules(p), epochs=p["epochs"], seeds=self.seeds(p),
+                                scale=p["scale"], cache_dir=cache_dir, workers=workers, progress=progress)
+        return {**out, "params": p}
+
+    def summarize(self, results: dict) -> dict:
+        return {"table": summarize(results["runs"]), "params": results["params"]}
+
+    def table(self, summary: dict) -> str:
+        return format_table(summary["table"])
+
+    def compute(self, summary: dict) -> dict:
+        p = summary["params"]
+        return compute_verdict(summary["table"], epochs=p["epochs"], article=(p["article_T_0"], p["article_T_mult"]))
+
+    def render(self, verdict: dict) -> str:
+        return render_verdict(verdict)
+
+    def live(self, params: Mapping[str, Any], *, task=None):
+        """Fresh seeded runs of the article's schedule on digits, replaying ``control_schedule``."""
+        p = self.parameters(params)
+        task = task if task is not None else make_task("digits", scale=p["scale"], seed=p["seed"])
+        article = {"base_lr": p["base_lr"], "T_0": p["article_T_0"], "T_mult": p["article_T_mult"]}
+        return functools.partial(live_trainer, task, article, seed=p["seed"])
+
+
+STUDY = LRRestartsStudy()

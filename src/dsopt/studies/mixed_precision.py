@@ -17,7 +17,7 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ from dsopt.precision.memory import PARTS, max_saving
 from dsopt.stats import Claim, assess_all, mean_sd, paired
 from dsopt.studies.jobs import cache_key, run_jobs
 from dsopt.util.threads import torch_threads
+from dsopt.studies.study import DATA, TRAINING, Study
 from dsopt.util.validation import check_choice, check_number
 
 STUDY_VERSION = 1
@@ -543,3 +544,58 @@ def render(v: dict) -> str:
                      "a GPU.")
     lines.append(ANCHORS)
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- the chapter as a Study
+class MixedPrecisionStudy(Study):
+    """Chapter 05: fp32 / bf16 / fp16 (loss scaling): quality over seeds, interleaved step times, memory."""
+
+    id = "05"
+    runs = (run_one, speed_run, memory_run)
+    depends_on = (*TRAINING, *DATA, "dsopt.models", "dsopt.metrics", "dsopt.precision", "dsopt.studies.mixed_precision")
+
+    def device(self) -> str:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def grid(self, params: Mapping[str, Any]) -> list:
+        p = self.parameters(params)
+        return [(m, s) for m in p["modes"].split(",") for s in self.seeds(p)]
+
+    def memory(self, params: Mapping[str, Any], *, cache_dir=None) -> dict:
+        """The memory accounting per mode (deterministic bytes; cached and stored like every run)."""
+        p = self.parameters(params)
+        return measure_memory(p["modes"].split(","), scale=p["scale"], n_batches=p["memory_batches"],
+                              device=self.device(), cache_dir=cache_dir)
+
+    def measure(self, params: Mapping[str, Any], *, cache_dir=None, progress: bool = True, workers=None,
+                memory: dict | None = None) -> dict:
+        p = self.parameters(params)
+        out = chapter_comparison(p["modes"].split(","), self.seeds(p), scale=p["scale"],
+                                 speed_repeats=p["speed_repeats"], speed_steps=p["speed_steps"], cache_dir=cache_dir,
+                                 workers=workers, progress=progress)
+        memory = memory if memory is not None else self.memory(p, cache_dir=cache_dir)
+        return {**out, "memory": memory_summary(memory), "params": p}
+
+    def summarize(self, results: dict) -> dict:
+        return {"table": summarize(results["runs"]), "speed": results["speed"], "memory": results["memory"],
+                "params": results["params"]}
+
+    def table(self, summary: dict) -> str:
+        return format_table(summary["table"])
+
+    def compute(self, summary: dict) -> dict:
+        return compute(summary["table"], summary["speed"], summary["memory"])
+
+    def render(self, verdict: dict) -> str:
+        return render(verdict)
+
+    def live(self, params: Mapping[str, Any]):
+        """Fresh seeded MLM runs in the panel's precision (fp16 shows the loss scaler)."""
+        p = self.parameters(params)
+        return functools.partial(live_trainer, p["scale"], precision=p["live_precision"], seed=p["seed"],
+                                 device=self.device())
+
+
+STUDY = MixedPrecisionStudy()

@@ -1,7 +1,7 @@
 """One finished run as a sealed JSON file: the run cache and the stored runs share this format.
 
-A run file holds the run's ``key``, what produced it (``fingerprint``: source hash, torch version,
-device), the ``job`` it answered, its ``result`` and a SHA-256 over all of that (``sha256``). A file
+A run file holds the run's ``key``, the code that produced it (``fingerprint``: the declared modules and
+the hash of their syntax), the machine it was made on (``machine``: torch, device, CPU, host), the ``job`` it answered, its ``result`` and a SHA-256 over all of that (``sha256``). A file
 whose checksum does not match (edited, truncated, written by an older format) is refused with
 :class:`RunFileError`, so a cache never returns a result it cannot vouch for.
 """
@@ -35,10 +35,12 @@ def _digest(record: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def seal(key: str, result: dict, *, fingerprint: dict, job=None, run: str = "", seconds: float | None = None) -> dict:
-    """The sealed record of one run (``sha256`` covers every other field; ``seconds``: how long it took)."""
+def seal(key: str, result: dict, *, fingerprint: dict, job=None, run: str = "", seconds: float | None = None,
+         machine: dict | None = None) -> dict:
+    """The sealed record of one run (``sha256`` covers every other field; ``seconds``: how long it took;
+    ``machine``: where it was made, recorded for people and the spot check, not part of the key)."""
     record = {"format": FORMAT, "key": key, "run": run, "job": job, "fingerprint": fingerprint, "result": result,
-              "seconds": seconds}
+              "seconds": seconds, "machine": machine or {}}
     record["sha256"] = _digest(record)
     return record
 

@@ -48,3 +48,4 @@ __all__ = [
     "largest_fraction_kept", "latency_rows", "majority_share", "measure_classifier", "render_verdict", "choices", "sweep_method", "test_heads", "train_seed", "sorted_batches",
     "summarize", "trained_minilm_classifier", "trained_small_classifier", "verdict_heads",
 ]
+from dsopt.studies.attention_pruning.chapter import STUDY, AttentionPruningStudy  # noqa: E402  (after its parts)

@@ -31,3 +31,4 @@ __all__ = [
     "finetune_minilm", "format_table", "learn_job", "probe", "probe_job", "run_study", "setup", "steps_per_epoch", "summarize",
     "train_transformer", "vectors_for",
 ]
+from dsopt.studies.augmentation.chapter import STUDY, AugmentationStudy  # noqa: E402  (after its parts)

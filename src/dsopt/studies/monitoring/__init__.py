@@ -25,3 +25,4 @@ from dsopt.studies.monitoring.verdict import render as render_verdict
 __all__ = ["ARMS", "ARM_LABELS", "CLASS_NAMES", "FPB_LABEL_MAP", "SCALE_STREAMS", "StreamConfig", "StudyConfig",
            "build_stream", "chart_designs", "compare_arms", "compute_verdict", "detection_charts", "format_arm_table", "format_designs",
            "format_detection_table", "load_features", "load_pools", "render_verdict", "run_arm", "summarize"]
+from dsopt.studies.monitoring.chapter import STUDY, MonitoringStudy  # noqa: E402  (after its parts)

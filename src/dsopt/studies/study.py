@@ -1,0 +1,166 @@
+"""A chapter is a Study: the one object that defines a chapter's measurement, read by everything else.
+
+Every chapter notebook calls the same verbs in the same order::
+
+    study = get_study("01")
+    results = study.measure(params, cache_dir=...)   # the grid of runs, through run_jobs (cached, stored)
+    summary = study.summarize(results)               # the comparison table
+    verdict = study.compute(summary)                 # a verdict dict from dsopt.stats
+    text = study.render(verdict)                     # Markdown
+    handle = study.live(params)()                    # a fresh run handle for the panel (core.handle.RunHandle)
+
+and the chapter's declarations are attributes:
+
+- ``id``, ``slug``, ``title`` and ``params``: the chapter's registry entry (:mod:`dsopt.chapters.registry`,
+  torch-free so that ``dsopt list`` and ``dsopt run``'s preflight answer without importing the study);
+- ``runs``: its module-level run functions (what :func:`~dsopt.studies.jobs.run_jobs` executes);
+- ``depends_on``: the dsopt modules and packages whose code can change a run's result. A run's key hashes
+  their syntax (:mod:`dsopt.studies.fingerprint`), so a change anywhere else, or a docstring anywhere,
+  leaves the chapter's stored runs valid. tests/test_fingerprint.py checks that every module a run really
+  imports is declared (or provably cannot change results).
+
+``grid(params)`` lists the jobs ``measure`` runs first (a study whose later rounds depend on earlier results,
+such as chapter 02's test round, lists the rounds it can know in advance). The Study is found by
+:func:`get_study` (explicit imports, no import strings) and by :func:`dsopt.studies.fingerprint.study_of`
+(a ``STUDY`` attribute of the run function's module or package).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+
+#: Modules every training run uses: the Trainer and its parts, torch thread settings, validators (they coerce).
+TRAINING = ("dsopt.core", "dsopt.util.threads", "dsopt.util.validation")
+#: The data layer that decides what a run sees: datasets' definitions, parsing, splits, tasks. (Downloading and
+#: the verified cache are not here: a file is used only when its published SHA-256 matches.)
+DATA = ("dsopt.data.__init__", "dsopt.data.dataset", "dsopt.data.parsers", "dsopt.data.registry", "dsopt.data.splits",
+        "dsopt.data.tasks", "dsopt.data.imbalance", "dsopt.data.tabular")
+
+
+class Study:
+    """Base class of the seven chapter studies (see the module docstring for the protocol)."""
+
+    id: ClassVar[str] = ""
+    runs: ClassVar[tuple[Callable, ...]] = ()
+    depends_on: ClassVar[tuple[str, ...]] = ()
+
+    # -- declarations from the registry ---------------------------------------------------------
+    @property
+    def chapter(self):
+        from dsopt.chapters.registry import CHAPTERS
+
+        return CHAPTERS[self.id]
+
+    @property
+    def slug(self) -> str:
+        return self.chapter.slug
+
+    @property
+    def title(self) -> str:
+        return self.chapter.title
+
+    @property
+    def params(self) -> dict:
+        """The chapter's parameters (name -> registry ``Param``: default, validator, help)."""
+        return self.chapter.params
+
+    def parameters(self, values: Mapping[str, Any] | None = None) -> dict:
+        """Defaults overlaid with ``values``, validated (ParameterError names a bad one)."""
+        full = {n: p.default for n, p in self.params.items()}
+        full.update(self.chapter.validate(dict(values or {})))
+        return full
+
+    def seeds(self, params: Mapping[str, Any]) -> list[int]:
+        """The seeds of the comparison: ``seed, seed + 1, ...`` (``n_seeds`` of them)."""
+        return list(range(int(params["seed"]), int(params["seed"]) + int(params["n_seeds"])))
+
+    # -- the verbs --------------------------------------------------------------------------------
+    def grid(self, params: Mapping[str, Any]) -> list:
+        """The jobs of the comparison (that can be known before it runs)."""
+        raise NotImplementedError
+
+    def measure(self, params: Mapping[str, Any], *, cache_dir: str | None = None, progress: bool = True,
+                **options: Any) -> dict:
+        """Run the grid through ``run_jobs`` (cached, stored runs reused) and return the raw results."""
+        raise NotImplementedError
+
+    def summarize(self, results: dict) -> Any:
+        """The comparison's table (what the verdict is computed from)."""
+        raise NotImplementedError
+
+    def table(self, summary: Any) -> str:
+        """The summary as Markdown."""
+        raise NotImplementedError
+
+    def compute(self, summary: Any) -> dict:
+        """The verdict (statuses and estimates from :mod:`dsopt.stats`)."""
+        raise NotImplementedError
+
+    def render(self, verdict: dict) -> str:
+        """The verdict as Markdown."""
+        raise NotImplementedError
+
+    def live(self, params: Mapping[str, Any], **context: Any) -> Callable[[], Any]:
+        """A factory of fresh live runs for the panel (each call: a new, seeded run handle)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<Study {self.id} {type(self).__name__}: {len(self.runs)} run functions, depends on " \
+               f"{', '.join(self.depends_on)}>"
+
+
+def get_study(chapter_id: str) -> Study:
+    """The Study of chapter ``chapter_id`` ("01" ... "07"). Imports that chapter's study module only."""
+    loaders = {"01": _lr_restarts, "02": _attention_pruning, "03": _augmentation, "04": _dynamic_weighting,
+               "05": _mixed_precision, "06": _distributed, "07": _monitoring}
+    if chapter_id not in loaders:
+        raise KeyError(f"no chapter {chapter_id!r}; chapters: {', '.join(loaders)}")
+    return loaders[chapter_id]()
+
+
+def all_studies() -> list[Study]:
+    """Every chapter's Study, in chapter order (imports all seven study modules)."""
+    return [get_study(c) for c in ("01", "02", "03", "04", "05", "06", "07")]
+
+
+def _lr_restarts() -> Study:
+    from dsopt.studies.lr_restarts import STUDY
+
+    return STUDY
+
+
+def _attention_pruning() -> Study:
+    from dsopt.studies.attention_pruning import STUDY
+
+    return STUDY
+
+
+def _augmentation() -> Study:
+    from dsopt.studies.augmentation import STUDY
+
+    return STUDY
+
+
+def _dynamic_weighting() -> Study:
+    from dsopt.studies.dynamic_weighting import STUDY
+
+    return STUDY
+
+
+def _mixed_precision() -> Study:
+    from dsopt.studies.mixed_precision import STUDY
+
+    return STUDY
+
+
+def _distributed() -> Study:
+    from dsopt.studies.distributed import STUDY
+
+    return STUDY
+
+
+def _monitoring() -> Study:
+    from dsopt.studies.monitoring import STUDY
+
+    return STUDY
