@@ -3,6 +3,7 @@ train/eval modes that callbacks set and the Trainer keeps, the fit_error event, 
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 import warnings
 
@@ -298,14 +299,20 @@ def test_status_is_running_inside_fit_then_finished():
 
 
 def test_stop_with_wait_joins_at_most_that_long_and_never_raises():
-    slow = trainer(epochs=1, callbacks=[LambdaCallback(batch_start=lambda s: time.sleep(1.0))])
+    release, blocked = threading.Event(), threading.Event()
+
+    def hold(state):  # the step in flight cannot finish until the test releases it
+        blocked.set()
+        release.wait(60)
+
+    slow = trainer(epochs=1, callbacks=[LambdaCallback(batch_start=hold)])
     slow.start()
-    wait_until(lambda: slow.state.step >= 1, "a first slow step")
-    t0 = time.monotonic()
-    slow.stop(wait=0.05)  # the step in flight takes about a second: returns before the run ended
-    assert time.monotonic() - t0 < 0.9 and slow.running and slow.status == "running"
+    assert blocked.wait(60)
+    slow.stop(wait=0.05)  # returns although the run has not ended, and does not raise
+    assert slow.running and slow.status == "running"
+    release.set()
     slow.stop(wait=60)
-    assert not slow.running and slow.status == "stopped"
+    assert not slow.running and slow.status == "stopped" and slow.state.step == 1
 
     paused = trainer(epochs=1)
     paused.pause()

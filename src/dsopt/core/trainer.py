@@ -463,9 +463,9 @@ class Trainer:
         names = callback_names(self.callbacks)
         for name in sorted(set(saved) - set(names)):
             warnings.warn(f"checkpoint {path} holds state of callback {name!r}, which this Trainer does not have; "
-                          f"ignored", RuntimeWarning, stacklevel=3)
+                          f"ignored", RuntimeWarning, stacklevel=5)
         for name in names:
             if name not in saved:
                 warnings.warn(f"callback {name!r} is not in checkpoint {path}; it starts fresh", RuntimeWarning,
-                              stacklevel=3)
+                              stacklevel=5)
         return [(cb, saved[name]) for name, cb in zip(names, self.callbacks) if name in saved]
