@@ -321,3 +321,10 @@ def test_stop_with_wait_joins_at_most_that_long_and_never_raises():
     assert paused.status == "paused"
     paused.stop(wait=60)  # stop wakes a paused run
     assert not paused.running and paused.status == "stopped" and paused.state.step == 0
+
+
+def test_stop_with_wait_from_a_callback_on_the_run_thread_does_not_try_to_join_itself():
+    t = trainer(epochs=1)
+    t.callbacks.append(LambdaCallback(batch_end=lambda s: t.stop(wait=5) if s.step == 3 else None))
+    t.start().wait(timeout=60)  # joining its own thread would raise RuntimeError here
+    assert t.status == "stopped" and t.state.step == 3

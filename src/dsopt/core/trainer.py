@@ -266,8 +266,8 @@ class Trainer:
         it is still running then nor re-raises its error (``status`` and ``wait()`` tell).
         """
         self.controls.stop()
-        if wait is not None and self._thread is not None:
-            self._thread.join(wait)
+        if wait is not None and self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(wait)  # not from the run's own thread (a callback): it cannot join itself
 
     # -- the loop -------------------------------------------------------------------------------
     def _emit(self, event: str) -> None:
@@ -276,10 +276,11 @@ class Trainer:
 
     def _emit_error(self, exc: BaseException) -> None:
         """Fire ``fit_error`` on every callback; a handler's own exception is a warning, never the error."""
-        for name, cb in zip(callback_names(self.callbacks), self.callbacks):
+        for cb in self.callbacks:
             try:
                 cb.fit_error(self.state, exc)
             except Exception as inner:  # noqa: BLE001 - the run's exception is the one that must surface
+                name = getattr(cb, "name", type(cb).__name__)
                 warnings.warn(f"callback {name!r} raised {inner!r} in fit_error while the run failed with "
                               f"{exc!r}; the run's error is kept", RuntimeWarning, stacklevel=2)
 
