@@ -2,9 +2,10 @@
 
 A checkpoint is taken at a step boundary (before ``batch_start`` of the next batch). It stores
 model and optimizer state, the position (epoch, batch_index, step), the Recorder rows, the
-Controls values and history, each callback's state, and two RNG snapshots: the one taken just
-before the epoch's DataLoader iterator was created (to rebuild the same batch order) and the one
-at the boundary itself (dropout and anything else drawn later).
+Controls values and history, each callback's state keyed by the callback's name, each module's
+train/eval mode, and two RNG snapshots: the one taken just before the epoch's DataLoader iterator
+was created (to rebuild the same batch order) and the one at the boundary itself (dropout and
+anything else drawn later).
 """
 from __future__ import annotations
 

@@ -33,3 +33,17 @@ def eval_mode(*models: torch.nn.Module) -> contextlib.AbstractContextManager:
 def train_mode(*models: torch.nn.Module) -> contextlib.AbstractContextManager:
     """``with train_mode(model): ...`` trains in train mode and restores each module's mode afterwards."""
     return module_mode(*models, training=True)
+
+
+def module_modes(model: torch.nn.Module) -> dict[str, bool]:
+    """Each submodule's own train/eval flag by qualified name (``""`` is the model itself)."""
+    return {name: m.training for name, m in model.named_modules()}
+
+
+def restore_modes(model: torch.nn.Module, modes: dict[str, bool] | None) -> None:
+    """Set each submodule's flag from :func:`module_modes`; ``None`` (nothing saved) puts all in train mode."""
+    if modes is None:
+        model.train()
+        return
+    for name, m in model.named_modules():
+        m.training = modes.get(name, True)

@@ -1,9 +1,10 @@
 """Trainer: one small training loop with a fixed event list, two run modes and exact resume.
 
 ``fit()`` blocks (papermill, tests, scripts); ``start()`` runs the same loop on a worker thread so
-JupyterLab stays responsive, with ``pause()``/``resume()``/``stop()`` going through Controls.
-Knob changes are applied only at step boundaries, where checkpoints are also taken, so a run
-stopped at step k and resumed ends with exactly the weights of an uninterrupted run (on CPU).
+JupyterLab stays responsive, with ``pause()``/``resume()``/``stop()`` going through Controls. The
+Trainer is a :class:`~dsopt.core.handle.RunHandle` (``status``, ``stop(wait)``, ...), so panels steer it
+like any other live run. Knob changes are applied only at step boundaries, where checkpoints are also
+taken, so a run stopped at step k and resumed ends with exactly the weights of an uninterrupted run (on CPU).
 """
 from __future__ import annotations
 
@@ -13,16 +14,17 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from typing import Any, Callable, Iterable
 
 import torch
 from tqdm.auto import tqdm
 
-from dsopt.core.callbacks import Callback, StepHooks
+from dsopt.core.callbacks import Callback, StepHooks, callback_names
 from dsopt.core.checkpoint import load_checkpoint, save_checkpoint
 from dsopt.core.controls import Controls
 from dsopt.core.device import move_to, pick_device
-from dsopt.core.modes import eval_mode
+from dsopt.core.modes import eval_mode, module_modes, restore_modes
 from dsopt.core.recorder import Recorder
 from dsopt.core.seeding import rng_state, set_rng_state
 from dsopt.core.state import State
@@ -78,6 +80,22 @@ class Trainer:
         (0 = never), whenever the run is stopped, and at the end.
     progress: a tqdm.auto bar over steps in ``fit()`` (always off on the background thread, where
         widgets must not be touched).
+
+    Train/eval mode: a fresh run puts the whole model in train mode once, before ``fit_start``; the
+    Trainer does not touch modes per step or per epoch. So a submodule a callback puts in eval (a frozen
+    encoder, dropout held off) at ``fit_start``, ``epoch_start`` or any later event stays in eval until a
+    callback changes it back. Evaluation after each epoch restores every module's own mode. A stopped run
+    continues with the modes it had when it stopped (kept in checkpoints too), whatever was done to the
+    model in between.
+
+    Callback state is saved in checkpoints under each callback's ``name`` (see
+    :func:`~dsopt.core.callbacks.callback_names`): a resumed Trainer restores each callback from its own
+    entry, starts a callback the checkpoint does not know fresh and ignores entries without a callback,
+    warning by name in both cases.
+
+    ``status`` is one of :data:`~dsopt.core.handle.STATUSES`: ``"idle"`` before the first run,
+    ``"running"`` (``"paused"`` while paused) during ``fit()`` or a background run, then ``"stopped"``
+    (ended by ``stop()``), ``"finished"`` or ``"failed"`` (the loop raised; ``fit_error`` was fired).
     """
 
     def __init__(
@@ -108,6 +126,7 @@ class Trainer:
         self.train_loader = train_loader
         self.val_loader = val_loader
         self.callbacks = sorted(callbacks, key=lambda c: c.order)
+        callback_names(self.callbacks)  # refuse unusable or colliding names now, not at the first checkpoint
         hooks = [cb for cb in self.callbacks if isinstance(cb, StepHooks)]
         if len(hooks) > 1:
             raise ValueError(f"at most one StepHooks callback may own the training step; got {len(hooks)}")
@@ -137,6 +156,7 @@ class Trainer:
         self._stopped_at: dict | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._status = "idle"  # the last run's outcome or "running"; see the status property
         self.stopped_early = False
         #: Wall-clock seconds per completed epoch (kept out of the Recorder, which stays deterministic).
         self.epoch_times: list[float] = []
@@ -187,6 +207,7 @@ class Trainer:
             raise RuntimeError("this Trainer is already running")
         self._error = None
         self.controls.clear_stop()  # here, not on the thread: a stop() right after start() must count
+        self._status = "running"  # here too: status reads "running" from the moment start() returns
 
         def target():
             try:
@@ -199,7 +220,7 @@ class Trainer:
         return self
 
     def wait(self, timeout: float | None = None) -> Recorder:
-        """Join the background run; re-raise its exception if it failed."""
+        """Join the background run; re-raise its exception if it failed; return the Recorder."""
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -210,7 +231,15 @@ class Trainer:
 
     @property
     def running(self) -> bool:
+        """True while the background run (``start()``) is alive."""
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def status(self) -> str:
+        """Where the run stands: one of :data:`dsopt.core.handle.STATUSES` (see the class docstring)."""
+        if self._status == "running" and self.controls.paused:
+            return "paused"
+        return self._status
 
     @property
     def started(self) -> bool:
@@ -223,27 +252,60 @@ class Trainer:
         return self._error
 
     def pause(self) -> None:
+        """Hold the run at its next step boundary."""
         self.controls.pause()
 
     def resume(self) -> None:
+        """Continue a paused run."""
         self.controls.resume()
 
-    def stop(self) -> None:
+    def stop(self, wait: float | None = None) -> None:
+        """Ask the run to stop at its next step boundary (checkpointing first when configured).
+
+        With ``wait``, join the background run for up to that many seconds; this neither raises when
+        it is still running then nor re-raises its error (``status`` and ``wait()`` tell).
+        """
         self.controls.stop()
+        if wait is not None and self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(wait)  # not from the run's own thread (a callback): it cannot join itself
 
     # -- the loop -------------------------------------------------------------------------------
     def _emit(self, event: str) -> None:
         for cb in self.callbacks:
             getattr(cb, event)(self.state)
 
+    def _emit_error(self, exc: BaseException) -> None:
+        """Fire ``fit_error`` on every callback; a handler's own exception is a warning, never the error."""
+        for cb in self.callbacks:
+            try:
+                cb.fit_error(self.state, exc)
+            except Exception as inner:  # noqa: BLE001 - the run's exception is the one that must surface
+                name = getattr(cb, "name", type(cb).__name__)
+                warnings.warn(f"callback {name!r} raised {inner!r} in fit_error while the run failed with "
+                              f"{exc!r}; the run's error is kept", RuntimeWarning, stacklevel=2)
+
     def _run(self, resume_from, progress: bool) -> None:
+        """The loop plus its outcome: ``status`` and, when it raises, the ``fit_error`` event."""
+        self._status = "running"
+        try:
+            self._loop(resume_from, progress)
+        except BaseException as exc:
+            self._emit_error(exc)
+            self._status = "failed"
+            raise
+        self._status = "stopped" if self.stopped_early else "finished"
+
+    def _loop(self, resume_from, progress: bool) -> None:
         s = self.state
         self.stopped_early = False
         resume = self._load(resume_from) if resume_from is not None else self._stopped_at
         self._stopped_at = None
         s.knobs = self.controls.values()
         if resume is None:
+            self.model.train()  # once per fresh run, so modes callbacks set from here on hold
             self._emit("fit_start")
+        else:
+            restore_modes(self.model, resume.get("modes"))  # as they were at the stop
         bar = tqdm(total=s.total_steps, initial=s.step, desc="train", unit="step", disable=not progress,
                    leave=False)
         try:
@@ -269,7 +331,7 @@ class Trainer:
                         self.stopped_early = True
                         # Continue here on the next start()/fit(): the epoch's RNG states and this batch.
                         self._stopped_at = {"epoch_rng": self._epoch_rng, "batch_index": batch_index,
-                                            "rng": rng_state()}
+                                            "rng": rng_state(), "modes": module_modes(self.model)}
                         return
                     self._train_step(inputs, targets)
                     bar.update(1)
@@ -330,7 +392,6 @@ class Trainer:
         s = self.state
         s.inputs, s.targets = move_to(inputs, self.device), move_to(targets, self.device)
         self._emit("batch_start")
-        self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         hooks = self._step_hooks  # None: the plain step; else it owns autocast / backward / optimizer step
         with hooks.forward_context(s) if hooks is not None else contextlib.nullcontext():
@@ -366,26 +427,46 @@ class Trainer:
             "epoch": s.epoch, "batch_index": s.batch_index, "step": s.step,
             "recorder": self.recorder.to_list(),
             "controls": self.controls.state_dict(),
-            "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "callbacks": {name: cb.state_dict() for name, cb in zip(callback_names(self.callbacks), self.callbacks)},
+            "modes": module_modes(self.model),
             "rng": rng_state(),
             "epoch_rng": self._epoch_rng,
         })
 
     def _load(self, path) -> dict:
         ck = load_checkpoint(path)
-        if len(ck["callbacks"]) != len(self.callbacks):
-            raise ValueError(
-                f"checkpoint {path} was written with {len(ck['callbacks'])} callbacks; this Trainer has "
-                f"{len(self.callbacks)}: build the Trainer the same way to resume"
-            )
+        pairs = self._callback_states(path, ck["callbacks"])
         self.model.load_state_dict(ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])
         self.recorder.restore(ck["recorder"])
         self.controls.load_state_dict(ck["controls"])
-        for cb, st in zip(self.callbacks, ck["callbacks"]):
+        for cb, st in pairs:
             cb.load_state_dict(st)
         s = self.state
         s.epoch, s.batch_index, s.step = ck["epoch"], ck["batch_index"], ck["step"]
         if s.epoch >= self.max_epochs:
             set_rng_state(ck["rng"])
         return ck
+
+    def _callback_states(self, path, saved: dict | list) -> list[tuple[Callback, dict]]:
+        """Pair each callback with its saved state by name; warn about callbacks and entries without a partner.
+
+        A list is a checkpoint written before states were keyed by name: it pairs by position and
+        needs the same number of callbacks.
+        """
+        if isinstance(saved, list):
+            if len(saved) != len(self.callbacks):
+                raise ValueError(
+                    f"checkpoint {path} was written with {len(saved)} callbacks (by position, an older format); "
+                    f"this Trainer has {len(self.callbacks)}: build the Trainer the same way to resume"
+                )
+            return list(zip(self.callbacks, saved))
+        names = callback_names(self.callbacks)
+        for name in sorted(set(saved) - set(names)):
+            warnings.warn(f"checkpoint {path} holds state of callback {name!r}, which this Trainer does not have; "
+                          f"ignored", RuntimeWarning, stacklevel=5)
+        for name in names:
+            if name not in saved:
+                warnings.warn(f"callback {name!r} is not in checkpoint {path}; it starts fresh", RuntimeWarning,
+                              stacklevel=5)
+        return [(cb, saved[name]) for name, cb in zip(names, self.callbacks) if name in saved]
