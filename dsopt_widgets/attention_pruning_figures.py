@@ -46,14 +46,6 @@ def add_importance_heatmap(fig: go.Figure, importance, heads: Mapping[int, Seque
     fig.update_yaxes(title_text="layer", dtick=1, autorange="reversed", **where)
 
 
-def importance_heatmap(importance, heads=None, title: str = "head importance") -> go.Figure:
-    """One importance heatmap with the pruned heads marked."""
-    fig = go.Figure()
-    add_importance_heatmap(fig, importance, heads)
-    fig.update_layout(title=title, height=300, margin=dict(l=50, r=20, t=40, b=40), showlegend=False)
-    return fig
-
-
 def importance_grid_figure(importances: Mapping[str, object], heads: Mapping[str, Mapping] | None = None) -> go.Figure:
     """One heatmap per method, side by side (each with its own scale: methods use different units)."""
     names = list(importances)

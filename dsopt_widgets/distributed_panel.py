@@ -203,16 +203,15 @@ class DistributedPanel(Panel):
             return False
         job.poll_records()
         changed = False
-        if True:
-            for r, rec in job.recorders.items():
-                rows, self._cursors[r] = rec.since(self._cursors.get(r, 0))
-                thr = [(x.step, x.value) for x in rows if x.name == "samples_per_s"]
-                comm = [(x.step, 100 * x.value) for x in rows if x.name == "comm_share"]
-                for trace, pts in ((self.live.data[2 * r], thr), (self.live.data[2 * r + 1], comm)):
-                    if pts:
-                        changed = True
-                        trace.x = tuple(trace.x or ()) + tuple(p[0] for p in pts)
-                        trace.y = tuple(trace.y or ()) + tuple(p[1] for p in pts)
+        for r, rec in job.recorders.items():
+            rows, self._cursors[r] = rec.since(self._cursors.get(r, 0))
+            thr = [(x.step, x.value) for x in rows if x.name == "samples_per_s"]
+            comm = [(x.step, 100 * x.value) for x in rows if x.name == "comm_share"]
+            for trace, pts in ((self.live.data[2 * r], thr), (self.live.data[2 * r + 1], comm)):
+                if pts:
+                    changed = True
+                    trace.x = tuple(trace.x or ()) + tuple(p[0] for p in pts)
+                    trace.y = tuple(trace.y or ()) + tuple(p[1] for p in pts)
         running = job.running
         if changed and (not running or time.monotonic() - self._last_draw > 1.0):  # at most once a second
             self._draw(self.live_out, self.live)

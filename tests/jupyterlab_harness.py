@@ -141,7 +141,7 @@ def log_console_errors(page) -> list[str]:
     """Open JupyterLab's log console and return the text of its error-level entries.
 
     The log console shows kernel output that belongs to no cell, e.g. a traceback raised in a widget
-    callback (a slider's observer, a button's handler, plotly's FigureWidget message handlers); each
+    callback (a slider's observer, a button's handler, a panel's redraw); each
     entry's prompt carries its level (``data-log-level``).
     """
     panel = page.locator(".jp-LogConsolePanel").first
@@ -181,7 +181,7 @@ def slider(page, label: str):
 
 
 def plot(page, title: str):
-    """The plotly figure (static or FigureWidget) showing ``title`` (a subplot or figure title)."""
+    """The plotly figure (static or a panel's LiveFigure) showing ``title`` (a subplot or figure title)."""
     return page.locator(".js-plotly-plot").filter(has_text=title).last
 
 

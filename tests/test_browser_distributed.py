@@ -57,52 +57,51 @@ def test_distributed_panel_live_whatif_start_stop(tmp_path, shared_data):
 
 
 def _session(page, tmp_path):
-    if True:
-        t0 = time.monotonic()
-        run_all(page)
-        status = page.get_by_text(re.compile(r"2 x ddp: (running|ok); samples/s per rank 0: \d+, 1: \d+"))
-        status.first.wait_for(timeout=400_000)
-        page.get_by_text(re.compile(r"N = 128: one all-reduce")).first.wait_for(timeout=60_000)
-        report_usable("06", t0, "the cell's 2-rank job reports throughput per rank, what-if answered")
-        page.get_by_text(re.compile(r"2 x ddp: ok; samples/s")).first.wait_for(timeout=300_000)
-        page.get_by_text(IDLE).first.wait_for(timeout=60_000)
-        live = page.locator(".js-plotly-plot").filter(has_text="throughput per rank").last
-        live.wait_for(timeout=120_000)
-        live.scroll_into_view_if_needed()
-        assert live.locator(".scatterlayer .trace").count() >= 4  # two traces per rank
-        # what-if: one key press on the N slider redraws the answer
-        n = slider(page, "N workers")
-        n.scroll_into_view_if_needed()
-        out = page.get_by_text(re.compile(r"N = 128: one all-reduce"))
-        out.first.wait_for(timeout=30_000)
-        handle = n.locator(".noUi-handle")
-        handle.click()
-        in_page, seen = measure_key_to_text(page, handle, r"N = 127: one all-reduce", key="ArrowLeft")
-        report_redraw("06", "what-if answer (text)", in_page, seen)
-        page.get_by_text(re.compile(r"N = 127: one all-reduce .* predicted efficiency")).first.wait_for(timeout=30_000)
-        # a bad worker count is refused with a message naming it
-        box = page.locator(".widget-text").filter(has=page.locator("label", has_text=re.compile("^workers$"))).locator("input")
-        box.fill("0")
-        box.press("Enter")
-        button(page, "Start").click()
-        page.get_by_text(re.compile(r"not launched: workers must be")).first.wait_for(timeout=30_000)
-        # a real launch, then Stop ends every worker
-        box.fill("2")
-        box.press("Enter")
-        button(page, "Start").click()
-        page.get_by_text(re.compile(r"launched 2 x ddp")).first.wait_for(timeout=30_000)
-        deadline = time.monotonic() + 120
-        while len(_workers()) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert len(_workers()) >= 2, "the panel's Start launched no workers"
-        button(page, "Stop").click()
-        page.get_by_text(re.compile(r"stopped: every worker ended|no job is running")).first.wait_for(timeout=60_000)
-        deadline = time.monotonic() + 15
-        while _workers() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _workers() == []
-        expect(page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-               .filter(has_text="Traceback")).to_have_count(0)
-        page.screenshot(path=str(tmp_path / "lab06.png"), full_page=False)
-        errors = log_console_errors(page)
-        assert errors == [], "JupyterLab's log console shows kernel errors:\n" + "\n".join(errors)
+    t0 = time.monotonic()
+    run_all(page)
+    status = page.get_by_text(re.compile(r"2 x ddp: (running|ok); samples/s per rank 0: \d+, 1: \d+"))
+    status.first.wait_for(timeout=400_000)
+    page.get_by_text(re.compile(r"N = 128: one all-reduce")).first.wait_for(timeout=60_000)
+    report_usable("06", t0, "the cell's 2-rank job reports throughput per rank, what-if answered")
+    page.get_by_text(re.compile(r"2 x ddp: ok; samples/s")).first.wait_for(timeout=300_000)
+    page.get_by_text(IDLE).first.wait_for(timeout=60_000)
+    live = page.locator(".js-plotly-plot").filter(has_text="throughput per rank").last
+    live.wait_for(timeout=120_000)
+    live.scroll_into_view_if_needed()
+    assert live.locator(".scatterlayer .trace").count() >= 4  # two traces per rank
+    # what-if: one key press on the N slider redraws the answer
+    n = slider(page, "N workers")
+    n.scroll_into_view_if_needed()
+    out = page.get_by_text(re.compile(r"N = 128: one all-reduce"))
+    out.first.wait_for(timeout=30_000)
+    handle = n.locator(".noUi-handle")
+    handle.click()
+    in_page, seen = measure_key_to_text(page, handle, r"N = 127: one all-reduce", key="ArrowLeft")
+    report_redraw("06", "what-if answer (text)", in_page, seen)
+    page.get_by_text(re.compile(r"N = 127: one all-reduce .* predicted efficiency")).first.wait_for(timeout=30_000)
+    # a bad worker count is refused with a message naming it
+    box = page.locator(".widget-text").filter(has=page.locator("label", has_text=re.compile("^workers$"))).locator("input")
+    box.fill("0")
+    box.press("Enter")
+    button(page, "Start").click()
+    page.get_by_text(re.compile(r"not launched: workers must be")).first.wait_for(timeout=30_000)
+    # a real launch, then Stop ends every worker
+    box.fill("2")
+    box.press("Enter")
+    button(page, "Start").click()
+    page.get_by_text(re.compile(r"launched 2 x ddp")).first.wait_for(timeout=30_000)
+    deadline = time.monotonic() + 120
+    while len(_workers()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(_workers()) >= 2, "the panel's Start launched no workers"
+    button(page, "Stop").click()
+    page.get_by_text(re.compile(r"stopped: every worker ended|no job is running")).first.wait_for(timeout=60_000)
+    deadline = time.monotonic() + 15
+    while _workers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _workers() == []
+    expect(page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+           .filter(has_text="Traceback")).to_have_count(0)
+    page.screenshot(path=str(tmp_path / "lab06.png"), full_page=False)
+    errors = log_console_errors(page)
+    assert errors == [], "JupyterLab's log console shows kernel errors:\n" + "\n".join(errors)

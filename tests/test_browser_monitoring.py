@@ -50,7 +50,7 @@ def _session(page, tmp_path):
     lam.wait_for(timeout=300_000)
     lam.scroll_into_view_if_needed()
     preview = page.locator(".js-plotly-plot").filter(has_text="the knobs' charts").last
-    preview.wait_for(timeout=300_000)  # plotly.js reaches a FigureWidget over the kernel's socket: be patient
+    preview.wait_for(timeout=300_000)  # drawn once the panel's cell has run on a busy kernel: be patient
     page.get_by_text(re.compile(r"^(running|finished)")).first.wait_for(timeout=300_000)  # the replay's status line
     report_usable("07", t0, "knobs, ARL preview drawn, replay running")
     preview.scroll_into_view_if_needed()

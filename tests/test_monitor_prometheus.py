@@ -12,7 +12,7 @@ import pytest
 from test_monitor_service import D, make_service
 
 from dsopt.monitor.exporter import Exporter
-from dsopt.monitor.metrics import PANELS
+from dsopt.monitor.prom_metrics import PANELS
 from dsopt.monitor.prometheus import PrometheusServer, find_prometheus, scrape_config, values_by_label
 from dsopt.util.validation import ParameterError
 

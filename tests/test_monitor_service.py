@@ -15,7 +15,7 @@ import torch
 from dsopt.monitor import CUSUM, EWMA, EmbeddingDrift, Shewhart
 from dsopt.monitor.dashboard import base_metric, grafana_dashboard, metric_names_in, write_grafana_provisioning
 from dsopt.monitor.exporter import BatchHistogram, Exporter
-from dsopt.monitor.metrics import METRIC_NAMES, PANELS
+from dsopt.monitor.prom_metrics import METRIC_NAMES, PANELS
 from dsopt.monitor.service import ModelService
 from dsopt.monitor.signals import SignalMonitor
 from dsopt.util.validation import ParameterError

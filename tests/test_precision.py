@@ -66,7 +66,7 @@ def test_unsupported_mode_is_refused_with_the_reason_not_run_as_fp32():
 
 
 def test_support_probe_leaves_the_global_rng_alone():
-    from dsopt.precision.modes import _probe, autocast_support
+    from dsopt.precision.amp import _probe, autocast_support
 
     _probe.cache_clear()
     before = torch.get_rng_state()

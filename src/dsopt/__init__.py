@@ -14,32 +14,24 @@ loaded lazily so that ``import dsopt`` (and the ``dsopt`` command) does not impo
 """
 from __future__ import annotations
 
-import importlib
+from dsopt.util.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-#: name -> module that defines it (imported on first access, PEP 562).
+#: name -> submodule that defines it (imported on first access, PEP 562; see dsopt.util.lazy).
 _EXPORTS = {
-    "EVENTS": "dsopt.core.callbacks", "Callback": "dsopt.core.callbacks", "LambdaCallback": "dsopt.core.callbacks",
-    "StepHooks": "dsopt.core.callbacks",
-    "AppliedChange": "dsopt.core.controls", "Controls": "dsopt.core.controls", "Knob": "dsopt.core.controls",
-    "replay_callback": "dsopt.core.controls", "pick_device": "dsopt.core.device", "Record": "dsopt.core.recorder",
-    "Recorder": "dsopt.core.recorder", "rng_state": "dsopt.core.seeding", "seed_everything": "dsopt.core.seeding",
-    "set_rng_state": "dsopt.core.seeding", "State": "dsopt.core.state", "Trainer": "dsopt.core.trainer",
-    "evaluate": "dsopt.core.trainer", "ParameterError": "dsopt.util.validation",
-    "check_choice": "dsopt.util.validation", "check_number": "dsopt.util.validation",
+    **dict.fromkeys(["EVENTS", "Callback", "LambdaCallback", "StepHooks"], "core.callbacks"),
+    **dict.fromkeys(["AppliedChange", "Controls", "Knob", "replay_callback"], "core.controls"),
+    "pick_device": "core.device",
+    **dict.fromkeys(["Record", "Recorder"], "core.recorder"),
+    **dict.fromkeys(["rng_state", "seed_everything", "set_rng_state"], "core.seeding"),
+    "State": "core.state",
+    **dict.fromkeys(["Trainer", "evaluate"], "core.trainer"),
+    **dict.fromkeys(["ParameterError", "check_choice", "check_number"], "util.validation"),
 }
 
 __all__ = [*_EXPORTS, "__version__"]
-
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dsopt' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 def load_ipython_extension(ip) -> None:
@@ -47,7 +39,3 @@ def load_ipython_extension(ip) -> None:
     from dsopt.distributed.magic import load_ipython_extension as load
 
     load(ip)
-
-
-def __dir__():
-    return sorted(__all__)

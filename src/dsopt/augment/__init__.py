@@ -14,31 +14,19 @@ Names are loaded lazily so that importing this package does not import textattac
 """
 from __future__ import annotations
 
-import importlib
+from dsopt.util.lazy import lazy_exports
 
 _EXPORTS = {
-    "Recipe": "dsopt.augment.recipes", "RECIPES": "dsopt.augment.recipes", "build_augmenter": "dsopt.augment.recipes",
-    "seeded": "dsopt.augment.recipes", "DomainEmbedding": "dsopt.augment.embedding", "vocabulary": "dsopt.augment.embedding",
-    "FastWordSwap": "dsopt.augment.swap", "AugmentationPipeline": "dsopt.augment.pipeline",
-    "Augmentation": "dsopt.augment.pipeline", "SimilarityFilter": "dsopt.augment.pipeline",
-    "changed_tokens": "dsopt.augment.pipeline", "expand": "dsopt.augment.pipeline", "derive_seed": "dsopt.augment.pipeline",
-    "MiniLMVectors": "dsopt.augment.encode", "AugmentationCache": "dsopt.augment.store", "VectorStore": "dsopt.augment.store",
-    "import_textattack": "dsopt.augment.offline", "no_downloads": "dsopt.augment.offline",
-    "OfflineError": "dsopt.augment.offline", "NltkDataMissing": "dsopt.augment.offline",
-    "article_recipe": "dsopt.augment.article", "ARTICLE_CODE": "dsopt.augment.article",
+    **dict.fromkeys(["Recipe", "RECIPES", "build_augmenter", "seeded"], "recipes"),
+    **dict.fromkeys(["DomainEmbedding", "vocabulary"], "embedding"),
+    "FastWordSwap": "swap",
+    **dict.fromkeys(["AugmentationPipeline", "Augmentation", "SimilarityFilter", "changed_tokens", "expand",
+                     "derive_seed"], "pipeline"),
+    "MiniLMVectors": "encode",
+    **dict.fromkeys(["AugmentationCache", "VectorStore"], "store"),
+    **dict.fromkeys(["import_textattack", "no_downloads", "OfflineError", "NltkDataMissing"], "offline"),
+    **dict.fromkeys(["article_recipe", "ARTICLE_CODE"], "article"),
 }
 
 __all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dsopt.augment' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -14,17 +14,17 @@ project's ``shared/data`` folder, and are checked against their published SHA-25
 """
 from __future__ import annotations
 
-import importlib
+from dsopt.util.lazy import lazy_exports
 
 #: name -> module that defines it, imported on first access (PEP 562): ``dsopt data list`` and the
 #: preflight of ``dsopt run`` use the registry and the cache without paying for numpy or the parsers.
 _EXPORTS = {
-    **dict.fromkeys(["CORRUPT", "MISSING", "OK", "FileStatus", "data_dir", "dataset_path", "verify"], "dsopt.data.cache"),
-    **dict.fromkeys(["Dataset", "load"], "dsopt.data.dataset"),
-    **dict.fromkeys(["fetch", "require"], "dsopt.data.download"),
-    **dict.fromkeys(["ChecksumMismatchError", "CorruptFileError", "DataError", "DataUnavailableError"], "dsopt.data.errors"),
-    **dict.fromkeys(["DATASETS", "DatasetInfo", "FileSpec", "get_info", "names"], "dsopt.data.registry"),
-    **dict.fromkeys(["Splits", "load_splits"], "dsopt.data.splits"),
+    **dict.fromkeys(["CORRUPT", "MISSING", "OK", "FileStatus", "data_dir", "dataset_path", "verify"], "cache"),
+    **dict.fromkeys(["Dataset", "load"], "dataset"),
+    **dict.fromkeys(["fetch", "require"], "download"),
+    **dict.fromkeys(["ChecksumMismatchError", "CorruptFileError", "DataError", "DataUnavailableError"], "errors"),
+    **dict.fromkeys(["DATASETS", "DatasetInfo", "FileSpec", "get_info", "names"], "registry"),
+    **dict.fromkeys(["Splits", "load_splits"], "splits"),
 }
 
 
@@ -36,16 +36,4 @@ def list_datasets():
 
 
 __all__ = [*_EXPORTS, "list_datasets"]
-
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dsopt.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

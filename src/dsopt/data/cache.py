@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from dsopt.data.errors import CorruptFileError
 from dsopt.data.registry import DatasetInfo, FileSpec, get_info
 from dsopt.data.registry import names as _all_names
 
@@ -121,18 +120,6 @@ def check_file(info: DatasetInfo, spec: FileSpec) -> FileStatus:
     actual = sha256_file(path)
     status = OK if actual == spec.sha256 else CORRUPT
     return FileStatus(info.name, spec.relpath, path, status, spec.sha256, actual)
-
-
-def require_valid(info: DatasetInfo, spec: FileSpec) -> Path:
-    """Return the path of a present and valid file; raise :class:`CorruptFileError` if it mismatches.
-
-    A missing file is the caller's business (it may download it); this returns the path then too,
-    and the caller must check existence. Used right before parsing so a corrupt file is never read.
-    """
-    st = check_file(info, spec)
-    if st.status == CORRUPT:
-        raise CorruptFileError(st.path, spec.sha256, st.actual or "", info.name)
-    return st.path
 
 
 def verify(names: Iterable[str] | str | None = None) -> list[FileStatus]:

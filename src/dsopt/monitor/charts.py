@@ -204,13 +204,6 @@ def make_chart(kind: str, **params) -> Chart:
     raise ParameterError("kind", f"kind must be one of {', '.join(CHART_KINDS)}; got {kind!r}")
 
 
-def chart_kind(chart: Chart) -> str:
-    """The ``make_chart`` kind of ``chart``."""
-    if isinstance(chart, Shewhart):
-        return "shewhart" if chart.rules == (1,) else "shewhart_we"
-    return chart.name
-
-
 def describe_chart(chart: Chart) -> str:
     """``EWMA(lambda=0.1, L=2.148)``: a chart's design in a few significant digits."""
     if isinstance(chart, Shewhart):

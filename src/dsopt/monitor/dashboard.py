@@ -1,5 +1,5 @@
 """A Grafana dashboard for the service, generated from the same panel definitions as the notebook's
-plotly dashboards (:data:`dsopt.monitor.metrics.PANELS`), in Grafana's file-provisioning layout.
+plotly dashboards (:data:`dsopt.monitor.prom_metrics.PANELS`), in Grafana's file-provisioning layout.
 
 Grafana is not installable on the machines dsopt targets, so nothing here talks to Grafana: we
 write the three files a Grafana server reads at start-up (``provisioning/datasources/dsopt.yaml``,
@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from dsopt.monitor.metrics import PANELS, PanelSpec
+from dsopt.monitor.prom_metrics import PANELS, PanelSpec
 from dsopt.util.atomic import atomic_write_text
 
 DATASOURCE_UID = "dsopt-prometheus"

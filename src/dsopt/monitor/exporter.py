@@ -1,5 +1,5 @@
-"""Prometheus exporter for a model service: the metrics of :mod:`dsopt.monitor.metrics` on their own
-``CollectorRegistry``, served over HTTP on 127.0.0.1.
+"""Prometheus exporter for a model service: the metrics of :mod:`dsopt.monitor.prom_metrics` on their
+own ``CollectorRegistry``, served over HTTP on 127.0.0.1.
 
 Updating a metric is a few lock-protected float operations on the caller's thread; the HTTP server
 answers scrapes on its own daemon threads (one per connection), so a slow or stuck scraper never
@@ -15,7 +15,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, start_http_server
 from prometheus_client.core import HistogramMetricFamily
 
-from dsopt.monitor.metrics import COUNTER, GAUGE, METRICS, MetricSpec
+from dsopt.monitor.prom_metrics import COUNTER, GAUGE, METRICS, MetricSpec
 from dsopt.util.validation import check_number
 
 _TYPES = {COUNTER: Counter, GAUGE: Gauge}

@@ -1,8 +1,8 @@
 """Mixed precision (chapter 05's technique): modes, dynamic loss scaling, memory accounting, numerics.
 
-``modes``: fp32 / bf16 autocast / fp16 autocast + loss scaling through ``torch.amp`` with the device
-type, and a probe of what a device really supports; ``scaling``: GradScaler's update rule as a pure
-function and its validated parameters; ``callback``: :class:`MixedPrecision`, the Trainer's precision
+``amp``: the precision modes (fp32 / bf16 autocast / fp16 autocast + loss scaling) through ``torch.amp``
+with the device type, and a probe of what a device really supports; ``scaling``: GradScaler's update
+rule as a pure function and its validated parameters; ``callback``: :class:`MixedPrecision`, the Trainer's precision
 switch (live knobs, per-step loss scale / overflow / gradient norm records, scaler state in checkpoints);
 ``memory``: parameters, gradients, optimizer state and saved-for-backward bytes per mode;
 ``numerics``: fp16/bf16 ranges, exact underflow fractions, gradient magnitudes of a real model.
@@ -10,7 +10,7 @@ No plotting, no data loading.
 """
 from dsopt.precision.callback import RECORDS, GradientProbe, MixedPrecision
 from dsopt.precision.memory import SavedTensorMeter, max_saving, memory_breakdown, optimizer_state_bytes, tensor_bytes
-from dsopt.precision.modes import (
+from dsopt.precision.amp import (
     MODES,
     PrecisionMode,
     autocast,

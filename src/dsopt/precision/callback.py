@@ -16,7 +16,7 @@ import torch
 from dsopt.core.callbacks import Callback, StepHooks
 from dsopt.core.controls import Knob
 from dsopt.core.recorder import Recorder
-from dsopt.precision.modes import MODES, autocast, check_supported, get_mode
+from dsopt.precision.amp import MODES, autocast, check_supported, get_mode
 from dsopt.precision.numerics import collect_gradients, representation
 from dsopt.precision.scaling import DEFAULTS, DOCS, VALIDATORS, scaler_params
 from dsopt.util.validation import check_choice, check_number

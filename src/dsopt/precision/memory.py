@@ -19,7 +19,7 @@ import torch
 
 from dsopt.core.device import move_to
 from dsopt.core.trainer import call_model
-from dsopt.precision.modes import autocast, check_supported
+from dsopt.precision.amp import autocast, check_supported
 
 #: The parts of a training step's memory, in the order they are stacked in plots.
 PARTS = ("parameters", "gradients", "optimizer_state", "activations", "parameter_copies")

@@ -21,7 +21,7 @@ from typing import Sequence
 from dsopt.core.controls import STOP, Controls, Knob
 from dsopt.core.recorder import Recorder
 from dsopt.monitor import CUSUM, EWMA
-from dsopt.monitor.metrics import PANELS
+from dsopt.monitor.prom_metrics import PANELS
 from dsopt.studies.monitoring.measure import StreamSession, StudyConfig, detection_charts
 from dsopt.util.validation import check_number
 

@@ -36,7 +36,7 @@ from dsopt.studies.jobs import cache_key, run_jobs
 from dsopt.studies.monitoring.data import CLASS_NAMES, accuracy, launch_model, load_features
 from dsopt.studies.monitoring.stream import SCALE_STREAMS, StreamConfig, build_stream
 from dsopt.util.threads import torch_threads
-from dsopt.util.validation import ParameterError, check_choice, check_number
+from dsopt.util.validation import check_choice, check_number
 
 ARMS = ("none", "monitor", "periodic")
 DETECTION_SIGNALS = ("drift", "confidence", "error")
@@ -408,10 +408,3 @@ def format_arm_table(summary: dict) -> str:
                    f"{_fmt(r['decay'], r['decay_sd'])}{cens} | {_fmt(r['labels'], r['labels_sd'], 0)} | "
                    f"{r['retrains']:.1f} ({r['promotions']:.1f}) | {_fmt(r['example_steps'], r['example_steps_sd'], 0)} |")
     return "\n".join(out)
-
-
-def check_seeds(n_seeds: int, seed: int = 0) -> list[int]:
-    n_seeds = check_number("n_seeds", n_seeds, low=1, high=100, integer=True)
-    if n_seeds < 1:
-        raise ParameterError("n_seeds", "need at least one seed")
-    return list(range(seed, seed + n_seeds))

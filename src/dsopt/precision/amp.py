@@ -1,4 +1,5 @@
-"""Precision modes: fp32, bf16 autocast, fp16 autocast + dynamic loss scaling -- and what a device supports.
+"""Automatic mixed precision (``torch.amp``) modes: fp32, bf16 autocast, fp16 autocast + dynamic loss
+scaling -- and what a device supports.
 
 Autocast comes from ``torch.amp.autocast(device_type, dtype)`` (the article's ``torch.cuda.amp`` API is
 deprecated). It runs matmul-like ops in the low-precision dtype and keeps precision-sensitive ops
