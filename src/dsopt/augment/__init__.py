@@ -14,8 +14,6 @@ Names are loaded lazily so that importing this package does not import textattac
 """
 from __future__ import annotations
 
-import importlib
-
 _EXPORTS = {
     "Recipe": "dsopt.augment.recipes", "RECIPES": "dsopt.augment.recipes", "build_augmenter": "dsopt.augment.recipes",
     "seeded": "dsopt.augment.recipes", "DomainEmbedding": "dsopt.augment.embedding", "vocabulary": "dsopt.augment.embedding",
@@ -31,11 +29,35 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
+def _load(module: str):
+    """Import ``module`` (a value of ``_EXPORTS``) with a plain import statement, so that
+    tests/test_layout.py sees every module this package depends on."""
+    if module == "dsopt.augment.recipes":
+        import dsopt.augment.recipes as loaded
+    elif module == "dsopt.augment.embedding":
+        import dsopt.augment.embedding as loaded
+    elif module == "dsopt.augment.swap":
+        import dsopt.augment.swap as loaded
+    elif module == "dsopt.augment.pipeline":
+        import dsopt.augment.pipeline as loaded
+    elif module == "dsopt.augment.encode":
+        import dsopt.augment.encode as loaded
+    elif module == "dsopt.augment.store":
+        import dsopt.augment.store as loaded
+    elif module == "dsopt.augment.offline":
+        import dsopt.augment.offline as loaded
+    elif module == "dsopt.augment.article":
+        import dsopt.augment.article as loaded
+    else:
+        raise ImportError(f"{module} is not among dsopt.augment's lazy exports")
+    return loaded
+
+
 def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'dsopt.augment' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_load(module), name)
     globals()[name] = value
     return value
 

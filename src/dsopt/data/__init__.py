@@ -14,8 +14,6 @@ project's ``shared/data`` folder, and are checked against their published SHA-25
 """
 from __future__ import annotations
 
-import importlib
-
 #: name -> module that defines it, imported on first access (PEP 562): ``dsopt data list`` and the
 #: preflight of ``dsopt run`` use the registry and the cache without paying for numpy or the parsers.
 _EXPORTS = {
@@ -38,11 +36,31 @@ def list_datasets():
 __all__ = [*_EXPORTS, "list_datasets"]
 
 
+def _load(module: str):
+    """Import ``module`` (a value of ``_EXPORTS``) with a plain import statement, so that
+    tests/test_layout.py sees every module this package depends on."""
+    if module == "dsopt.data.cache":
+        import dsopt.data.cache as loaded
+    elif module == "dsopt.data.dataset":
+        import dsopt.data.dataset as loaded
+    elif module == "dsopt.data.download":
+        import dsopt.data.download as loaded
+    elif module == "dsopt.data.errors":
+        import dsopt.data.errors as loaded
+    elif module == "dsopt.data.registry":
+        import dsopt.data.registry as loaded
+    elif module == "dsopt.data.splits":
+        import dsopt.data.splits as loaded
+    else:
+        raise ImportError(f"{module} is not among dsopt.data's lazy exports")
+    return loaded
+
+
 def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'dsopt.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_load(module), name)
     globals()[name] = value
     return value
 

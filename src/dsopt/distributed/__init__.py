@@ -11,8 +11,6 @@ No plotting, no data loading. Importing this package does not import torch.
 """
 from __future__ import annotations
 
-import importlib
-
 _EXPORTS = {
     "launch": "dsopt.distributed.launcher", "start": "dsopt.distributed.launcher",
     "DistributedJob": "dsopt.distributed.launcher", "LaunchResult": "dsopt.distributed.launcher",
@@ -24,8 +22,22 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
+def _load(module: str):
+    """Import ``module`` (a value of ``_EXPORTS``) with a plain import statement, so that
+    tests/test_layout.py sees every module this package depends on."""
+    if module == "dsopt.distributed.launcher":
+        import dsopt.distributed.launcher as loaded
+    elif module == "dsopt.distributed.doctor":
+        import dsopt.distributed.doctor as loaded
+    elif module == "dsopt.distributed.magic":
+        import dsopt.distributed.magic as loaded
+    else:
+        raise ImportError(f"{module} is not among dsopt.distributed's lazy exports")
+    return loaded
+
+
 def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'dsopt.distributed' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    return getattr(_load(module), name)
