@@ -1,4 +1,4 @@
-"""Real datasets for dsopt: registry, verified download cache, parsers, splits and CLI.
+"""Real datasets for dsopt: registry, verified download cache, parsers and splits (``dsopt data``: dsopt.cli.data).
 
 Typical use::
 
