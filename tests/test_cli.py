@@ -7,8 +7,9 @@ from pathlib import Path
 import papermill
 import pytest
 
-from dsopt.chapters.cli import main, parse_value
 from dsopt.chapters.registry import CHAPTERS, get_chapter, notebooks_dir
+from dsopt.cli import main
+from dsopt.cli.chapters import parse_value
 
 
 def test_list_shows_chapters_and_parameter_defaults(capsys):
@@ -176,7 +177,7 @@ def test_cli_answers_without_importing_torch_in_under_a_second_of_cpu(argv, tmp_
     import sys
 
     probe = ("import sys, runpy; sys.argv = ['dsopt', *sys.argv[1:]]\n"
-             "try:\n    runpy.run_module('dsopt.chapters.cli', run_name='__main__')\n"
+             "try:\n    runpy.run_module('dsopt.cli', run_name='__main__')\n"
              "except SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
              "heavy = sorted(m for m in ('torch', 'numpy', 'papermill', 'nbformat', 'sklearn') if m in sys.modules)\n"
              "print('HEAVY', heavy, file=sys.stderr)\nsys.exit(code)")

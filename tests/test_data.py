@@ -412,7 +412,7 @@ def test_split_arguments_are_validated():
 
 def _cli(*argv: str) -> int:
     """The real command line (``dsopt data ...``), refusals and exit codes included."""
-    from dsopt.chapters.cli import main
+    from dsopt.cli import main
 
     return main(list(argv))
 

@@ -2,20 +2,29 @@
 
 Layers, lowest first: util -> core -> models -> data; metrics and stats beside them; technique packages
 (pure: no plotting, no data loading, no chapter fixtures) on top of those; studies on top of the
-techniques; chapters (registry, runner, CLI) apart. dsopt_widgets may import anything in dsopt, and
-nothing in src/dsopt imports dsopt_widgets or plotly. docs/CONTRACTS.md states the same table.
+techniques; chapters (registry, runner) apart; cli (the ``dsopt`` command) on top of everything.
+dsopt_widgets may import anything in dsopt, and nothing in src/dsopt imports dsopt_widgets or plotly.
+docs/CONTRACTS.md states the same table.
+
+The rule can only see import statements, so library code (src/dsopt, dsopt_widgets) imports no module by
+a string (``importlib.import_module(...)``, ``__import__(...)``): lazy imports are plain ``import``
+statements inside functions.
 """
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "dsopt"
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "dsopt"
+WIDGETS = ROOT / "dsopt_widgets"
 
 BASE = {"util", "core", "models", "metrics", "stats"}
 TECHNIQUES = {"lr", "pruning", "weighting", "augment", "precision", "distributed", "monitor"}
+ANYTHING = frozenset({"anything in dsopt"})  # a folder on top of all the others
 
 #: folder -> the dsopt folders its modules may import (itself always allowed).
 ALLOWED = {
@@ -28,6 +37,7 @@ ALLOWED = {
     **{t: BASE for t in TECHNIQUES},
     "studies": BASE | {"data", "chapters"} | TECHNIQUES,  # chapters: the torch-free registry (a Study's params)
     "chapters": {"util", "data"},
+    "cli": ANYTHING,
 }
 FORBIDDEN_EVERYWHERE = ("dsopt_widgets", "plotly", "ipywidgets")
 
@@ -73,14 +83,81 @@ def violations() -> list[str]:
             if folder not in ALLOWED:
                 found.append(f"{where}: folder {folder!r} has no rule in tests/test_layout.py (add one)")
                 break
-            if target != folder and target not in ALLOWED[folder] and (SRC / target).exists():
+            allowed = ALLOWED[folder]
+            if allowed is not ANYTHING and target != folder and target not in allowed and (SRC / target).exists():
                 found.append(f"{where}: {folder}/ may not import {name} (allowed: "
-                             f"{', '.join(sorted(ALLOWED[folder])) or 'nothing else of dsopt'})")
+                             f"{', '.join(sorted(allowed)) or 'nothing else of dsopt'})")
+    return found
+
+
+#: library file (relative to the folder above its package) -> why its string import hides no dependency.
+DYNAMIC_IMPORT_ALLOWED = {
+    "dsopt/util/lazy.py": "the one PEP 562 lazy re-export helper: it imports a package's own submodules by their "
+                          "relative names (tests/test_lazy.py checks every export exists; no other folder reachable)",
+    "dsopt/distributed/worker.py": "imports the user's `module:function` launch target named in the worker's spec "
+                                   "(user code, not a dsopt module)",
+}
+
+
+def _is_string_import(node: ast.AST) -> str | None:
+    """``importlib.import_module``/``__import__`` when ``node`` calls or imports one by name, else None."""
+    if isinstance(node, ast.Call):
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+        return f"{name}(...)" if name in ("import_module", "__import__") else None
+    if isinstance(node, ast.ImportFrom) and node.module == "importlib":
+        hidden = [a.name for a in node.names if a.name in ("import_module", "__import__")]
+        return f"from importlib import {', '.join(hidden)}" if hidden else None
+    return None
+
+
+def string_imports(root: Path) -> list[str]:
+    """Every dynamic string import in the .py files under ``root``, as ``path:line: call`` (the path
+    relative to ``root``'s parent). Plain ``import x`` statements, in functions or in a
+    ``try: ... except ImportError`` probe, are not string imports and are not listed."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            call = _is_string_import(node)
+            if call:
+                found.append(f"{path.relative_to(root.parent).as_posix()}:{node.lineno}: {call}")
     return found
 
 
 def test_import_rule_holds():
     assert violations() == []
+
+
+@pytest.mark.parametrize("root", [SRC, WIDGETS], ids=["src/dsopt", "dsopt_widgets"])
+def test_library_code_imports_no_module_by_a_string(root):
+    found = [f for f in string_imports(root) if f.split(":")[0] not in DYNAMIC_IMPORT_ALLOWED]
+    assert found == [], "import these with a plain `import` statement (inside a function to stay lazy):\n" + \
+        "\n".join(found)
+
+
+def test_every_allowed_string_import_is_still_there():
+    """An entry of DYNAMIC_IMPORT_ALLOWED whose file no longer has a string import is removed, not kept."""
+    files = {f.split(":")[0] for f in string_imports(SRC)}
+    assert set(DYNAMIC_IMPORT_ALLOWED) <= files
+
+
+@pytest.mark.parametrize("code, expected", [
+    ("import importlib\n\nMON = importlib.import_module(\"dsopt.monitor\")\n", "plant.py:3: import_module(...)"),
+    ("def f():\n    return __import__(\"dsopt.monitor\")\n", "plant.py:2: __import__(...)"),
+    ("from importlib import import_module as im\n", "plant.py:1: from importlib import import_module"),
+])
+def test_the_string_import_check_catches_a_planted_one(tmp_path, code, expected):
+    (tmp_path / "dsopt" / "monitor").mkdir(parents=True)
+    (tmp_path / "dsopt" / "monitor" / "plant.py").write_text(code)
+    assert string_imports(tmp_path / "dsopt") == [f"dsopt/monitor/{expected}"]
+
+
+def test_an_optional_dependency_probe_is_no_string_import(tmp_path):
+    (tmp_path / "dsopt").mkdir()
+    (tmp_path / "dsopt" / "probe.py").write_text(
+        "def has_horovod():\n    try:\n        import horovod.torch  # noqa: F401\n    except ImportError:\n"
+        "        return False\n    return True\n")
+    assert string_imports(tmp_path / "dsopt") == []
 
 
 def test_every_folder_has_a_rule():
@@ -107,5 +184,17 @@ def test_the_checker_catches_a_violation(tmp_path, monkeypatch, bad, expected):
     (fake / "core" / "__init__.py").write_text("")
     (fake / "studies" / "__init__.py").write_text("")
     (fake / "core" / "bad.py").write_text(bad)
-    monkeypatch.setattr(__import__(__name__), "SRC", fake)
+    monkeypatch.setattr(sys.modules[__name__], "SRC", fake)
     assert any(expected in v for v in violations())
+
+
+def test_cli_may_import_anything_in_dsopt_but_no_widgets(tmp_path, monkeypatch):
+    fake = tmp_path / "dsopt"
+    for folder in ("cli", "studies", "monitor"):
+        (fake / folder).mkdir(parents=True)
+        (fake / folder / "__init__.py").write_text("")
+    (fake / "cli" / "ok.py").write_text("def f():\n    from dsopt.studies import jobs\n    import dsopt.monitor.loop\n")
+    monkeypatch.setattr(sys.modules[__name__], "SRC", fake)
+    assert violations() == []
+    (fake / "cli" / "bad.py").write_text("from dsopt_widgets import base\n")
+    assert violations() == ["dsopt/cli/bad.py:1 imports dsopt_widgets (src/dsopt never imports widgets or plotting)"]

@@ -14,7 +14,7 @@ from dsopt.monitor.exporter import Exporter
 def test_dsopt_monitor_prometheus_prints_its_url_scrapes_and_stops():
     ex = Exporter().start()
     ex.metric("dsopt_prediction_batches_total").inc(4)
-    proc = subprocess.Popen([sys.executable, "-m", "dsopt.chapters.cli", "monitor", "prometheus", "--target", ex.address,
+    proc = subprocess.Popen([sys.executable, "-m", "dsopt.cli", "monitor", "prometheus", "--target", ex.address,
                              "--scrape-interval", "500ms", "--duration", "12"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -43,7 +43,7 @@ def test_dsopt_monitor_prometheus_prints_its_url_scrapes_and_stops():
 
 
 def test_dsopt_monitor_prometheus_without_the_binary_says_how_to_install(monkeypatch, tmp_path):
-    from dsopt.chapters.cli import main
+    from dsopt.cli import main
 
     monkeypatch.setenv("DSOPT_PROMETHEUS", str(tmp_path / "missing"))
     assert main(["monitor", "prometheus", "--duration", "1"]) == 2

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dsopt.data import nltk as nd
-from dsopt.data.cli import register
+from dsopt.cli.data import register
 
 DEBIAN = Path(nd.DEBIAN_WORDNET_DIR)
 needs_debian_wordnet = pytest.mark.skipif(

@@ -1,4 +1,4 @@
-"""``dsopt doctor``: which distributed backends work on this machine, and why not.
+"""Which distributed backends work on this machine, and why not (``dsopt doctor`` prints it: dsopt.cli.doctor).
 
 Every probe runs in a separate Python process, so asking never imports Horovod into a notebook's
 kernel nor initialises CUDA there. ``smoke=True`` also launches a real 2-worker all-reduce per backend
@@ -108,15 +108,5 @@ def doctor(smoke: bool = False, python: str | None = None) -> list[dict]:
 
 
 def format_report(rows: list[dict]) -> str:
+    """One line per backend: ``ok``/``NO``, backend, device, why."""
     return "\n".join(f"{'ok ' if r['ok'] else 'NO '} {r['backend']:<8} {r['device']:<5} {r['why']}" for r in rows)
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(prog="dsopt doctor", description="which distributed backends work here, and why not")
-    p.add_argument("--smoke", action="store_true", help="also run a real 2-worker all-reduce per usable backend")
-    args = p.parse_args(argv)
-    rows = doctor(smoke=args.smoke)
-    print(format_report(rows))
-    return 0 if rows[0]["ok"] else 1

@@ -1,16 +1,13 @@
-"""The ``dsopt`` command line: ``run``, ``lab``, ``list``, ``data`` and ``doctor``.
+"""``dsopt run``, ``dsopt lab`` and ``dsopt list``: the chapter notebooks from the command line.
 
-Answers ``--help``, ``list``, ``data ...`` and every refusal without importing torch (or numpy,
-papermill, Jupyter): those load only once a notebook really runs. Exit codes: 0 done, 1 a run failed
-(the cell's error and the partial notebook are printed), 2 refused before anything started (usage,
-a bad parameter, missing data), 130 interrupted. Every message starts with ``dsopt:``.
+``list`` and every refusal of ``run`` (unknown chapter, bad ``-p``, missing data) need only the chapter
+registry; the papermill runner and Jupyter are imported inside the handlers, once a notebook really runs.
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import json
-import sys
 
 from dsopt.util.validation import ParameterError
 
@@ -119,13 +116,8 @@ def cmd_lab(args) -> int:
     return start_lab(folder, args.jupyter_args)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from dsopt.data import cli as data_cli
-
-    parser = argparse.ArgumentParser(
-        prog="dsopt", description="dsopt: an interactive optimization workbench.",
-        epilog="exit codes: 0 done, 1 a run failed, 2 refused (usage, bad parameter, missing data), 130 interrupted")
-    sub = parser.add_subparsers(dest="command", required=True)
+def register(sub) -> None:
+    """Add ``run``, ``lab`` and ``list`` (in that order) to the ``dsopt`` subparsers."""
     p = sub.add_parser("run", help="run a chapter notebook headless (papermill)")
     p.add_argument("chapter", help="chapter id, e.g. 01")
     p.add_argument("-p", "--param", nargs=2, action=_OnceEach, metavar=("NAME", "VALUE"),
@@ -147,52 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.epilog = "options after -- go to `jupyter lab`, e.g. dsopt lab -- --no-browser --port 8899"
     p = sub.add_parser("list", help="list chapters and their parameters with defaults")
     p.set_defaults(func=cmd_list)
-    data_cli.register(sub)
-    # chapter 06: which distributed backends work here (the import waits until the command runs)
-    p = sub.add_parser("doctor", help="which distributed backends (DDP gloo/nccl, Horovod) work here, and why not")
-    p.add_argument("--smoke", action="store_true", help="also run a real 2-worker all-reduce per usable backend")
-    p.set_defaults(func=lambda a: __import__("dsopt.distributed.doctor", fromlist=["main"]).main(
-        ["--smoke"] if a.smoke else []))
-    # chapter 07: `dsopt monitor prometheus`. The handler lives in dsopt.monitor (a technique package this
-    # folder may not import) and is looked up by name only when the command runs: the CLI stays fast.
-    p = sub.add_parser("monitor", help="chapter 07: monitoring tools").add_subparsers(dest="tool", required=True)
-    p = p.add_parser("prometheus", help="start a local Prometheus (Debian's) on 127.0.0.1 and print its URL")
-    p.add_argument("--target", action="append", default=[], metavar="HOST:PORT", help="an exporter to scrape (repeatable)")
-    p.add_argument("--port", type=int, help="port to listen on (default: a free one)")
-    p.add_argument("--scrape-interval", default="1s", help="e.g. 1s, 500ms")
-    p.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
-    p.set_defaults(func=lambda a: __import__("importlib").import_module("dsopt.monitor.cli").cmd_prometheus(a))
-    return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra: list[str] = []
-    if argv[:1] == ["lab"] and "--" in argv:  # `dsopt lab [DIR] -- JUPYTER OPTIONS`
+def split_jupyter_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``dsopt lab [DIR] -- JUPYTER OPTIONS``: (dsopt's arguments, the options for ``jupyter lab``)."""
+    if argv[:1] == ["lab"] and "--" in argv:
         cut = argv.index("--")
-        argv, extra = argv[:cut], argv[cut + 1:]
-    parser = build_parser()
-    args = parser.parse_args(argv)  # usage errors: "dsopt: error: ...", exit 2
-    if extra:
-        args.jupyter_args = extra
-    from dsopt.data.errors import DataError
-
-    try:
-        return int(args.func(args) or 0)
-    except (ParameterError, DataError, FileNotFoundError) as exc:
-        print(f"dsopt: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("dsopt: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        from dsopt.chapters.runner import ChapterRunError
-
-        if isinstance(exc, ChapterRunError):
-            print(f"dsopt: {exc}", file=sys.stderr)
-            return 1
-        raise
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+        return argv[:cut], argv[cut + 1:]
+    return argv, []

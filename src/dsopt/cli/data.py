@@ -1,16 +1,8 @@
 """The ``dsopt data`` command: list, fetch, verify and locate datasets.
 
-Contract with the top-level CLI (``src/dsopt/cli.py``)::
-
-    parser = argparse.ArgumentParser(prog="dsopt")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    dsopt.data.cli.register(subparsers)      # adds "data" and its subcommands
-    args = parser.parse_args(argv)
-    return args.func(args)                   # an int exit code: 0 ok, 1 failure, 2 bad input
-
-Every subcommand sets ``args.func``, a function taking the parsed ``argparse.Namespace``,
-printing to stdout (errors to stderr) and returning the exit code (it never calls
-``sys.exit``). Subcommands:
+Registered by :func:`dsopt.cli.main` through :func:`register`. Every subcommand sets ``args.func``, a
+function taking the parsed ``argparse.Namespace``, printing to stdout (errors to stderr) and returning the
+exit code (it never calls ``sys.exit``). Subcommands:
 
 * ``dsopt data list`` - name, rows, task, licence and whether the files are cached.
 * ``dsopt data fetch NAME [NAME ...]`` (or ``all``) - download and verify; 1 if any fails, 2 for an unknown name.
@@ -18,9 +10,6 @@ printing to stdout (errors to stderr) and returning the exit code (it never call
 * ``dsopt data path [NAME]`` - the cache dir (``$DSOPT_DATA`` or the user cache), or a dataset's folder.
 * ``dsopt data nltk [--dest DIR] [--allow-download]`` - build the NLTK data textattack needs (stopwords,
   WordNet 3.0 from Debian's wordnet packages), verified, offline; print the folder for ``NLTK_DATA``.
-
-``main(argv)`` runs the ``data`` command on its own (used by tests; ``python -m
-dsopt.data.cli`` works but is not part of the contract).
 """
 from __future__ import annotations
 
@@ -192,20 +181,3 @@ def register(subparsers) -> argparse.ArgumentParser:
     pn.add_argument("--check", action="store_true", help="only report what is built and which sources exist")
     pn.set_defaults(func=cmd_nltk)
     return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run ``data`` subcommands standalone: ``main(["verify"])`` is ``dsopt data verify``."""
-    parser = argparse.ArgumentParser(prog="dsopt")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    register(subparsers)
-    args = parser.parse_args(["data", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return args.func(args)
-    except ParameterError as exc:
-        print(f"dsopt: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
