@@ -14,7 +14,7 @@ import pytest
 
 from dsopt.studies.fingerprint import (NEVER_CHANGES_RESULTS, canonical_source, code_hash, covered, dsopt_root,
                                        module_files)
-from dsopt.studies.study import all_studies
+from dsopt.studies.catalog import all_studies
 
 STUDIES = all_studies()
 

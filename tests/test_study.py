@@ -38,7 +38,8 @@ def test_results_and_cache(tmp_path):
     files = sorted(tmp_path.glob("*.json"))
     assert len(files) == 3 and not list(tmp_path.glob("*.part"))
     record = json.loads(_file_of(tmp_path, 2).read_text())
-    assert record["result"] == {"x": 2, "value": 8} and record["fingerprint"]["torch"] and record["sha256"]
+    assert record["result"] == {"x": 2, "value": 8} and record["machine"]["torch"] and record["sha256"]
+    assert "torch" not in record["fingerprint"] and record["fingerprint"]["code"]  # recorded, not keyed
     assert record["run"] == "test_study:power"
 
 
@@ -164,7 +165,8 @@ def main(cache):
 
 
 def test_changing_a_library_source_file_is_a_cache_miss(tmp_path):
-    """A copy of the package: edit a file the run imports -> computed again; edit an unrelated one -> cached."""
+    """A copy of the package: a comment in a file the run imports -> cached; code there -> computed again; code in
+    an unrelated file -> cached. (The probe belongs to no Study: its static import closure is its code.)"""
     import shutil
     import subprocess
     import sys
@@ -186,8 +188,10 @@ def test_changing_a_library_source_file_is_a_cache_miss(tmp_path):
 
     assert computed() == 2 and computed() == 0
     seeding = pkg / "dsopt" / "core" / "seeding.py"  # imported by the run function
-    seeding.write_text(seeding.read_text() + "\n# a library fix\n")
+    seeding.write_text(seeding.read_text() + "\n# a comment: no code changed\n")
+    assert computed() == 0
+    seeding.write_text(seeding.read_text() + "\n_LIBRARY_FIX = 1\n")
     assert computed() == 2
     unrelated = pkg / "dsopt" / "pruning" / "heads.py"  # not in the run's import closure
-    unrelated.write_text(unrelated.read_text() + "\n# elsewhere\n")
+    unrelated.write_text(unrelated.read_text() + "\n_ELSEWHERE = 1\n")
     assert computed() == 0

@@ -31,19 +31,20 @@ from pathlib import Path
 #: must be declared in its Study's ``depends_on`` (tests/test_fingerprint.py checks, in a fresh interpreter).
 NEVER_CHANGES_RESULTS = {
     "dsopt.__init__": "lazy re-exports only (PEP 562); whatever it re-exports is checked where it is imported",
-    "dsopt.util.__init__": "package marker",
+    "dsopt.util.__init__": "package marker, no code of its own",
     "dsopt.util.atomic": "atomic file writes: where bytes land, not which",
     "dsopt.util.runfile": "the run-file format (sealing, checksums): results pass through unchanged",
     "dsopt.util.lifetime": "worker processes end with their parent: process management only",
     "dsopt.util.lazy": "the lazy re-export helper of package __init__ files",
-    "dsopt.studies.__init__": "package marker",
+    "dsopt.studies.__init__": "package marker, no code of its own",
     "dsopt.studies.jobs": "the grid runner: caching, workers, progress; it calls the run function unchanged",
     "dsopt.studies.fingerprint": "this module: computes keys, never results",
     "dsopt.studies.study": "the Study protocol: declarations, no computation",
+    "dsopt.studies.catalog": "finds a chapter's Study module: imports, no computation",
     "dsopt.data.download": "downloads; every file is checked against its published SHA-256 before use",
     "dsopt.data.cache": "the verified data cache: a file is used only if its SHA-256 matches the registry's",
     "dsopt.data.errors": "error messages for missing or corrupt data",
-    "dsopt.chapters.__init__": "package marker",
+    "dsopt.chapters.__init__": "package marker, no code of its own",
     "dsopt.chapters.registry": "parameter declarations and validators (values reach runs through their keys)",
     "dsopt.stats": "verdict statistics (intervals, tests, claims), applied to finished runs' results; "
                    "no run function calls it (tests/test_fingerprint.py reads the run functions' code)",

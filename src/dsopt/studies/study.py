@@ -2,7 +2,7 @@
 
 Every chapter notebook calls the same verbs in the same order::
 
-    study = get_study("01")
+    study = get_study("01")                          # dsopt.studies.catalog
     results = study.measure(params, cache_dir=...)   # the grid of runs, through run_jobs (cached, stored)
     summary = study.summarize(results)               # the comparison table
     verdict = study.compute(summary)                 # a verdict dict from dsopt.stats
@@ -21,7 +21,7 @@ and the chapter's declarations are attributes:
 
 ``grid(params)`` lists the jobs ``measure`` runs first (a study whose later rounds depend on earlier results,
 such as chapter 02's test round, lists the rounds it can know in advance). The Study is found by
-:func:`get_study` (explicit imports, no import strings) and by :func:`dsopt.studies.fingerprint.study_of`
+:func:`dsopt.studies.catalog.get_study` (explicit imports, no import strings) and by :func:`dsopt.studies.fingerprint.study_of`
 (a ``STUDY`` attribute of the run function's module or package).
 """
 from __future__ import annotations
@@ -108,59 +108,3 @@ class Study:
     def __repr__(self) -> str:
         return f"<Study {self.id} {type(self).__name__}: {len(self.runs)} run functions, depends on " \
                f"{', '.join(self.depends_on)}>"
-
-
-def get_study(chapter_id: str) -> Study:
-    """The Study of chapter ``chapter_id`` ("01" ... "07"). Imports that chapter's study module only."""
-    loaders = {"01": _lr_restarts, "02": _attention_pruning, "03": _augmentation, "04": _dynamic_weighting,
-               "05": _mixed_precision, "06": _distributed, "07": _monitoring}
-    if chapter_id not in loaders:
-        raise KeyError(f"no chapter {chapter_id!r}; chapters: {', '.join(loaders)}")
-    return loaders[chapter_id]()
-
-
-def all_studies() -> list[Study]:
-    """Every chapter's Study, in chapter order (imports all seven study modules)."""
-    return [get_study(c) for c in ("01", "02", "03", "04", "05", "06", "07")]
-
-
-def _lr_restarts() -> Study:
-    from dsopt.studies.lr_restarts import STUDY
-
-    return STUDY
-
-
-def _attention_pruning() -> Study:
-    from dsopt.studies.attention_pruning import STUDY
-
-    return STUDY
-
-
-def _augmentation() -> Study:
-    from dsopt.studies.augmentation import STUDY
-
-    return STUDY
-
-
-def _dynamic_weighting() -> Study:
-    from dsopt.studies.dynamic_weighting import STUDY
-
-    return STUDY
-
-
-def _mixed_precision() -> Study:
-    from dsopt.studies.mixed_precision import STUDY
-
-    return STUDY
-
-
-def _distributed() -> Study:
-    from dsopt.studies.distributed import STUDY
-
-    return STUDY
-
-
-def _monitoring() -> Study:
-    from dsopt.studies.monitoring import STUDY
-
-    return STUDY
