@@ -18,6 +18,7 @@ _EXPORTS = {
     "DistributedJob": "dsopt.distributed.launcher", "LaunchResult": "dsopt.distributed.launcher",
     "DistributedError": "dsopt.distributed.launcher", "WorkerFailed": "dsopt.distributed.launcher",
     "WorkerTimeout": "dsopt.distributed.launcher", "BackendUnavailable": "dsopt.distributed.launcher",
+    "PauseUnsupported": "dsopt.distributed.launcher",
     "doctor": "dsopt.distributed.doctor", "load_ipython_extension": "dsopt.distributed.magic",
 }
 
