@@ -75,6 +75,7 @@ class PruningPanel(Panel):
                  mode: str = "fraction", value: float = 0.25, per_layer: bool = False, seed: int = 0,
                  latency_batch: int = 32, length: int | None = None, latency_repeats: int = 15,
                  threads: int | None = 1, continuous: bool = True):
+        super().__init__()  # a panel without a run: message line, show(), close()
         self.model = model
         self.val_batches = list(val_batches)
         self.importance_batches = list(importance_batches) if importance_batches is not None else self.val_batches
@@ -105,7 +106,6 @@ class PruningPanel(Panel):
         self.slider = W.FloatSlider(value=check_number("value", value, low=0.0, high=1.0), min=0.0, max=1.0,
                                     step=0.05, description=self.mode.value, readout_format=".2f", style=style,
                                     continuous_update=continuous, layout=W.Layout(width="420px"))
-        super().__init__(None)  # no training run: no run controls, no Export
         self.status = self.message  # the panel's message line
         self.remove_button = W.Button(description="Remove heads", button_style="primary",
                                       tooltip="remove the selected heads from a copy and time both models")

@@ -16,7 +16,6 @@ parameter. Headless, the panel trains both runs to the end and renders one stati
 from __future__ import annotations
 
 import threading
-import time
 from typing import Sequence
 
 import ipywidgets as W
@@ -28,8 +27,7 @@ from dsopt.studies.augmentation.live import SIZES, check_settings, live_trainers
 from dsopt.studies.augmentation.measure import FULL, Setup
 from dsopt.util.validation import ParameterError, check_number
 from dsopt_widgets.augmentation_figures import live_figure, preview_html
-from dsopt_widgets.base import Panel
-from dsopt_widgets.figure import LiveFigure
+from dsopt_widgets.base import RunPanel
 from dsopt_widgets.live import RecorderFeed
 
 MAX_CHARS = 1000
@@ -45,7 +43,7 @@ def check_sentence(text) -> str:
     return " ".join(text.split())
 
 
-class AugmentationPanel(Panel):
+class AugmentationPanel(RunPanel):
     """Preview + "try it" panel for chapter 03.
 
     Parameters
@@ -106,8 +104,7 @@ class AugmentationPanel(Panel):
                                    tooltip="train the small model with and without these augmentations (background)")
         self.try_button.on_click(lambda _: self.try_it())
         self.preview = W.HTML(layout=W.Layout(min_height="7em"))
-        self.live = LiveFigure(live_figure())
-        self._curves_stale, self._curves_drawn = False, 0.0
+        self.live = self.live_figure(live_figure())
         self.live_names = ()  # both runs' traces are fed by refresh() below, from their own Recorders
         self._feeds = {}
         self._bind_runs()
@@ -245,7 +242,7 @@ class AugmentationPanel(Panel):
             self.trainer.start()
             self._update_status()
 
-    def stop(self, wait: float = 0.0) -> None:
+    def stop(self, wait: float | None = None) -> None:
         self._queued_next = False  # Stop ends the pair: the waiting run does not start
         super().stop(wait)
 
@@ -277,29 +274,28 @@ class AugmentationPanel(Panel):
         return self.last_result
 
     def _draw_results(self) -> None:
-        with self.live.batch_update():
+        with self.live.batch_update(force=True):
             for i, key in ((2, "baseline"), (3, "augmented")):
                 pts = sorted(self.results[key])
                 self.live.data[i].x = [p[0] for p in pts]
                 self.live.data[i].y = [p[1] for p in pts]
 
     def _feed_curves(self) -> None:
-        """Append the runs' new validation points; re-send the figure at most every ``redraw_interval`` s
-        while a run trains (each drawing re-sends the whole figure), and once more when both have ended."""
-        for i, (key, feed) in enumerate(self._feeds.items()):
-            new = feed.new().get("val_macro_f1")
-            if new:
-                trainer = self.baseline[0] if key == "baseline" else self.augmented[0]
-                steps, values = new
-                tr = self.live.data[i]
-                tr.x = tuple(tr.x or ()) + tuple(s / trainer.state.batches_per_epoch for s in steps)
-                tr.y = tuple(tr.y or ()) + tuple(100 * float(v) for v in values)
-                self._curves_stale = True
+        """Append the runs' new validation points to the live figure (redrawn at most every ``redraw_interval``
+        s while a run trains: each drawing re-sends the whole figure; at once when both have ended)."""
         running = self.baseline[0].running or self.augmented[0].running
-        now = time.monotonic()
-        if self._curves_stale and (not running or now - self._curves_drawn >= self.redraw_interval):
-            self.live.render()
-            self._curves_stale, self._curves_drawn = False, now
+        new = {key: feed.new().get("val_macro_f1") for key, feed in self._feeds.items()}
+        if any(new.values()):
+            with self.live.batch_update(force=not running):
+                for i, (key, pts) in enumerate(new.items()):
+                    if pts:
+                        trainer = self.baseline[0] if key == "baseline" else self.augmented[0]
+                        steps, values = pts
+                        tr = self.live.data[i]
+                        tr.x = tuple(tr.x or ()) + tuple(s / trainer.state.batches_per_epoch for s in steps)
+                        tr.y = tuple(tr.y or ()) + tuple(100 * float(v) for v in values)
+        elif self.live.stale:
+            self.live.redraw(force=not running)  # what the throttle held back, once due
 
     def refresh(self) -> bool:
         if self._closed:

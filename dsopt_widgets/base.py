@@ -1,11 +1,18 @@
-"""What every dsopt panel shares: run controls, the message line, Apply, Export, live traces, display.
+"""What the dsopt panels share: :class:`Panel` (no run) and :class:`RunPanel` (a panel on a live run).
 
-A panel subclass calls ``super().__init__(trainer, factory=..., ...)`` first, then builds its own knobs
+:class:`Panel`: the message line, ``show()`` (with a frontend: the widgets, a re-run cell replacing the
+panel it re-shows; without one: one static figure), ``close()``. A subclass provides ``widget()`` and
+``static_figure()``; chapter 02's pruning panel and chapter 06's distributed panel derive from it.
+
+:class:`RunPanel` owns a run handle (:class:`~dsopt.core.handle.RunHandle` that also has ``controls``:
+the Trainer or the stream replay): run controls, Apply, Export, live traces. A subclass calls
+``super().__init__(trainer, factory=..., ...)`` first, then builds its own knobs
 and figures. It provides ``knob_values()`` (the Controls values its widgets ask for, validated; raise
 :class:`~dsopt.util.validation.ParameterError` to refuse), ``describe(values)`` (how a change reads
 in the message line), ``widget()`` (the live ipywidgets box, composed with :meth:`run_box` and
 :meth:`export_box`) and ``static_figure()`` (the headless figure). For live traces it sets ``self.live``
-(a :class:`~dsopt_widgets.figure.LiveFigure`; its ``.widget`` goes in the box) and ``self.live_names``
+(a :class:`~dsopt_widgets.figure.LiveFigure` with ``min_interval=redraw_interval``, e.g. from
+:meth:`RunPanel.live_figure`; its ``.widget`` goes in the box) and ``self.live_names``
 (the Recorder metric feeding each trace, in trace order); their x axis is the fractional epoch, like
 every preview.
 
@@ -32,7 +39,9 @@ from typing import Any, Callable
 import ipywidgets as W
 
 from dsopt.core.controls import STOP
+from dsopt.core.handle import STATUSES
 from dsopt.util.validation import ParameterError, check_number
+from dsopt_widgets.figure import LiveFigure
 from dsopt_widgets.frontend import has_frontend, show_static
 from dsopt_widgets.live import RecorderFeed, poll
 
@@ -51,11 +60,74 @@ LEGEND_BELOW = dict(orientation="h", yref="container", y=0.0, yanchor="bottom", 
 
 
 class Panel:
-    """Base class of the panels: run controls, message line, Apply/Export, Recorder-driven traces, ``show()``."""
+    """Base class of the panels without a run: the message line, ``show()``, ``close()``.
+
+    ``refresh``: seconds between two polls of :meth:`refresh` (when :meth:`_on_shown` starts polling).
+    """
+
+    def __init__(self, *, refresh: float = 0.5):
+        self.refresh_interval = refresh
+        self.message = W.HTML(layout=W.Layout(min_height="1.6em"))
+        self._closed = False
+        self._poll = None
+
+    def _say(self, text: str, error: bool = False) -> None:
+        """Show ``text`` in the message line (red for refusals)."""
+        color = "#b00020" if error else "#333"
+        self.message.value = f'<span style="color:{color}">{html.escape(text)}</span>'
+
+    def refresh(self) -> bool:
+        """One poll (main thread); False once the panel was closed (a re-run cell), which ends the polling."""
+        return not self._closed
+
+    def _poll_refresh(self) -> None:
+        """Call :meth:`refresh` every ``refresh_interval`` s until it returns False (once per panel)."""
+        if self._poll is None or self._poll.done():
+            self._poll = poll(self.refresh, self.refresh_interval)
+
+    def close(self) -> None:
+        """Stop polling (a panel replaced by a re-run cell); a RunPanel also stops its run."""
+        self._closed = True
+
+    # -- display --------------------------------------------------------------------------------------
+    def _on_shown(self) -> None:
+        """Hook: the widgets are displayed with a frontend (e.g. start the run and poll)."""
+
+    def _before_static(self) -> None:
+        """Hook: headless, before the static figure (e.g. train to the end)."""
+
+    def show(self):
+        """With a frontend: the live widgets (replacing the panel of the same class shown before).
+        Without one: one static figure."""
+        from IPython.display import display
+
+        if has_frontend():
+            key = type(self).__name__
+            previous = _SHOWN.get(key)
+            if previous is not None and previous is not self:
+                previous.close()
+            _SHOWN[key] = self
+            display(self.widget())
+            self._on_shown()
+        else:
+            self._before_static()
+            show_static(self.static_figure())
+        return self
+
+    def widget(self) -> W.Widget:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def static_figure(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class RunPanel(Panel):
+    """A panel on a live run: run controls, Apply/Export, Recorder-driven traces (see the module docstring)."""
 
     live = None
     live_names: tuple[str, ...] = ()
-    #: Seconds between two redraws of the live figure while the run trains (the status line: every poll).
+    #: The live figure's ``min_interval``: seconds between two redraws while the run trains (the status
+    #: line: every poll).
     redraw_interval = 2.0
     #: Points drawn per live trace at most (longer traces are thinned for display; the latest is kept).
     max_points = 600
@@ -63,20 +135,16 @@ class Panel:
     def __init__(self, trainer=None, *, factory: Callable[..., Any] | None = None, epochs: int | None = None,
                  interactive_epochs: int | None = None, control_schedule=(), refresh: float = 0.5,
                  export_command: str = "dsopt run NN", epochs_parameter: str = "live_epochs", max_epochs: int = 200):
+        super().__init__(refresh=refresh)
         self.factory = factory
-        self.refresh_interval = refresh
         self.export_command = export_command
         self.epochs_parameter = epochs_parameter
-        self.message = W.HTML(layout=W.Layout(min_height="1.6em"))
         if trainer is None and factory is not None:
             headless = check_number("epochs", epochs, low=1, integer=True)
             budget = interactive_epochs if (interactive_epochs and has_frontend()) else headless
             trainer = factory(epochs=int(budget), control_schedule=list(control_schedule or []))
-        self._closed = False
-        self._poll = None
         self._series: dict[str, tuple[list, list]] = {}  # every live point, by Recorder name
         self._stale = False
-        self._drawn_at = 0.0
         self._rate: tuple[float, int, float] | None = None  # (time, step, steps/s) for the status line
         self._awaiting: tuple[int, str] | None = None  # (history length at Apply, description)
         self._bind(trainer)
@@ -102,6 +170,15 @@ class Panel:
         self.status = W.HTML()
         self._update_status()
 
+    @property
+    def handle(self):
+        """The run (a :class:`~dsopt.core.handle.RunHandle`), or None for a preview-only panel."""
+        return self.trainer
+
+    def live_figure(self, figure, **kw) -> LiveFigure:
+        """A live figure redrawn at most every ``redraw_interval`` s while the run trains."""
+        return LiveFigure(figure, min_interval=self.redraw_interval, **kw)
+
     # -- the run ------------------------------------------------------------------------------------
     def _bind(self, trainer) -> None:
         """Attach ``trainer`` (or None): its Controls for Apply/Export, its Recorder for the live traces."""
@@ -114,23 +191,18 @@ class Panel:
     def run_state(self) -> str:
         """"no run", "not started", "running", "pausing", "paused", "stopped", "finished" or "failed".
 
-        "pausing": Pause was pressed and the run finishes its current step (and any epoch-end
-        evaluation) before it holds at the next step boundary ("paused").
+        The handle's status, with "pausing": Pause was pressed and the run finishes its current step
+        (and any epoch-end evaluation) before it holds at the next step boundary ("paused").
         """
         t = self.trainer
         if t is None:
             return "no run"
-        if t.running:
+        status = t.status
+        if status in ("running", "paused") and t.running:
             if t.controls.paused:
                 return "paused" if t.controls.holding else "pausing"
             return "running"
-        if t.error is not None:
-            return "failed"
-        if not t.started and t.state.step == 0:
-            return "not started"
-        if t.stopped_early:
-            return "stopped"
-        return "finished" if t.state.step >= t.state.total_steps else "stopped"
+        return "not started" if status == "idle" else status
 
     def start(self) -> None:
         """Start the run in the background (a panel's run starts once; use Restart for a new one)."""
@@ -154,16 +226,11 @@ class Panel:
             self.trainer.resume()
         self._update_status()
 
-    def stop(self, wait: float = 0.0) -> None:
+    def stop(self, wait: float | None = None) -> None:
         """End the run at the next step boundary (``wait`` seconds for it to end)."""
         t = self.trainer
         if t is not None and t.running:
-            t.stop()
-            if wait:
-                try:
-                    t.wait(wait)
-                except Exception:  # noqa: BLE001 - a failed or slow run is shown in the status line
-                    pass
+            t.stop(wait=wait)
         self._update_status()
 
     def restart(self) -> bool:
@@ -250,12 +317,7 @@ class Panel:
                                       f"-p control_schedule '{json.dumps(schedule)}'")
         return params
 
-    # -- message, status, live traces ---------------------------------------------------------------
-    def _say(self, text: str, error: bool = False) -> None:
-        """Show ``text`` in the message line (red for refusals)."""
-        color = "#b00020" if error else "#333"
-        self.message.value = f'<span style="color:{color}">{html.escape(text)}</span>'
-
+    # -- status, live traces ---------------------------------------------------------------------------
     def _epoch(self, step: int) -> float:
         return step / self.trainer.state.batches_per_epoch
 
@@ -303,20 +365,20 @@ class Panel:
         self._series = {}
         if self.live is None:
             return
-        with self.live.batch_update():
+        with self.live.batch_update(force=True):
             for trace in self.live.data:
                 trace.x, trace.y = (), ()
         self._stale = False
 
     def refresh(self, force: bool = False) -> bool:
-        """Read new Recorder rows, update the status line and messages; redraw the live traces at most
-        every ``redraw_interval`` seconds (and once more when the run ends), on the main thread.
+        """Read new Recorder rows, update the status line and messages; redraw the live traces when the
+        live figure is due (its ``min_interval``), and at once when the run has ended, on the main thread.
 
         Each redraw re-sends the whole live figure, so the interval and the thinning of long traces
         (at most ``max_points`` drawn per trace; the Recorder keeps every row) keep the browser
         responsive on a busy machine. Returns False once the panel was replaced (a re-run cell).
         """
-        if self._closed:
+        if not super().refresh():
             return False
         if self._feed is None:
             return True
@@ -330,15 +392,14 @@ class Panel:
                 xs.extend(self._epoch(s) for s in steps)
                 ys.extend(values)
                 self._stale = True
-        now = time.monotonic()
         running = self.trainer is not None and self.trainer.running
-        if self._stale and (force or not running or now - self._drawn_at >= self.redraw_interval):
+        if self._stale and (force or not running or self.live.due()):
             self._draw_live()
-            self._drawn_at = now
         return True
 
     def _draw_live(self) -> None:
-        with self.live.batch_update():
+        """Thin the series into the live traces and draw them now."""
+        with self.live.batch_update(force=True):
             for trace, name in zip(self.live.data, self.live_names):
                 xs, ys = self._series.get(name, ((), ()))
                 stride = -(-len(xs) // self.max_points) if len(xs) > self.max_points else 1
@@ -351,7 +412,7 @@ class Panel:
 
     def close(self) -> None:
         """Stop the run and the polling (a panel replaced by a re-run cell)."""
-        self._closed = True
+        super().close()
         self.stop(wait=10.0)
 
     # -- display --------------------------------------------------------------------------------------
@@ -369,30 +430,13 @@ class Panel:
         label = W.HTML('<span style="white-space:nowrap">&nbsp;replay headless:&nbsp;</span>')
         return W.HBox([self.export_button, label, self.export_area], layout=W.Layout(align_items="center"))
 
-    def show(self):
-        """With a frontend: the live widgets, the run started, refreshed from the Recorder.
-        Without one: train to the end (blocking) and render one static figure."""
-        from IPython.display import display
+    def _on_shown(self) -> None:
+        """Displayed with a frontend: start the run in the background and poll the Recorder."""
+        if self.run_state() == "not started":
+            self.start()
+        self._poll_refresh()
 
-        if has_frontend():
-            key = type(self).__name__
-            previous = _SHOWN.get(key)
-            if previous is not None and previous is not self:
-                previous.close()
-            _SHOWN[key] = self
-            display(self.widget())
-            if self.run_state() == "not started":
-                self.start()
-            if self._poll is None:
-                self._poll = poll(self.refresh, self.refresh_interval)
-        else:
-            if self.run_state() == "not started":
-                self.trainer.fit()
-            show_static(self.static_figure())
-        return self
-
-    def widget(self) -> W.Widget:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def static_figure(self):  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _before_static(self) -> None:
+        """Headless: train to the end (blocking) before the static figure."""
+        if self.run_state() == "not started":
+            self.trainer.fit()

@@ -9,7 +9,10 @@
 * **What-if**: N, link bandwidth, gradient size, compute time per step and overlap -> predicted efficiency
   from the ring all-reduce model, redrawn at once (pure arithmetic, no run).
 
-With no frontend the panel renders one static figure and returns.
+The job is a :class:`~dsopt.core.handle.RunHandle` that cannot pause (a panel without run controls:
+:class:`~dsopt_widgets.base.Panel`, with its own Start and Stop). Its figures are
+:class:`~dsopt_widgets.figure.LiveFigure` s: the live one redrawn at most once a second while the job
+runs, the what-if at once. With no frontend the panel renders one static figure and returns.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from plotly.subplots import make_subplots
 from dsopt.distributed import cost_model as cm
 from dsopt.util.validation import ParameterError, check_choice, check_number
 from dsopt_widgets.base import Panel
-from dsopt_widgets.live import poll
+from dsopt_widgets.figure import LiveFigure
 
 WIDTH = 980
 WHATIF_NS = np.unique(np.geomspace(1, 1024, 41).round().astype(int))
@@ -67,12 +70,13 @@ class DistributedPanel(Panel):
     latency_s: the what-if's per-message latency (default 50 us; the notebook passes this machine's fit).
     """
 
-    live_names = ()
+    #: Seconds between two redraws of the live figure while the job runs.
+    redraw_interval = 1.0
 
     def __init__(self, train_kwargs: dict | None = None, *, workers: int = 2, backend: str = "ddp",
                  horovod_ok: bool | None = None, latency_s: float = 5e-5, refresh: float = 0.5, timeout: float = 1800,
                  device: str = "cpu"):
-        super().__init__(None, refresh=refresh)  # the base: message line, no run controls, no Export
+        super().__init__(refresh=refresh)  # a panel without run controls: its own Start / Stop, no Export
         self.train_kwargs = dict(train_kwargs or {})
         self.timeout, self.device = timeout, device
         if horovod_ok is None:
@@ -107,16 +111,11 @@ class DistributedPanel(Panel):
         self.w_overlap = W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="overlap", style=style)
         self.w_latency = W.FloatText(value=round(1e6 * latency_s, 1), description="latency (us)", style=style)
         self.w_out = W.HTML()
-        self.whatif_fig = self._whatif_figure(self._whatif_values())
+        self.whatif_fig = LiveFigure(self._whatif_figure(self._whatif_values()))
         for w in (self.w_n, self.w_bw, self.w_grad, self.w_compute, self.w_overlap, self.w_latency):
             w.observe(self._on_whatif, names="value")
-        self.live = self._live_figure()
-        # Figures are drawn as static plotly output inside Output widgets and redrawn on change: the
-        # FigureWidget views of this panel came up empty in JupyterLab (plotly 6 + anywidget), so the page
-        # shows exactly the figure Python holds, every time.
-        self.live_out, self.whatif_out = W.Output(), W.Output()
-        self._drawing = False
-        self._last_draw = 0.0
+        self.live = LiveFigure(self._live_figure(), min_interval=self.redraw_interval)
+        self._cursors: dict[int, int] = {}
         self._on_whatif()
 
     # -- launching ----------------------------------------------------------------------------------------
@@ -149,7 +148,7 @@ class DistributedPanel(Panel):
                   f"fusion {v['fusion_threshold_mb']:g} MB)")
         if block:
             return self.wait()
-        poll(self.refresh, self.refresh_interval)
+        self._poll_refresh()
         return self.job
 
     def wait(self):
@@ -165,13 +164,20 @@ class DistributedPanel(Panel):
             self.refresh()
         return self.last_result
 
-    def stop(self) -> None:
+    def stop(self, wait: float | None = 10.0) -> None:
+        """End every worker (``wait``: seconds to let them go before they are killed)."""
         if self.job is None or not self.job.running:
             self._say("no job is running")
             return
-        self.job.stop()
+        self.job.stop(wait=wait)
         self._say("stopped: every worker ended")
         self.refresh()
+
+    def close(self) -> None:
+        """A re-run cell replaced the panel: stop polling and end its job."""
+        super().close()
+        if self.job is not None and self.job.running:
+            self.job.stop(wait=10.0)
 
     # -- live traces ------------------------------------------------------------------------------------------
     def _live_figure(self) -> go.Figure:
@@ -184,40 +190,41 @@ class DistributedPanel(Panel):
         return fig
 
     def _reset_live(self, n: int) -> None:
-        """A fresh live figure with two traces per rank, swapped into the panel (a new widget carries its
-        whole state to the page at once; clearing and re-adding traces on a shown one raced with its view)."""
-        fig = self._live_figure()
-        for r in range(n):
-            color = COLORS[r % len(COLORS)]
-            fig.add_scatter(x=[], y=[], name=f"rank {r}", legendgroup=f"r{r}", line=dict(color=color), row=1, col=1)
-            fig.add_scatter(x=[], y=[], name=f"rank {r}", legendgroup=f"r{r}", showlegend=False,
-                            line=dict(color=color), row=1, col=2)
-        self.live = fig
+        """Two empty traces per rank (throughput left, communication right), drawn at once."""
+        with self.live.batch_update(force=True):
+            self.live.data = []
+            for r in range(n):
+                color = COLORS[r % len(COLORS)]
+                self.live.add_scatter(x=[], y=[], name=f"rank {r}", legendgroup=f"r{r}", line=dict(color=color),
+                                      xaxis="x", yaxis="y")
+                self.live.add_scatter(x=[], y=[], name=f"rank {r}", legendgroup=f"r{r}", showlegend=False,
+                                      line=dict(color=color), xaxis="x2", yaxis="y2")
         self._cursors = {r: 0 for r in range(n)}
-        self._draw(self.live_out, self.live)
 
     def refresh(self) -> bool:
-        """Read new rows of every rank and extend its traces (main thread); True while the job runs."""
+        """Read new rows of every rank and extend its traces (main thread; the live figure redraws when
+        due, and at once when the job has ended); True while the job runs and the panel is shown."""
         job = self.job
-        if job is None:
+        if job is None or not super().refresh():
             return False
+        running = job.running  # before reading: the rows of a job that has ended are then all drawn
         job.poll_records()
-        changed = False
+        new = {}
         for r, rec in job.recorders.items():
             rows, self._cursors[r] = rec.since(self._cursors.get(r, 0))
-            thr = [(x.step, x.value) for x in rows if x.name == "samples_per_s"]
-            comm = [(x.step, 100 * x.value) for x in rows if x.name == "comm_share"]
-            for trace, pts in ((self.live.data[2 * r], thr), (self.live.data[2 * r + 1], comm)):
-                if pts:
-                    changed = True
+            new[2 * r] = [(x.step, x.value) for x in rows if x.name == "samples_per_s"]
+            new[2 * r + 1] = [(x.step, 100 * x.value) for x in rows if x.name == "comm_share"]
+        if any(new.values()):
+            with self.live.batch_update(force=not running):
+                for i, pts in new.items():
+                    trace = self.live.data[i]
                     trace.x = tuple(trace.x or ()) + tuple(p[0] for p in pts)
                     trace.y = tuple(trace.y or ()) + tuple(p[1] for p in pts)
-        running = job.running
-        if changed and (not running or time.monotonic() - self._last_draw > 1.0):  # at most once a second
-            self._draw(self.live_out, self.live)
+        elif self.live.stale:
+            self.live.redraw(force=not running)  # what the throttle held back, once due
         last = {r: rec.last("samples_per_s") for r, rec in job.recorders.items()}
         acc = job.recorders[0].last("val_accuracy")
-        self.status.value = (f"{job.n} x {job.backend}: {job.status}; samples/s per rank "
+        self.status.value = (f"{job.n} x {job.backend}: {job.outcome}; samples/s per rank "
                              + ", ".join(f"{r}: {v:.0f}" if v else f"{r}: -" for r, v in last.items())
                              + (f"; rank 0 val accuracy {100 * acc:.1f} %" if acc is not None else ""))
         return running
@@ -257,47 +264,25 @@ class DistributedPanel(Panel):
         # the answer's line first: the browser handles messages in order, and the figure's render is the slow part
         self.w_out.value = (f"N = {res['n']}: one all-reduce {1000 * res['allreduce_s']:.1f} ms, predicted efficiency "
                             f"<b>{100 * res['efficiency']:.0f} %</b> (a model output, not a measurement)")
-        self.whatif_fig.data[0].y = [100 * e for e in res["curve"]]
-        self.whatif_fig.data[1].x, self.whatif_fig.data[1].y = [res["n"]], [100 * res["efficiency"]]
-        self._draw(self.whatif_out, self.whatif_fig)
+        with self.whatif_fig.batch_update(force=True):
+            self.whatif_fig.data[0].y = [100 * e for e in res["curve"]]
+            self.whatif_fig.data[1].x, self.whatif_fig.data[1].y = [res["n"]], [100 * res["efficiency"]]
         self.last_update_ms = 1000 * (time.perf_counter() - t0)
 
     # -- display ------------------------------------------------------------------------------------------------
-    def _draw(self, out: W.Output, fig: go.Figure) -> None:
-        """Redraw ``fig`` inside ``out`` (main thread; only once the panel is shown with a frontend)."""
-        if not self._drawing:
-            return
-        from dsopt_widgets.frontend import show_static
-
-        with out:
-            out.clear_output(wait=True)
-            show_static(fig)
-        self._last_draw = time.monotonic()
-
     def widget(self) -> W.Widget:
         launch = W.VBox([W.HTML("<b>Next launch</b>"), W.HBox([self.workers, self.backend]),
                          W.HBox([self.bucket, self.fusion]), W.HBox([self.start_button, self.stop_button]),
                          self.status, self.message])
         what = W.VBox([W.HTML("<b>What-if: ring all-reduce model</b>"), W.HBox([self.w_n, self.w_bw]),
                        W.HBox([self.w_grad, self.w_compute]), W.HBox([self.w_overlap, self.w_latency]), self.w_out,
-                       self.whatif_out])
-        self._drawing = True
-        self._draw(self.live_out, self.live)
-        self._draw(self.whatif_out, self.whatif_fig)
-        return W.VBox([launch, self.live_out, what], layout=W.Layout(max_width=f"{WIDTH + 20}px"))
+                       self.whatif_fig.widget])
+        return W.VBox([launch, self.live.widget, what], layout=W.Layout(max_width=f"{WIDTH + 20}px"))
 
-    def show(self):
-        from IPython.display import display
-
-        from dsopt_widgets.frontend import has_frontend, show_static
-
-        if has_frontend():
-            display(self.widget())
-            if self.job is not None and self.job.running:
-                poll(self.refresh, self.refresh_interval)
-        else:
-            show_static(self.static_figure())
-        return self
+    def _on_shown(self) -> None:
+        """Displayed with a frontend: follow a job that is already running."""
+        if self.job is not None and self.job.running:
+            self._poll_refresh()
 
     def static_figure(self) -> go.Figure:
         """Live traces so far and the what-if curve, as one plain figure (headless)."""

@@ -21,7 +21,7 @@ from plotly.subplots import make_subplots
 
 from dsopt.util.validation import ParameterError
 from dsopt.weighting import SCHEMES, WeightingCallback, make_scheme
-from dsopt_widgets.base import Panel
+from dsopt_widgets.base import RunPanel
 from dsopt_widgets.dynamic_weighting_figures import (
     CURVE_TITLES,
     LIVE_TITLES,
@@ -44,7 +44,7 @@ def describe(name: str, params: Mapping[str, Any]) -> str:
     return f"{name} ({inner})" if inner else name
 
 
-class WeightingPanel(Panel):
+class WeightingPanel(RunPanel):
     """Loss-weighting panel on a live run (or on no run: preview only).
 
     Parameters
@@ -55,7 +55,7 @@ class WeightingPanel(Panel):
         live recall / PR-AUC traces. ``None`` with no ``factory`` gives a preview-only panel.
     factory: ``factory(*, epochs, control_schedule) -> Trainer`` building a fresh seeded run (e.g.
         ``functools.partial(dsopt.studies.dynamic_weighting.live_trainer, task, seed=0)``); enables Restart.
-        ``epochs``, ``interactive_epochs``, ``control_schedule``: see :class:`~dsopt_widgets.base.Panel`.
+        ``epochs``, ``interactive_epochs``, ``control_schedule``: see :class:`~dsopt_widgets.base.RunPanel`.
     values: initial knob values (default: the run's applied values, else the schemes' defaults).
     counts: training examples per class (default: the WeightingCallback's).
     overlay: schemes drawn next to the chosen one (default: focal and inverse frequency).
@@ -85,7 +85,7 @@ class WeightingPanel(Panel):
                                      layout=W.Layout(width="84px"))
         self.apply_button.on_click(lambda _: self.apply())
         self.preview = LiveFigure(curves_figure(n_classes=self.n_classes, counts=self.counts, points=points))
-        self.live = LiveFigure(live_figure(self.n_classes)) if self.trainer is not None else None
+        self.live = self.live_figure(live_figure(self.n_classes)) if self.trainer is not None else None
         self.live_names = tuple(live_record_names(self.n_classes))
         self._on_change()
         for w in (self.scheme, self.gamma, self.alpha_on, self.alpha, self.beta, self.confidence, self.overlay):

@@ -5,7 +5,7 @@ not touch the run. **Apply** sends the values through the run's Controls, which 
 at the next step boundary; invalid values are shown in the message line and not applied.
 **Export** shows the session's applied changes as papermill parameters that replay it headless.
 The live figure (loss, validation accuracy, learning rate; x = fractional epoch, like the preview) is
-refreshed from the Recorder on the kernel's main thread; the run controls come from the Panel base.
+refreshed from the Recorder on the kernel's main thread; the run controls come from the RunPanel base.
 With no frontend the panel trains its run to the end and renders one static figure.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 
 from dsopt.lr import PARAM_NAMES, schedule_from_params, validate_params
 from dsopt.util.validation import ParameterError
-from dsopt_widgets.base import LEGEND_BELOW, PANEL_LAYOUT, Panel
+from dsopt_widgets.base import LEGEND_BELOW, PANEL_LAYOUT, RunPanel
 from dsopt_widgets.figure import LiveFigure
 
 PREVIEW_POINTS = 2000
@@ -35,7 +35,7 @@ def _markers(xs: list[float], y0: float, y1: float) -> tuple[list, list]:
     return x, y
 
 
-class LRPanel(Panel):
+class LRPanel(RunPanel):
     """Learning-rate warm-restart panel on a live run (or on no run: preview only).
 
     Parameters
@@ -45,7 +45,7 @@ class LRPanel(Panel):
         a preview-only panel.
     factory: ``factory(*, epochs, control_schedule) -> Trainer`` building a fresh seeded run (e.g.
         ``functools.partial(dsopt.studies.lr_restarts.live_trainer, task, params, seed=0)``); enables
-        Restart. ``epochs``, ``interactive_epochs``, ``control_schedule``: see :class:`~dsopt_widgets.base.Panel`.
+        Restart. ``epochs``, ``interactive_epochs``, ``control_schedule``: see :class:`~dsopt_widgets.base.RunPanel`.
     params: initial schedule parameters (default: the run's current knob values).
     horizon: epochs drawn in the preview (default: the run's budget, else 20).
     range_test: a :class:`dsopt.lr.range_test.RangeTestResult` to draw beside the preview.
@@ -71,7 +71,7 @@ class LRPanel(Panel):
                                      layout=W.Layout(width="84px"))
         self.apply_button.on_click(lambda _: self.apply())
         self.preview = LiveFigure(self._preview_figure())
-        self.live = LiveFigure(live_figure()) if self.trainer is not None else None
+        self.live = self.live_figure(live_figure()) if self.trainer is not None else None
         for s in self.sliders.values():
             s.observe(self._on_change, names="value")
 

@@ -11,11 +11,9 @@ zero at the current scale, and the step time. The gradient magnitudes come from 
 them, never the model. The memory breakdown per mode is a stacked bar (from
 :func:`dsopt.studies.mixed_precision.measure_memory`). Run controls and Export come from the Panel base.
 
-The figures are plain plotly figures redrawn into ipywidgets Output areas (:class:`FigureOutput`), not
-FigureWidgets: on this machine a FigureWidget often came up blank in JupyterLab when the kernel was busy
-(its data reach the browser as updates right after the widget opens, while the browser is still loading
-the widget's 5 MB module; measured with plotly 7.1 + anywidget in JupyterLab 4, blank even with no later
-update). An Output area gets the whole figure at once and plotly.js only once.
+The figures are :class:`~dsopt_widgets.figure.LiveFigure` s (why not FigureWidgets: see that module). The
+live figure and the histogram's new probe samples are redrawn at most every ``redraw_interval`` s while
+the run trains; a slider move redraws the histogram at once.
 """
 from __future__ import annotations
 
@@ -30,50 +28,24 @@ from plotly.subplots import make_subplots
 from dsopt.precision import GradientProbe, MixedPrecision, check_supported, scaler_params, supported_modes
 from dsopt.precision.scaling import DEFAULTS
 from dsopt.util.validation import ParameterError, check_choice
-from dsopt_widgets.background import to_outputs
-from dsopt_widgets.base import PANEL_LAYOUT, Panel
+from dsopt_widgets.base import PANEL_LAYOUT, RunPanel
+from dsopt_widgets.figure import LiveFigure
 from dsopt_widgets.live import RecorderFeed
 from dsopt_widgets.mixed_precision_figures import gradient_histogram_figure, histogram_data, live_figure, memory_figure
 
 KNOBS = ("precision", "init_scale", "growth_factor", "backoff_factor", "growth_interval")
 
 
-class FigureOutput:
-    """A plotly figure shown in an ipywidgets Output area and redrawn whole by :meth:`draw` (main thread).
-
-    ``fig`` is a plain ``go.Figure`` the panel updates in place (``batch_update``, trace properties);
-    ``draw()`` sends it to the browser as one static output (plotly's JSON mimetype), at most every
-    ``min_interval`` seconds unless forced.
-    """
-
-    def __init__(self, fig: go.Figure, min_interval: float = 0.0):
-        self.fig = fig
-        # a fixed height: replacing the output must not collapse and re-grow the page around it
-        height = int(fig.layout.height or 450) + 10
-        self.output = W.Output(layout=W.Layout(width="100%", min_height=f"{height}px", overflow="hidden"))
-        self.min_interval = min_interval
-        self._t = 0.0
-        self.draws = 0
-        self.draw(force=True)
-
-    def draw(self, force: bool = False) -> bool:
-        now = time.monotonic()
-        if not force and now - self._t < self.min_interval:
-            return False
-        self._t = now
-        self.output.outputs = tuple(to_outputs(self.fig))
-        self.draws += 1
-        return True
 KINDS = ("activations", "weights")
 
 
-class MixedPrecisionPanel(Panel):
+class MixedPrecisionPanel(RunPanel):
     """Mixed-precision panel on a live run (or on no run: histogram and memory previews only).
 
     Parameters
     ----------
     trainer / factory / epochs / interactive_epochs / control_schedule: the run, see
-        :class:`~dsopt_widgets.base.Panel` (e.g. ``factory=functools.partial(live_trainer, scale)``
+        :class:`~dsopt_widgets.base.RunPanel` (e.g. ``factory=functools.partial(live_trainer, scale)``
         with :func:`dsopt.studies.mixed_precision.live_trainer`); its callbacks must include a
         :class:`~dsopt.precision.MixedPrecision` and may include a :class:`~dsopt.precision.GradientProbe`.
     gradients: ``{"activations": array, "weights": array}`` of gradient magnitudes for the histogram
@@ -92,8 +64,6 @@ class MixedPrecisionPanel(Panel):
             raise ParameterError("gradients", "gradients are required when no run is given")
         self.grads = dict(gradients) if gradients is not None else None
         self.grads_step: int | None = None
-        self._grads_at = 0.0  # when the histogram last took a new sample (monotonic s)
-        self._live_dirty = False
         self.memory = memory
         self.last_update_ms: float | None = None
         start = {"precision": "fp32", **DEFAULTS}
@@ -106,12 +76,11 @@ class MixedPrecisionPanel(Panel):
                                      tooltip="precision and scaler knobs, from the next step on")
         self.apply_button.on_click(lambda _: self.apply())
         self.readout = W.HTML()
-        self.preview = go.Figure(gradient_histogram_figure(self.grads or {}, self.scale))
-        self.live = go.Figure(live_figure()) if self.trainer is not None else None
-        self.memory_fig = go.Figure(memory_figure(memory["mean"])) if memory is not None else None
-        self.preview_out = FigureOutput(self.preview)
-        self.live_out = FigureOutput(self.live, min_interval=2.0) if self.live is not None else None
-        self.memory_out = FigureOutput(self.memory_fig) if self.memory_fig is not None else None
+        # new probe samples at most every redraw_interval s (a slider move: at once, forced)
+        self.preview = LiveFigure(gradient_histogram_figure(self.grads or {}, self.scale),
+                                  min_interval=self.redraw_interval)
+        self.live = self.live_figure(live_figure()) if self.trainer is not None else None
+        self.memory_fig = LiveFigure(memory_figure(memory["mean"])) if memory is not None else None
         self._on_change()
         for w in (self.scale_exp, self.kind):
             w.observe(self._on_change, names="value")
@@ -177,7 +146,7 @@ class MixedPrecisionPanel(Panel):
             self.readout.value = "<i>gradient magnitudes appear once the run's probe has sampled a batch</i>"
             return
         reps = {}
-        with self.preview.batch_update():
+        with self.preview.batch_update(force=True):
             for trace, kind in zip(self.preview.data, KINDS):
                 if kind not in self.grads:
                     continue
@@ -188,8 +157,6 @@ class MixedPrecisionPanel(Panel):
                 trace.opacity = 0.8 if kind == self.kind.value else 0.3
             self.preview.layout.title.text = f"gradient magnitudes x loss scale 2^{self.scale_exp.value}" + (
                 f" (gradients of step {self.grads_step})" if self.grads_step is not None else "")
-        if hasattr(self, "preview_out"):
-            self.preview_out.draw(force=True)
         r = reps.get(self.kind.value)
         self.last_update_ms = 1000 * (time.perf_counter() - t0)
         if r is not None:
@@ -199,39 +166,31 @@ class MixedPrecisionPanel(Panel):
                 f"{100 * r['overflow']:.3f} % overflow to inf. Press Apply to use this scale in the run.")
 
     def refresh(self) -> bool:
-        """Live traces from the Recorder (base), step times from the MixedPrecision timings, new gradients;
-        then redraw what changed (the live figure at most every 2 s: a redraw is a whole plotly render)."""
-        n_before = sum(len(tr.x or ()) for tr in self.live.data) if self.live is not None else 0
-        keep = super().refresh()
+        """Step times from the MixedPrecision timings and live traces from the Recorder (base: it redraws
+        the live figure when due); a new gradient sample when the histogram is due."""
         if self._closed or self.trainer is None:
-            return keep
+            return super().refresh()
         if self._timings is not None and self.live is not None:
             new = self._timings.new().get("step_time_ms")
             if new:
-                trace = self.live.data[4]
+                trace = self.live.data[4]  # drawn with the Recorder's traces, by the base's next redraw
                 trace.x = tuple(trace.x or ()) + tuple(self._epoch(s) for s in new[0])
                 trace.y = tuple(trace.y or ()) + tuple(new[1])
-        if self.live_out is not None:
-            self._live_dirty |= sum(len(tr.x or ()) for tr in self.live.data) != n_before
-            if self._live_dirty and self.live_out.draw():  # throttled: a later tick draws what is left
-                self._live_dirty = False
+                self._stale = True
+        keep = super().refresh()
         snap = self.probe.latest() if self.probe is not None else None
-        # a new sample redraws the histogram at most every redraw_interval s (the probe samples every few
-        # steps; each redraw is a whole plotly render that holds up the page's answer to a key press)
+        # the probe samples every few steps; each histogram redraw is a whole plotly render that holds up
+        # the page's answer to a key press, so a new sample is taken when the histogram is due
         fresh = snap is not None and snap["step"] != self.grads_step
-        if fresh and (self.grads_step is None or not self.trainer.running
-                      or time.monotonic() - self._grads_at >= self.redraw_interval):
+        if fresh and (self.grads_step is None or not self.trainer.running or self.preview.due()):
             self.grads = {k: snap[k] for k in KINDS}
             self.grads_step = snap["step"]
-            self._grads_at = time.monotonic()
             self._on_change()
         return keep
 
     def _clear_live(self) -> None:
         super()._clear_live()
         self.grads_step = None
-        if self.live_out is not None:
-            self.live_out.draw(force=True)
 
     # -- display --------------------------------------------------------------------------------------
     def widget(self) -> W.Widget:
@@ -243,11 +202,11 @@ class MixedPrecisionPanel(Panel):
             W.HBox([self.apply_button, self.message], layout=W.Layout(align_items="center")),
             W.HBox([self.kind, self.readout], layout=W.Layout(align_items="center", flex_flow="row wrap")),
         ])
-        parts = [knobs, self.preview_out.output]
+        parts = [knobs, self.preview.widget]
         if self.trainer is not None:
-            parts += [self.run_box(), self.live_out.output]
-        if self.memory_out is not None:
-            parts.append(self.memory_out.output)
+            parts += [self.run_box(), self.live.widget]
+        if self.memory_fig is not None:
+            parts.append(self.memory_fig.widget)
         if self.trainer is not None:
             parts.append(self.export_box())
         return W.VBox(parts, layout=W.Layout(width="100%", overflow="hidden"))

@@ -7,7 +7,7 @@ and h so both charts have the in-control ARL typed beside it. **Apply** sends la
 label budget through the replay's Controls: from the next window the EWMA and CUSUM (the EWMA also
 triggers the loop) run with them. The window size takes effect on **Restart** (a fresh replay, same
 stream). Invalid values are refused in the message line. The run controls and Export come from the
-Panel base; a window is a step, so Export replays a session with ``dsopt run 07``.
+RunPanel base; a window is a step, so Export replays a session with ``dsopt run 07``.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from dsopt.monitor import CUSUM, EWMA, calibrate
 from dsopt.studies.monitoring.stream import SCALE_STREAMS, StreamConfig
 from dsopt.util.validation import ParameterError, check_number
-from dsopt_widgets.base import Panel
+from dsopt_widgets.base import RunPanel
 from dsopt_widgets.figure import LiveFigure
 from dsopt_widgets.monitoring_figures import LIVE_NAMES, SHIFTS, arl_curves, arl_figure, fill, knob_charts, live_figure
 
@@ -35,7 +35,7 @@ def _blas():
     return ThreadpoolController()
 
 
-class MonitoringPanel(Panel):
+class MonitoringPanel(RunPanel):
     """Panel on a :class:`~dsopt.studies.monitoring.live.StreamReplay` (``factory`` from ``live_replay``)."""
 
     live_names = LIVE_NAMES
@@ -79,7 +79,7 @@ class MonitoringPanel(Panel):
         self.apply_button.on_click(lambda _: self.apply())
         self.last_update_ms: float | None = None
         self.preview = LiveFigure(arl_figure(arl_curves(knob_charts(knobs)), title="ARL vs shift: the knobs' charts"))
-        self.live = LiveFigure(live_figure(self.trainer.cfg.stream.change_window))
+        self.live = self.live_figure(live_figure(self.trainer.cfg.stream.change_window))
         for s in self.sliders.values():
             s.observe(self._on_change, names="value")
         self._on_change()
@@ -167,7 +167,7 @@ class MonitoringPanel(Panel):
 
     def _redraw_live(self) -> None:
         fresh = live_figure(self.trainer.cfg.stream.change_window)
-        with self.live.batch_update():
+        with self.live.batch_update(force=True):
             self.live.layout.shapes = fresh.layout.shapes
 
     def export(self) -> dict:

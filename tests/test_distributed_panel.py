@@ -1,8 +1,12 @@
 """The distributed panel without a browser: validation, the instant what-if, a real launch feeding the live traces."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from dsopt.core.handle import Progress, RunHandle
+from dsopt.distributed import PauseUnsupported
 from dsopt.distributed import cost_model as cm
 from dsopt.util.validation import ParameterError
 from dsopt_widgets.distributed_panel import DistributedPanel, validate_launch, whatif
@@ -50,7 +54,36 @@ def test_panel_launch_feeds_per_rank_traces(shared_data):
     for r in range(2):
         assert len(p.live.data[2 * r].x) == res.recorders[r].series("samples_per_s")[0].__len__() > 0
     assert "2 x ddp: ok" in p.status.value
+    s = p.job.state
+    assert p.job.status == "finished" and s.max_epochs == 2 and s.step == s.total_steps and s.epoch_progress == 2
+    assert p.job.wait() is res  # a job that has ended answers every later wait() the same
     p.stop()
     assert "no job is running" in p.message.value
     fig = p.static_figure()
     assert len(fig.data) >= 2
+
+
+def test_the_live_job_is_a_run_handle_that_cannot_pause(shared_data):
+    p = DistributedPanel({"scale": "tiny", "epochs": 50, "global_batch": 32}, horovod_ok=False, timeout=300)
+    job = p.start()
+    try:
+        assert isinstance(job, RunHandle) and isinstance(job.state, Progress) and job.recorder is job.recorders[0]
+        assert job.start() is job and job.status == "running"
+        with pytest.raises(PauseUnsupported, match="cannot pause"):
+            job.pause()
+        assert job.status == "running" and job.running
+        with pytest.raises(TimeoutError):
+            job.wait(0.2)  # the job goes on
+        deadline = time.monotonic() + 240
+        while job.state.step == 0:  # rank 0's first steps (workers start in a few seconds)
+            assert time.monotonic() < deadline and job.running, "no step from rank 0"
+            time.sleep(0.1)
+            job.poll_records()
+        assert job.state.max_epochs == 50 and 0 < job.state.epoch_progress < 50
+        job.stop(wait=30)  # returns once every worker is gone
+        assert not job.running and job.status == "stopped"
+        with pytest.raises(KeyboardInterrupt):
+            job.wait(10)
+    finally:
+        p.close()
+    assert not job.running

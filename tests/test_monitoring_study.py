@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from monitoring_fixtures import synthetic_features
 
+from dsopt.core.handle import Progress, RunHandle
 from dsopt.stats import CONTRADICTED, INCONCLUSIVE, SUPPORTED
 from dsopt.studies.monitoring import StreamConfig, StudyConfig, build_stream, summarize
 from dsopt.studies.monitoring.live import StreamReplay, default_knobs
@@ -207,6 +208,38 @@ def test_live_replay_runs_in_the_background_with_pause_and_stop(features):
     replay.stop()
     replay.wait(30)
     assert not replay.running and replay.stopped_early and replay.state.step < TINY.stream.n_windows
+
+
+def _until(condition, timeout=60.0):
+    deadline = __import__("time").monotonic() + timeout
+    while not condition():
+        assert __import__("time").monotonic() < deadline, "timed out"
+        __import__("time").sleep(0.02)
+
+
+def test_live_replay_is_a_run_handle_idle_running_paused_stopped_finished_failed(features):
+    replay = StreamReplay(TINY, 0, features=features, pace=0.05)
+    assert isinstance(replay, RunHandle) and isinstance(replay.state, Progress)
+    assert replay.status == "idle" and replay.state.max_epochs == TINY.stream.n_windows
+    assert replay.start() is replay and replay.status == "running"
+    _until(lambda: replay.state.step >= 2)
+    replay.pause()
+    _until(lambda: replay.controls.holding)
+    assert replay.status == "paused"
+    replay.resume()
+    assert replay.status == "running"
+    replay.stop(wait=30)  # joins: returns once the run has ended
+    assert not replay.running and replay.status == "stopped"
+    assert replay.state.epoch_progress == replay.state.step < TINY.stream.n_windows  # a window is an "epoch"
+    assert replay.wait(1) is replay.recorder
+    short = StreamReplay(TINY, 0, features=features, windows=3).start()
+    assert short.wait(60) is short.recorder and short.status == "finished" and short.state.step == 3
+    broken = StreamReplay(TINY, 0, features=features)
+    broken._session = lambda: 1 / 0
+    broken.start()
+    with pytest.raises(ZeroDivisionError):
+        broken.wait(30)
+    assert broken.status == "failed"
 
 
 def test_default_knobs_are_the_trigger_calibration():

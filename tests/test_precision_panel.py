@@ -42,7 +42,7 @@ def test_scale_slider_shifts_the_histogram_and_leaves_the_run_alone():
     panel.scale_exp.value = 10
     x1 = np.array(panel.preview.data[0].x)
     assert np.allclose(x1 - x0, 10.0)  # x 2^10 is a shift by 10 on the log2 axis
-    shown = panel.preview_out.output.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    shown = panel.preview.widget.outputs[0]["data"]["application/vnd.plotly.v1+json"]
     assert np.allclose(shown["data"][0]["x"], x1)  # what the browser gets is the redrawn figure
     rep = representation(acts, "fp16", 2.0**10)
     assert f"{100 * rep['underflow']:.2f} % of the non-zero activations gradients flush to 0" in panel.readout.value

@@ -10,10 +10,35 @@ buttons (Start, Pause, Resume, Stop, Restart) and the same live figure work for 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 #: What ``status`` may say: not started, running, paused, stopped by request, finished, failed.
 STATUSES = ("idle", "running", "paused", "stopped", "finished", "failed")
+
+
+@dataclass
+class Progress:
+    """Where a run that is not a Trainer stands: the progress fields of :class:`~dsopt.core.state.State`.
+
+    The stream replay (a window is a step and an "epoch") and the distributed job (rank 0's steps)
+    expose one, so a panel reads ``step``, ``max_epochs``, ``epoch_progress`` and ``total_steps`` the
+    same way from every run.
+    """
+
+    max_epochs: int
+    batches_per_epoch: int = 1
+    step: int = 0
+
+    @property
+    def epoch_progress(self) -> float:
+        """Fractional epochs done: ``step / batches_per_epoch``."""
+        return self.step / self.batches_per_epoch
+
+    @property
+    def total_steps(self) -> int:
+        """Steps in the whole run."""
+        return self.max_epochs * self.batches_per_epoch
 
 
 @runtime_checkable

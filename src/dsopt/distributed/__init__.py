@@ -17,7 +17,7 @@ from dsopt.util.lazy import lazy_exports
 
 _EXPORTS = {
     **dict.fromkeys(["launch", "start", "DistributedJob", "LaunchResult", "DistributedError", "WorkerFailed",
-                     "WorkerTimeout", "BackendUnavailable"], "launcher"),
+                     "WorkerTimeout", "BackendUnavailable", "PauseUnsupported"], "launcher"),
     "load_ipython_extension": "magic",
 }
 

@@ -15,6 +15,10 @@
   :class:`WorkerTimeout` names them;
 * every rank's :func:`dsopt.distributed.runtime.recorder` rows arrive in ``job.recorders[rank]``
   (rank 0's feeds the chapter's live panel).
+
+A :class:`DistributedJob` is a :class:`~dsopt.core.handle.RunHandle` (``stop(wait)``, ``wait(timeout)``,
+``running``, ``status``, ``state``, ``recorder``: rank 0's). It cannot pause: collectives would time
+out on the ranks still waiting, so ``pause()`` and ``resume()`` raise :class:`PauseUnsupported`.
 """
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dsopt.core.handle import Progress
 from dsopt.core.recorder import Recorder
 from dsopt.util.validation import ParameterError, check_choice, check_number
 
@@ -79,6 +84,10 @@ class WorkerTimeout(DistributedError):
 
 class WorkersLost(DistributedError):
     """The workers ended without reporting (e.g. killed from outside) or the supervisor died."""
+
+
+class PauseUnsupported(DistributedError, NotImplementedError):
+    """A distributed job cannot be paused (the other ranks' collectives would time out): stop it instead."""
 
 
 class BackendUnavailable(DistributedError):
@@ -178,8 +187,18 @@ class LaunchResult:
         return self.ended_at - self.started_at
 
 
+#: The supervisor's word for how a job ended -> the run handle's status (dsopt.core.handle.STATUSES).
+_STATUS = {"running": "running", "ok": "finished", "stopped": "stopped", "failed": "failed", "timeout": "failed",
+           "lost": "failed"}
+
+
 class DistributedJob:
-    """A running launch. ``wait()`` blocks, prints output and raises on failure; ``stop()`` ends it."""
+    """A running launch. ``wait()`` blocks, prints output and raises on failure; ``stop()`` ends it.
+
+    A run handle (see the module docstring): ``state`` is a :class:`~dsopt.core.handle.Progress` of rank 0
+    as of the last :meth:`poll_records`; its ``max_epochs`` and ``batches_per_epoch`` come from rank 0's
+    rows of those names when the target logs them (the chapter's ``train_worker`` does).
+    """
 
     def __init__(self, target: Target, n: int, backend: str, *, timeout: float | None, device: str, threads: int | None,
                  grace_s: float, run_dir: str | None, env: dict | None, python: str | None, echo: bool,
@@ -196,6 +215,8 @@ class DistributedJob:
         self._events: queue.Queue = queue.Queue()
         self._exit: dict | None = None
         self._closed = False
+        self._ended: LaunchResult | BaseException | None = None  # what wait() returned or raised, once it ended
+        self.state = Progress(max_epochs=0)
         spec = self._write_spec(target, threads, grace_s, env, python)
         self.proc = subprocess.Popen(
             [python or sys.executable, "-m", "dsopt.distributed.supervisor", str(self.run_dir / "spec.json")],
@@ -265,30 +286,64 @@ class DistributedJob:
             rows = [json.loads(line) for line in data[:end].splitlines() if line.strip()]
             for row in rows:
                 self.recorders[r].log(row["name"], row["value"], step=row["step"], epoch=row["epoch"])
+                if r == 0:
+                    self._progress(row)
             added[r] = len(rows)
         return added
+
+    def _progress(self, row: dict) -> None:
+        s = self.state
+        if row["name"] == "max_epochs":
+            s.max_epochs = int(row["value"])
+        elif row["name"] == "batches_per_epoch":
+            s.batches_per_epoch = max(1, int(row["value"]))
+        s.step = max(s.step, int(row["step"]))
+
+    @property
+    def recorder(self) -> Recorder:
+        """Rank 0's Recorder (the reference run)."""
+        return self.recorders[0]
 
     @property
     def running(self) -> bool:
         return self.proc.poll() is None
 
     @property
-    def status(self) -> str:
+    def outcome(self) -> str:
+        """The supervisor's word: running, ok, stopped, failed, timeout or lost."""
         if self._exit is not None:
             return self._exit["status"]
         return "running" if self.running else "lost"
 
+    @property
+    def status(self) -> str:
+        """The run handle's status: running, stopped, finished or failed (a job starts running; never paused)."""
+        return _STATUS.get(self.outcome, "failed")
+
+    def start(self) -> DistributedJob:
+        """A job runs from its creation (:func:`start`): returns ``self`` (the run handle's contract)."""
+        return self
+
+    def pause(self) -> None:
+        raise PauseUnsupported("a distributed job cannot pause: the other ranks' collectives would time out; "
+                               "stop it and launch again")
+
+    resume = pause
+
     # -- ending ---------------------------------------------------------------------------------------
-    def stop(self, wait_s: float = 10.0) -> None:
-        """End every worker now (what a kernel interrupt does); returns once they are gone."""
+    def stop(self, wait: float | None = None) -> None:
+        """End every worker (what a kernel interrupt does). With ``wait``: return once they are gone,
+        killing the supervisor's process group if they are not gone after ``wait`` seconds."""
         if self.proc.poll() is None:
             try:
                 self.proc.stdin.write(b"stop\n")
                 self.proc.stdin.flush()
             except (BrokenPipeError, OSError):
                 pass
+            if wait is None:
+                return
             try:
-                self.proc.wait(timeout=wait_s)
+                self.proc.wait(timeout=wait)
             except subprocess.TimeoutExpired:
                 self._kill()
 
@@ -301,14 +356,28 @@ class DistributedJob:
             pass
         self.proc.wait()
 
-    def wait(self) -> LaunchResult:
-        """Block until the job ends (printing output when ``echo``); raise on failure, timeout or interrupt."""
+    def wait(self, timeout: float | None = None) -> LaunchResult:
+        """Block until the job ends (printing output when ``echo``); raise on failure, timeout or interrupt.
+
+        ``timeout``: raise TimeoutError (the job goes on) if it still runs after that many seconds.
+        Once ended, every later call returns (or raises) the same.
+        """
+        if self._ended is None:
+            self._ended = self._join(timeout)
+        if isinstance(self._ended, BaseException):
+            raise self._ended
+        return self._ended
+
+    def _join(self, timeout: float | None) -> LaunchResult | BaseException:
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while True:
                 try:
                     msg = self._events.get(timeout=0.1)
                 except queue.Empty:
                     self.poll_records()
+                    if deadline is not None and time.monotonic() > deadline and self.proc.poll() is None:
+                        raise TimeoutError(f"the job still runs after {timeout} s")
                     continue
                 if msg.get("t") == "out" and self.echo:
                     rank, stream, line = msg["rank"], msg["stream"], msg["line"]
@@ -317,15 +386,20 @@ class DistributedJob:
                 elif msg.get("t") == "eof":
                     break
         except KeyboardInterrupt:
-            self.stop()
+            self.stop(wait=10.0)
             self._drain()
             print(f"dsopt: interrupted; all {self.n} workers ended", file=sys.stderr, flush=True)
             raise
+        except TimeoutError:
+            raise  # the job goes on: a later wait() joins it
         finally:
-            if self.proc.poll() is None:
-                self.stop()
-            self.proc.wait()
-        return self._finish()
+            if self.proc.poll() is None and (deadline is None or time.monotonic() <= deadline):
+                self.stop(wait=10.0)
+        self.proc.wait()
+        try:
+            return self._finish()
+        except BaseException as exc:  # noqa: BLE001 - kept: every later wait() raises it again
+            return exc
 
     def _drain(self) -> None:
         self._reader.join(timeout=5)
@@ -428,6 +502,6 @@ def _end_all() -> None:
     """Interpreter exit (kernel shutdown): end every job still running. The stdin watchdog covers SIGKILL."""
     for job in list(_ACTIVE):
         try:
-            job.stop(wait_s=5)
+            job.stop(wait=5)
         except Exception:
             pass

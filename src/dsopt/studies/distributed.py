@@ -179,6 +179,9 @@ def train_worker(*, scale: str = "workshop", seed: int = 0, epochs: int = 8, glo
     trainer = Trainer(model, opt, loss_fn, runtime.ShardedLoader(task.train_loader, drop_last=True), task.val_loader,
                       max_epochs=epochs, callbacks=[LRScheduleCallback(schedule, per="batch"), timer],
                       recorder=rec, device=runtime.device(), progress=False)
+    # the run's budget, so the kernel's job handle knows its progress (DistributedJob.state)
+    rec.log("max_epochs", epochs, step=0, epoch=0)
+    rec.log("batches_per_epoch", trainer.state.batches_per_epoch, step=0, epoch=0)
     t_fit = time.perf_counter()
     trainer.fit()
     fit_s = time.perf_counter() - t_fit

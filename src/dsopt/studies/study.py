@@ -31,7 +31,10 @@ from typing import Any, ClassVar
 
 
 #: Modules every training run uses: the Trainer and its parts, torch thread settings, validators (they coerce).
-TRAINING = ("dsopt.core", "dsopt.util.threads", "dsopt.util.validation")
+#: (core.handle, the run-handle protocol the panels use, is not here: no run calls it.)
+TRAINING = ("dsopt.core.__init__", "dsopt.core.callbacks", "dsopt.core.checkpoint", "dsopt.core.controls",
+            "dsopt.core.device", "dsopt.core.modes", "dsopt.core.recorder", "dsopt.core.seeding", "dsopt.core.state",
+            "dsopt.core.trainer", "dsopt.util.threads", "dsopt.util.validation")
 #: The data layer that decides what a run sees: datasets' definitions, parsing, splits, tasks. (Downloading and
 #: the verified cache are not here: a file is used only when its published SHA-256 matches.)
 DATA = ("dsopt.data.__init__", "dsopt.data.dataset", "dsopt.data.parsers", "dsopt.data.registry", "dsopt.data.splits",

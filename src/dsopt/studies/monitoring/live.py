@@ -1,8 +1,9 @@
 """Chapter 07's live run: the stream replayed window by window, steerable, and served to a real Prometheus.
 
 :class:`StreamReplay` runs the ``monitor`` arm of the study (service + charts + retraining loop) one
-window at a time on a background thread, with the run contract the panels know from the Trainer:
-``start / fit / pause / resume / stop / wait``, a :class:`~dsopt.core.controls.Controls` with knobs
+window at a time on a background thread. It is a :class:`~dsopt.core.handle.RunHandle` (``start /
+pause / resume / stop(wait) / wait``, ``running``, ``status``, ``state``: a
+:class:`~dsopt.core.handle.Progress` where a window is a step and an "epoch") plus ``fit``, a :class:`~dsopt.core.controls.Controls` with knobs
 (``lambda``, ``L``, ``k``, ``h``: the EWMA and CUSUM charts, the EWMA or CUSUM also triggering the
 loop; ``label_budget``), applied at the next window boundary and recorded with their window, and a
 :class:`~dsopt.core.recorder.Recorder` of every window (step = window index). ``control_schedule``
@@ -19,6 +20,7 @@ import time
 from typing import Sequence
 
 from dsopt.core.controls import STOP, Controls, Knob
+from dsopt.core.handle import Progress
 from dsopt.core.recorder import Recorder
 from dsopt.monitor import CUSUM, EWMA
 from dsopt.monitor.prom_metrics import PANELS
@@ -33,21 +35,6 @@ def default_knobs(cfg: StudyConfig) -> dict:
     charts = detection_charts(cfg.arl0 * len(cfg.loop_signals), cfg.lam, cfg.k)
     return {"lambda": charts["ewma"].lam, "L": round(charts["ewma"].L, 4), "k": charts["cusum"].k,
             "h": round(charts["cusum"].h, 4), "label_budget": cfg.label_budget}
-
-
-class _State:
-    """The part of the Trainer's State that panels read: a window is a step and an "epoch"."""
-
-    batches_per_epoch = 1
-    batch_index = 0
-
-    def __init__(self, total: int):
-        self.step = 0
-        self.total_steps = total
-
-    @property
-    def epoch(self) -> int:
-        return self.step
 
 
 class StreamReplay:
@@ -71,16 +58,28 @@ class StreamReplay:
         for name, default in default_knobs(cfg).items():
             self.controls.define(Knob(name, default, _VALIDATORS[name]))
         self.recorder = Recorder()
-        self.state = _State(self.max_epochs)
+        self.state = Progress(self.max_epochs)
         self.session: StreamSession | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self.stopped_early = False
 
-    # -- the run contract (as Trainer) ---------------------------------------------------------------
+    # -- the run handle (dsopt.core.handle.RunHandle) ------------------------------------------------
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def status(self) -> str:
+        """idle, running, paused (held at a window boundary), stopped, finished or failed."""
+        if self.running:
+            return "paused" if self.controls.paused and self.controls.holding else "running"
+        if self._error is not None:
+            return "failed"
+        if self._thread is None and self.state.step == 0:
+            return "idle"
+        done = self.state.step >= self.max_epochs or (self.session is not None and self.session.done)
+        return "finished" if done and not self.stopped_early else "stopped"
 
     @property
     def started(self) -> bool:
@@ -94,6 +93,7 @@ class StreamReplay:
         if self.running:
             raise RuntimeError("this replay is already running")
         self._error = None
+        self.controls.clear_stop()  # here, not on the thread: a stop() right after start() must count
 
         def target():
             try:
@@ -107,6 +107,7 @@ class StreamReplay:
 
     def fit(self) -> Recorder:
         """Serve every window on this thread (headless); return the Recorder."""
+        self.controls.clear_stop()
         self._run()
         return self.recorder
 
@@ -125,8 +126,11 @@ class StreamReplay:
     def resume(self) -> None:
         self.controls.resume()
 
-    def stop(self) -> None:
+    def stop(self, wait: float | None = None) -> None:
+        """Stop at the next window boundary; with ``wait``, join the run for up to ``wait`` s (no raise)."""
         self.controls.stop()
+        if wait and self._thread is not None:
+            self._thread.join(wait)
 
     # -- the loop over windows -----------------------------------------------------------------------
     def _session(self) -> StreamSession:
@@ -161,7 +165,6 @@ class StreamReplay:
         return not self.controls.stop_requested
 
     def _run(self) -> None:
-        self.controls.clear_stop()
         self.stopped_early = False
         session = self._session()
         rec = self.recorder
