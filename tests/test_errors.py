@@ -15,7 +15,8 @@ from dsopt.augment.offline import NltkDataMissing, OfflineError
 from dsopt.chapters.runner import ChapterRunError
 from dsopt.data.errors import ChecksumMismatchError, CorruptFileError, DataError, DataUnavailableError
 from dsopt.data.nltk import NltkDataError, WordNetMissingError
-from dsopt.distributed.launcher import BackendUnavailable, DistributedError, WorkerFailed, WorkersLost, WorkerTimeout
+from dsopt.distributed.launcher import (BackendUnavailable, DistributedError, PauseUnsupported, WorkerFailed, WorkersLost,
+                                      WorkerTimeout)
 from dsopt.distributed.magic import _Usage
 from dsopt.monitor.prometheus import PrometheusError, PrometheusNotFound
 from dsopt.studies.jobs import JobsCancelled, StoredRunError
@@ -37,6 +38,7 @@ ERRORS = [
     (PrometheusNotFound, ("the prometheus server binary was not found on PATH: install ...",), {}),
     (PrometheusError, ("prometheus did not become ready within 60 s; its log ends: ...",), {}),
     (DistributedError, ("the job did not finish",), {}),
+    (PauseUnsupported, ("a distributed job cannot pause: stop it instead",), {}),
     (WorkerFailed, (1, "ValueError", "boom", "Traceback (most recent call last):\n...", 0.2), {}),
     (WorkerTimeout, ([1], 30.0), {}),
     (WorkersLost, ("the workers ended without reporting",), {}),

@@ -438,11 +438,25 @@ class DistributedStudy(Study):
     def render(self, verdict: dict) -> str:
         return render_verdict(verdict)
 
-    def live(self, params: Mapping[str, Any], **context: Any):
-        """The panel's live job: a distributed training launch (see dsopt_widgets.distributed_panel)."""
+    @staticmethod
+    def verdict_json(verdict: dict) -> dict:
+        """The verdict as it goes into the metrics JSON."""
+        return verdict_json(verdict)
+
+    def calibration(self, params: Mapping[str, Any], backends: Sequence[str], *, workers: int = 2,
+                    cache_dir=None, device: str = "cpu") -> dict:
+        """All-reduce timings per backend at ``workers`` processes (the cost model's calibration points)."""
+        return calibration_runs(tuple(backends), workers=workers, cache_dir=cache_dir, device=device)
+
+    def live(self, params: Mapping[str, Any], *, device: str = "cpu", **overrides: Any):
+        """Fresh launches of :func:`train_worker` on ``workers`` processes (each call: a running
+        :class:`~dsopt.distributed.launcher.DistributedJob`, a run handle); ``overrides`` change its kwargs."""
+        from dsopt.distributed.launcher import start
+
         p = self.parameters(params)
-        return functools.partial(dict, train_kwargs=self.train_kwargs(p), workers=p["workers"], backend=p["backend"],
-                                 timeout=p["timeout"], **context)
+        kwargs = {**self.train_kwargs(p), "bucket_cap_mb": p["bucket_cap_mb"], **overrides}
+        return functools.partial(start, "dsopt.studies.distributed:train_worker", p["workers"], p["backend"],
+                                 kwargs=kwargs, timeout=p["timeout"], device=device, echo=False)
 
 
 STUDY = DistributedStudy()

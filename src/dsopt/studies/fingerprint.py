@@ -40,6 +40,7 @@ NEVER_CHANGES_RESULTS = {
     "dsopt.studies.jobs": "the grid runner: caching, workers, progress; it calls the run function unchanged",
     "dsopt.studies.fingerprint": "this module: computes keys, never results",
     "dsopt.studies.study": "the Study protocol: declarations, no computation",
+    "dsopt.core.handle": "the run-handle protocol (statuses, a progress record) panels read; no run computes with it",
     "dsopt.studies.catalog": "finds a chapter's Study module: imports, no computation",
     "dsopt.data.download": "downloads; every file is checked against its published SHA-256 before use",
     "dsopt.data.cache": "the verified data cache: a file is used only if its SHA-256 matches the registry's",
