@@ -396,17 +396,8 @@ class DynamicWeightingStudy(Study):
                               progress=progress)
         return {**out, "params": p}
 
-    def summarize(self, results: dict) -> dict:
-        return {"table": summarize(results["runs"]), "params": results["params"]}
-
-    def table(self, summary: dict) -> str:
-        return format_table(summary["table"])
-
-    def compute(self, summary: dict) -> dict:
-        return compute_verdict(summary["table"])
-
-    def render(self, verdict: dict) -> str:
-        return render_verdict(verdict)
+    summarize_runs, format_table = staticmethod(summarize), staticmethod(format_table)
+    verdict_of, render_verdict = staticmethod(compute_verdict), staticmethod(render_verdict)
 
     def live(self, params: Mapping[str, Any], *, task=None):
         """Fresh seeded runs of the article's rule on credit default at the fraud-like ratio."""

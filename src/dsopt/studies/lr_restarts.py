@@ -335,18 +335,12 @@ class LRRestartsStudy(Study):
                                 scale=p["scale"], cache_dir=cache_dir, workers=workers, progress=progress)
         return {**out, "params": p}
 
-    def summarize(self, results: dict) -> dict:
-        return {"table": summarize(results["runs"]), "params": results["params"]}
-
-    def table(self, summary: dict) -> str:
-        return format_table(summary["table"])
+    summarize_runs, format_table, render_verdict = staticmethod(summarize), staticmethod(format_table), \
+        staticmethod(render_verdict)
 
     def compute(self, summary: dict) -> dict:
         p = summary["params"]
         return compute_verdict(summary["table"], epochs=p["epochs"], article=(p["article_T_0"], p["article_T_mult"]))
-
-    def render(self, verdict: dict) -> str:
-        return render_verdict(verdict)
 
     def live(self, params: Mapping[str, Any], *, task=None):
         """Fresh seeded runs of the article's schedule on digits, replaying ``control_schedule``."""

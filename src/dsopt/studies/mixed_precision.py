@@ -582,14 +582,10 @@ class MixedPrecisionStudy(Study):
         return {"table": summarize(results["runs"]), "speed": results["speed"], "memory": results["memory"],
                 "params": results["params"]}
 
-    def table(self, summary: dict) -> str:
-        return format_table(summary["table"])
+    format_table, render_verdict = staticmethod(format_table), staticmethod(render)
 
     def compute(self, summary: dict) -> dict:
         return compute(summary["table"], summary["speed"], summary["memory"])
-
-    def render(self, verdict: dict) -> str:
-        return render(verdict)
 
     def live(self, params: Mapping[str, Any]):
         """Fresh seeded MLM runs in the panel's precision (fp16 shows the loss scaler)."""

@@ -88,21 +88,35 @@ class Study:
         """Run the grid through ``run_jobs`` (cached, stored runs reused) and return the raw results."""
         raise NotImplementedError
 
+    #: The chapter's own functions behind the default verbs below (``staticmethod(...)`` in a subclass): runs ->
+    #: table rows, rows -> Markdown, rows -> verdict, verdict -> Markdown. A chapter whose summary is more than a
+    #: table (02, 05, 07) overrides the verb instead.
+    summarize_runs: ClassVar[Callable | None] = None
+    format_table: ClassVar[Callable | None] = None
+    verdict_of: ClassVar[Callable | None] = None
+    render_verdict: ClassVar[Callable | None] = None
+
     def summarize(self, results: dict) -> Any:
-        """The comparison's table (what the verdict is computed from)."""
-        raise NotImplementedError
+        """The comparison's table (what the verdict is computed from), with the parameters that made it."""
+        return {"table": self._hook("summarize_runs")(results["runs"]), "params": results["params"]}
 
     def table(self, summary: Any) -> str:
         """The summary as Markdown."""
-        raise NotImplementedError
+        return self._hook("format_table")(summary["table"])
 
     def compute(self, summary: Any) -> dict:
         """The verdict (statuses and estimates from :mod:`dsopt.stats`)."""
-        raise NotImplementedError
+        return self._hook("verdict_of")(summary["table"])
 
     def render(self, verdict: dict) -> str:
         """The verdict as Markdown."""
-        raise NotImplementedError
+        return self._hook("render_verdict")(verdict)
+
+    def _hook(self, name: str) -> Callable:
+        fn = getattr(self, name)
+        if fn is None:
+            raise NotImplementedError(f"chapter {self.id}'s Study sets no {name} (or overrides the verb that uses it)")
+        return fn
 
     def live(self, params: Mapping[str, Any], **context: Any) -> Callable[[], Any]:
         """A factory of fresh live runs for the panel (each call: a new, seeded run handle)."""

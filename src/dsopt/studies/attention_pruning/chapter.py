@@ -58,8 +58,7 @@ class AttentionPruningStudy(Study):
     def compute(self, summary: dict) -> dict:
         return compute_verdict(summary["table"], summary["latency"], summary["share"], summary["article"])
 
-    def render(self, verdict: dict) -> str:
-        return render_verdict(verdict)
+    render_verdict = staticmethod(render_verdict)
 
     def live(self, params: Mapping[str, Any]):
         """The small classifier behind the panel (trained once; the panel masks heads on it live)."""

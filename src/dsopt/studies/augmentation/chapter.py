@@ -42,17 +42,8 @@ class AugmentationStudy(Study):
                         pct_words_to_swap=p["pct_words_to_swap"], workers=workers, progress=progress)
         return {**out, "params": p}
 
-    def summarize(self, results: dict) -> dict:
-        return {"table": summarize(results["runs"]), "params": results["params"]}
-
-    def table(self, summary: dict) -> str:
-        return format_table(summary["table"])
-
-    def compute(self, summary: dict) -> dict:
-        return compute(summary["table"])
-
-    def render(self, verdict: dict) -> str:
-        return render(verdict)
+    summarize_runs, format_table = staticmethod(summarize), staticmethod(format_table)
+    verdict_of, render_verdict = staticmethod(compute), staticmethod(render)
 
     def live(self, params: Mapping[str, Any], *, setup: Setup):
         """The panel's "try it": both seeded runs (without and with augmentation) of the live settings."""

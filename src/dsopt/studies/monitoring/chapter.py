@@ -42,11 +42,10 @@ class MonitoringStudy(Study):
     def table(self, summary: dict) -> str:
         return format_detection_table(summary) + "\n\n" + format_arm_table(summary)
 
+    render_verdict = staticmethod(render)
+
     def compute(self, summary: dict) -> dict:
         return compute(summary)
-
-    def render(self, verdict: dict) -> str:
-        return render(verdict)
 
     def live(self, params: Mapping[str, Any], *, cache_dir: str | None = None, pace: float = 0.0):
         """A factory of stream replays for the panel (``factory(epochs=..., control_schedule=...)``)."""
