@@ -125,6 +125,39 @@ def test_spot_check_reexecutes_stored_runs_and_catches_a_wrong_one(tmp_path, mon
     assert run_jobs([1, 2, 3], power, call, key=key, workers=1, progress=False, verify=False)[3]["value"] == 30
 
 
+def test_stored_runs_made_on_another_machine_are_spot_checked_before_reuse(tmp_path, monkeypatch, capsys):
+    """The machine is recorded, not keyed: runs stored with another torch build or device keep their keys; without
+    DSOPT_STORED_RUNS_VERIFY one of them is re-executed here first, and a failure recomputes them (or, in tests'
+    stored-only mode, is an error naming both machines)."""
+    from dsopt.util.runfile import read_run, seal, write_run
+
+    store = tmp_path / "stored_runs" / "99_probe"
+    run_jobs([1, 2, 3], power, call, key=key, cache_dir=store, workers=1, progress=False)
+    monkeypatch.setenv("DSOPT_STORED_RUNS", str(tmp_path / "stored_runs"))
+    monkeypatch.delenv("DSOPT_STORED_RUNS_VERIFY", raising=False)
+
+    def restamp(value_of_3: int) -> None:  # the same runs, as if made with another torch on a GPU
+        for job in (1, 2, 3):
+            path = _file_of(store, job)
+            rec = read_run(path)
+            result = {"x": 3, "value": value_of_3} if job == 3 else rec["result"]
+            write_run(path, seal(rec["key"], result, fingerprint=rec["fingerprint"], job=job, run=rec["run"],
+                                 machine={**rec["machine"], "torch": "9.9.9+other", "device": "cuda:Some GPU"}))
+
+    restamp(27)
+    checked = []
+    monkeypatch.setattr("dsopt.studies.jobs.spot_check_pick", lambda jobs, keys, secs, k: checked.append(k) or [3])
+    assert run_jobs([1, 2, 3], power, call, key=key, workers=1, progress=False)[3]["value"] == 27
+    assert checked == [1]  # one re-executed, although no spot check was asked for
+    restamp(30)  # the other machine's number is not what this one computes
+    assert run_jobs([1, 2, 3], power, call, key=key, workers=1, progress=False)[3]["value"] == 27
+    err = capsys.readouterr().err
+    assert "torch 9.9.9+other (here:" in err and "computing the 3 stored runs again here" in err
+    monkeypatch.setenv("DSOPT_STORED_RUNS_ONLY", "1")
+    with pytest.raises(StoredRunError, match=r"made with device cuda:Some GPU .*torch 9.9.9\+other .* stored 30, fresh 27"):
+        run_jobs([1, 2, 3], power, call, key=key, workers=1, progress=False)
+
+
 @pytest.mark.parametrize("stored, fresh, n", [
     ({"a": [0.5, 0.6], "seconds": 3.0}, {"a": [0.52, 0.61], "seconds": 9.0}, 0),
     ({"a": [0.5, 0.6]}, {"a": [0.5, 0.8]}, 1),
