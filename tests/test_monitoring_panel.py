@@ -42,11 +42,11 @@ def test_moving_a_knob_redraws_the_arl_preview_and_says_the_arls(panel):
 
 
 def test_invalid_values_are_refused_with_the_parameter_named(panel):
-    panel.label_budget.value = -5
+    panel.label_budget.value = "-5"
     assert panel.apply() is None
     assert "label_budget must be an integer in [0, 100000]" in _message(panel)
-    panel.label_budget.value = 60
-    panel.window_size.value = 1
+    panel.label_budget.value = "60"
+    panel.window_size.value = "1"
     assert panel.restart() is False
     assert "not restarted: window_size must be an integer in [2, 10000]" in _message(panel)
     panel.arl0.value = 1.0
@@ -64,7 +64,7 @@ def test_calibrate_sets_L_and_h_for_the_target(panel):
 
 def test_apply_reaches_the_replay_at_the_next_window_and_export_replays_it(panel):
     panel.sliders["lambda"].value = 0.25
-    panel.label_budget.value = 20
+    panel.label_budget.value = "20"
     queued = panel.apply()
     assert queued["lambda"] == 0.25 and queued["label_budget"] == 20
     assert "applies at step 0 when the run starts" in _message(panel)
@@ -78,7 +78,7 @@ def test_apply_reaches_the_replay_at_the_next_window_and_export_replays_it(panel
 
 
 def test_restart_with_another_window_size(panel):
-    panel.window_size.value = 20
+    panel.window_size.value = "20"
     assert panel.restart() is True
     panel.trainer.wait(120)
     assert panel.trainer.cfg.stream.window_size == 20
