@@ -53,6 +53,27 @@ def test_invalid_values_are_refused_with_the_parameter_named(panel):
     assert panel.calibrate() is None and "arl0 must be a number in [2.0, 1000000.0]" in _message(panel)
 
 
+def test_whole_number_fields_take_what_is_typed(panel):
+    """Issue 20 item 3: IntText turned "2.5" into 25 and "1e3" into 13; now refused or read as the number."""
+    from test_whole_number_fields import refusals
+
+    p = panel
+    before = p.trainer
+    # 1000 is a window size in range, refused by another of the stream's rules (not 13 windows, as before)
+    refusals(p.window_size, p.restart, lambda: p.message.value, "not restarted", "window_size", "[2, 10000]",
+              thousand_ok=True)
+    p.window_size.value = "20"
+    refusals(p.label_budget, lambda: p.apply() is not None, lambda: p.message.value, "not applied", "label_budget",
+              "[0, 100000]", thousand_ok=True)
+    p.label_budget.value = "60"
+    refusals(p.budget, p.restart, lambda: p.message.value, "not restarted", "windows", "[1, 100000]", thousand_ok=True)
+    assert p.trainer is before  # nothing was restarted
+    p.budget.value, p.window_size.value, p.label_budget.value = "12", "2e1", "30"
+    assert p.restart() is True
+    assert p.trainer.max_epochs == 12 and p.trainer.cfg.stream.window_size == 20
+    assert "label budget=30" in p.message.value  # queued at step 0 of the fresh replay
+
+
 def test_calibrate_sets_L_and_h_for_the_target(panel):
     panel.arl0.value = 150.0
     out = panel.calibrate()

@@ -1,8 +1,8 @@
 """Whole-number fields of the panels (issue 20 item 3), without a browser: what a person types reaches
 Python as typed. "2.5" is refused with the range message (it reached the kernel as 25 through
 ipywidgets' IntText), "1e3" is 1000 (it was 13), "-1" and "abc" are refused, and what Start/Restart/
-Apply use is the number the field shows. The augmentation panel's seed (it needs data) is tested in
-test_augmentation_panel.py."""
+Apply use is the number the field shows. Chapter 07's fields are tested in test_monitoring_panel.py,
+the augmentation panel's seed and epochs (they need data) in test_augmentation_panel.py."""
 from __future__ import annotations
 
 import functools
@@ -10,7 +10,6 @@ import html
 
 import ipywidgets as W
 import pytest
-from monitoring_fixtures import synthetic_features
 
 from dsopt.data.tasks import make_task
 from dsopt.studies.lr_restarts import live_trainer
@@ -35,7 +34,7 @@ def test_parse_whole_takes_the_number_typed_or_refuses_it(text, expected):
         parse_whole("n", "1e3", low=0, high=64)  # out of range: refused with the number it is, never 13
 
 
-def _refusals(field, act, message, prefix: str, name: str, range_: str, thousand_ok: bool = False) -> None:
+def refusals(field, act, message, prefix: str, name: str, range_: str, thousand_ok: bool = False) -> None:
     """Type each bad value in ``field``; ``act()`` must refuse it with exactly the range message ("1e3" too,
     unless 1000 is in range: ``thousand_ok``)."""
     assert isinstance(field, W.Text)  # no browser-side filtering of '.', 'e' or '-'
@@ -53,7 +52,7 @@ def test_distributed_workers_field_refuses_non_integers_and_launches_what_it_sho
     from dsopt_widgets.distributed_panel import DistributedPanel
 
     p = DistributedPanel({"scale": "tiny"}, horovod_ok=False)
-    _refusals(p.workers, lambda: p.start() is not None, lambda: p.message.value, "not launched", "workers", "[1, 64]")
+    refusals(p.workers, lambda: p.start() is not None, lambda: p.message.value, "not launched", "workers", "[1, 64]")
     assert p.job is None  # nothing was launched
     p.workers.value = "3"
     assert p.launch_values()["workers"] == 3  # what Start launches is what the field shows
@@ -74,8 +73,8 @@ def test_budget_field_refuses_non_integers_on_restart_and_start(lr_panel):
     p = lr_panel
     first = p.trainer
     assert p.budget.value == "3" == str(first.max_epochs)  # the field shows the run's budget
-    _refusals(p.budget, p.restart, lambda: p.message.value, "not restarted", "epochs", "[1, 200]")
-    _refusals(p.budget, lambda: (p.start(), p.trainer is not first or first.running)[1], lambda: p.message.value,
+    refusals(p.budget, p.restart, lambda: p.message.value, "not restarted", "epochs", "[1, 200]")
+    refusals(p.budget, lambda: (p.start(), p.trainer is not first or first.running)[1], lambda: p.message.value,
               "not started", "epochs", "[1, 200]")
     assert p.trainer is first and p.run_state() == "not started"
 
@@ -90,43 +89,6 @@ def test_start_and_restart_run_the_budget_the_field_shows(lr_panel):
     assert "a fresh run of 1 epochs" in p.message.value
 
 
-# -- chapter 07: window size, label budget, windows ----------------------------------------------------------
-@pytest.fixture(scope="module")
-def features():
-    return synthetic_features()
-
-
-@pytest.fixture
-def monitoring(features, monkeypatch):
-    from dsopt.studies.monitoring import StudyConfig
-    from dsopt.studies.monitoring.live import live_replay
-    from dsopt_widgets.monitoring_panel import MonitoringPanel
-
-    monkeypatch.setenv("DSOPT_FRONTEND", "0")
-    tiny = StudyConfig.at_scale("tiny")
-    p = MonitoringPanel(factory=live_replay(tiny, 0, features=features), epochs=tiny.stream.n_windows)
-    yield p
-    p.stop(wait=30)
-
-
-def test_monitoring_whole_number_fields(monitoring):
-    p = monitoring
-    before = p.trainer
-    # 1000 is a window size in range, refused by another of the stream's rules (not 13 windows, as before)
-    _refusals(p.window_size, p.restart, lambda: p.message.value, "not restarted", "window_size", "[2, 10000]",
-              thousand_ok=True)
-    p.window_size.value = "20"
-    _refusals(p.label_budget, lambda: p.apply() is not None, lambda: p.message.value, "not applied", "label_budget",
-              "[0, 100000]", thousand_ok=True)
-    p.label_budget.value = "60"
-    _refusals(p.budget, p.restart, lambda: p.message.value, "not restarted", "windows", "[1, 100000]", thousand_ok=True)
-    assert p.trainer is before  # nothing was restarted
-    p.budget.value, p.window_size.value, p.label_budget.value = "12", "2e1", "30"
-    assert p.restart() is True
-    assert p.trainer.max_epochs == 12 and p.trainer.cfg.stream.window_size == 20
-    assert "label budget=30" in p.message.value  # queued at step 0 of the fresh replay
-
-
 # -- chapter 05: growth interval -----------------------------------------------------------------------------
 def test_precision_growth_interval_field():
     from test_core import digits_problem
@@ -138,7 +100,7 @@ def test_precision_growth_interval_field():
     model, opt, loss, train, val = digits_problem(0)
     t = Trainer(model, opt, loss, train, val, max_epochs=1, progress=False, callbacks=[MixedPrecision("fp32")])
     p = MixedPrecisionPanel(t)
-    _refusals(p.growth_interval, lambda: p.apply() is not None, lambda: p.message.value, "not applied",
+    refusals(p.growth_interval, lambda: p.apply() is not None, lambda: p.message.value, "not applied",
               "growth_interval", "[1, 1000000000]", thousand_ok=True)
     p.growth_interval.value = "1e3"
     assert p.apply()["growth_interval"] == 1000 and t.controls.pending()["growth_interval"] == 1000
