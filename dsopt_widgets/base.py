@@ -283,7 +283,11 @@ class RunPanel(Panel):
         self._bind(trainer)
         self._clear_live()
         trainer.start()
-        self._say(f"restarted: a fresh run of {trainer.max_epochs} epochs, same seed"
+        shorter = ""
+        if trainer.max_epochs != budget:  # e.g. a stream with fewer windows: the box shows what runs, and says why
+            self.budget.value = str(trainer.max_epochs)
+            shorter = f" ({budget} asked: {trainer.max_epochs} is all this run has)"
+        self._say(f"restarted: a fresh run of {trainer.max_epochs} epochs{shorter}, same seed"
                   + (f", starting with {self.describe(changed)}" if changed else ", default knobs"))
         self._update_status()
         return True

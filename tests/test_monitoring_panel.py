@@ -68,6 +68,11 @@ def test_whole_number_fields_take_what_is_typed(panel):
     p.label_budget.value = "60"
     refusals(p.budget, p.restart, lambda: p.message.value, "not restarted", "windows", "[1, 100000]", thousand_ok=True)
     assert p.trainer is before  # nothing was restarted
+    p.budget.value = "1e3"  # more windows than the stream has: the box then shows the run's, and the line says so
+    assert p.restart() is True
+    n = p.trainer.cfg.stream.n_windows  # at window size 20
+    assert p.budget.value == str(p.trainer.max_epochs) == str(n) and n < 1000
+    assert f"(1000 asked: {n} is all this run has)" in p.message.value
     p.budget.value, p.window_size.value, p.label_budget.value = "12", "2e1", "30"
     assert p.restart() is True
     assert p.trainer.max_epochs == 12 and p.trainer.cfg.stream.window_size == 20
