@@ -25,9 +25,10 @@ from dsopt.augment.recipes import RECIPES, Recipe
 from dsopt.studies.augmentation.learners import finish
 from dsopt.studies.augmentation.live import SIZES, check_settings, live_trainers, prepare
 from dsopt.studies.augmentation.measure import FULL, Setup
-from dsopt.util.validation import ParameterError, check_number
+from dsopt.util.validation import ParameterError
 from dsopt_widgets.augmentation_figures import live_figure, preview_html
 from dsopt_widgets.base import RunPanel
+from dsopt_widgets.fields import read_whole, whole_field
 from dsopt_widgets.live import RecorderFeed
 
 MAX_CHARS = 1000
@@ -76,7 +77,8 @@ class AugmentationPanel(RunPanel):
         self._embedding = embedding
         self._vocab_texts = list(vocabulary_texts if vocabulary_texts is not None else setup.splits.train.texts)
         super().__init__(None, factory=self._factory, epochs=epochs, interactive_epochs=interactive_epochs,
-                         export_command=export_command, epochs_parameter="live_epochs")
+                         export_command=export_command, epochs_parameter="live_epochs",
+                         max_epochs=500)  # chapter 03's live_epochs range
         train = setup.splits.train
         if sentences is None:
             first = {}
@@ -97,7 +99,7 @@ class AugmentationPanel(RunPanel):
                                  continuous_update=False)
         self.threshold = W.FloatSlider(value=v["threshold"], min=0.0, max=1.0, step=0.01, description="similarity threshold",
                                        style=STYLE, readout_format=".2f", continuous_update=False)
-        self.seed = W.IntText(value=v["seed"], description="seed", style=STYLE, layout=W.Layout(width="260px"))
+        self.seed = whole_field(v["seed"], "seed", style=STYLE, layout=W.Layout(width="260px"))
         self.size = W.Dropdown(options=[(f"{s} per class" if s != FULL else "full train split", s) for s in SIZES],
                                value=v["size"], description="training set", style=STYLE)
         self.try_button = W.Button(description="Try it", button_style="primary",
@@ -117,7 +119,7 @@ class AugmentationPanel(RunPanel):
     def settings(self) -> dict:
         """The widgets' settings, validated (ParameterError names the parameter)."""
         return check_settings(self.recipe.value, self.pct.value, self.n_aug.value, self.threshold.value,
-                              check_number("seed", self.seed.value, low=0, high=2**31 - 1, integer=True), self.size.value)
+                              read_whole(self.seed, "seed", low=0, high=2**31 - 1), self.size.value)
 
     def knob_values(self) -> dict:
         return {}  # nothing to steer inside a run: a new setting is a new run (Try it)
@@ -194,6 +196,7 @@ class AugmentationPanel(RunPanel):
         """Stop the runs; prepare and start a fresh pair with the current settings (in the background)."""
         try:
             v = self.settings()
+            epochs = self.budget_value()
         except ParameterError as exc:
             self._say(f"not started: {exc}", error=True)
             return False
@@ -202,7 +205,6 @@ class AugmentationPanel(RunPanel):
             return False
         self.stop(wait=30.0)
         self._settings = v
-        epochs = int(self.budget.value)
         self._say(f"preparing: augmenting {v['size']}{' per class' if v['size'] != FULL else ''} with {self.describe(v)} ...")
 
         def work():

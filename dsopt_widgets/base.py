@@ -41,6 +41,7 @@ import ipywidgets as W
 from dsopt.core.controls import STOP
 from dsopt.core.handle import STATUSES
 from dsopt.util.validation import ParameterError, check_number
+from dsopt_widgets.fields import parse_whole, whole_field
 from dsopt_widgets.figure import LiveFigure
 from dsopt_widgets.frontend import has_frontend, show_static
 from dsopt_widgets.live import RecorderFeed, poll
@@ -162,11 +163,12 @@ class RunPanel(Panel):
             ("restart", "a fresh run with the current knob values and the same seed"))}
         for name, button in self.buttons.items():
             button.on_click(lambda _, name=name: getattr(self, name)())
-        # bounded like the chapter's `live_epochs` parameter, so an Export always replays through `dsopt run`
-        self.budget = W.BoundedIntText(value=min(self.trainer.max_epochs, max_epochs), min=1, max=max_epochs,
-                                       description="epochs",
-                                       tooltip="budget of the next Start/Restart", style={"description_width": "50px"},
-                                       layout=W.Layout(width="150px"))
+        # bounded like the chapter's `live_epochs` parameter, so an Export always replays through `dsopt run`;
+        # a text box read in Python (fields.py): the run's budget is the number the box shows, never a
+        # browser-side reading of it ("2.5" -> 25)
+        self.max_budget = max_epochs
+        self.budget = whole_field(self.trainer.max_epochs, "epochs", tooltip="budget of the next Start/Restart",
+                                  style={"description_width": "50px"}, layout=W.Layout(width="150px"))
         self.status = W.HTML()
         self._update_status()
 
@@ -204,10 +206,35 @@ class RunPanel(Panel):
             return "running"
         return "not started" if status == "idle" else status
 
+    def budget_value(self) -> int:
+        """The budget box's number for a new run, checked (ParameterError: "epochs must be an integer in
+        [1, 200]; got 2.5"), named as the box is labelled."""
+        return parse_whole(self.budget.description, self.budget.value, low=1, high=self.max_budget)
+
     def start(self) -> None:
-        """Start the run in the background (a panel's run starts once; use Restart for a new one)."""
+        """Start the run in the background (a panel's run starts once; use Restart for a new one).
+
+        The run trains for the budget the box shows: a box changed before Start builds a fresh run with
+        that budget (a panel with a factory) or is refused, so the box and the run never disagree."""
         if self.run_state() != "not started":
             self._say(f"the run is {self.run_state()}: press Restart for a new one", error=True)
+            return
+        built = self.trainer.max_epochs
+        try:  # the run's own budget is fine even above the box's range (a Trainer given to the panel)
+            same = parse_whole(self.budget.description, self.budget.value) == built
+        except ParameterError:
+            same = False
+        if not same:
+            try:
+                self.budget_value()
+            except ParameterError as exc:
+                self._say(f"not started: {exc}", error=True)
+                return
+            if self.factory is None:
+                self._say(f"not started: this run was built for {built} {self.budget.description}; "
+                          f"set the box back to {built}", error=True)
+                return
+            self.restart()  # a fresh run with the box's budget
             return
         self.trainer.start()
         self._update_status()
@@ -240,11 +267,12 @@ class RunPanel(Panel):
             return False
         try:
             values = self.knob_values()
+            budget = self.budget_value()
         except ParameterError as exc:
             self._say(f"not restarted: {exc}", error=True)
             return False
         self.stop(wait=30.0)
-        trainer = self.factory(epochs=int(self.budget.value), control_schedule=[])
+        trainer = self.factory(epochs=budget, control_schedule=[])
         defaults = trainer.controls.values()
         try:
             trainer.controls.update(**values)  # applied at step 0: recorded, so Export replays them
@@ -255,7 +283,11 @@ class RunPanel(Panel):
         self._bind(trainer)
         self._clear_live()
         trainer.start()
-        self._say(f"restarted: a fresh run of {trainer.max_epochs} epochs, same seed"
+        shorter = ""
+        if trainer.max_epochs != budget:  # e.g. a stream with fewer windows: the box shows what runs, and says why
+            self.budget.value = str(trainer.max_epochs)
+            shorter = f" ({budget} asked: {trainer.max_epochs} is all this run has)"
+        self._say(f"restarted: a fresh run of {trainer.max_epochs} epochs{shorter}, same seed"
                   + (f", starting with {self.describe(changed)}" if changed else ", default knobs"))
         self._update_status()
         return True

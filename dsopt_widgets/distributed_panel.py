@@ -26,6 +26,7 @@ from plotly.subplots import make_subplots
 from dsopt.distributed import cost_model as cm
 from dsopt.util.validation import ParameterError, check_choice, check_number
 from dsopt_widgets.base import Panel
+from dsopt_widgets.fields import parse_whole, whole_field
 from dsopt_widgets.figure import LiveFigure
 
 WIDTH = 980
@@ -37,7 +38,7 @@ TRAIN_TARGET = "dsopt.studies.distributed:train_worker"
 def validate_launch(workers, backend, bucket_cap_mb, fusion_threshold_mb, *, horovod_ok: bool = True,
                     max_workers: int = 64) -> dict:
     """The panel's launch knobs, checked; ParameterError names the knob and its range."""
-    workers = check_number("workers", workers, low=1, high=max_workers, integer=True)
+    workers = parse_whole("workers", workers, low=1, high=max_workers)  # the box's text or a number
     backend = check_choice("backend", backend, ["ddp", "horovod"])
     if backend == "horovod" and not horovod_ok:
         raise ParameterError("backend", "backend 'horovod' is not installed here (see `dsopt doctor`); choose ddp")
@@ -88,7 +89,7 @@ class DistributedPanel(Panel):
         self.last_result = None
         self.last_update_ms: float | None = None
         style = {"description_width": "150px"}
-        self.workers = W.IntText(value=workers, description="workers", style=style)  # checked on Start, with a message
+        self.workers = whole_field(workers, "workers", style=style)  # read exactly as typed, checked on Start
         self.backend = W.Dropdown(options=[("DDP (torch.distributed, gloo)", "ddp")] +
                                   ([("Horovod (gloo)", "horovod")] if self.horovod_ok else []),
                                   value=backend if (backend != "horovod" or self.horovod_ok) else "ddp",

@@ -29,6 +29,7 @@ from dsopt.precision import GradientProbe, MixedPrecision, check_supported, scal
 from dsopt.precision.scaling import DEFAULTS
 from dsopt.util.validation import ParameterError, check_choice
 from dsopt_widgets.base import PANEL_LAYOUT, RunPanel
+from dsopt_widgets.fields import read_whole, whole_field
 from dsopt_widgets.figure import LiveFigure
 from dsopt_widgets.live import RecorderFeed
 from dsopt_widgets.mixed_precision_figures import gradient_histogram_figure, histogram_data, live_figure, memory_figure
@@ -110,9 +111,8 @@ class MixedPrecisionPanel(RunPanel):
                                            description="growth factor", style=style, layout=lay)
         self.backoff_factor = W.FloatSlider(value=v["backoff_factor"], min=0.05, max=0.95, step=0.05,
                                             description="backoff factor", style=style, layout=lay)
-        self.growth_interval = W.BoundedIntText(value=v["growth_interval"], min=1, max=10**6,
-                                                description="growth interval", style=style,
-                                                layout=W.Layout(width="240px"))
+        self.growth_interval = whole_field(v["growth_interval"], "growth interval", style=style,
+                                           layout=W.Layout(width="240px"))
         self.kind = W.ToggleButtons(options=KINDS, value="activations", description="gradients of",
                                     style={"description_width": "90px", "button_width": "100px"})
 
@@ -127,7 +127,8 @@ class MixedPrecisionPanel(RunPanel):
             check_supported(mode, self.trainer.device)
         return {"precision": mode, **scaler_params(init_scale=self.scale, growth_factor=self.growth_factor.value,
                                                    backoff_factor=self.backoff_factor.value,
-                                                   growth_interval=self.growth_interval.value)}
+                                                   growth_interval=read_whole(self.growth_interval, "growth_interval",
+                                                                              low=1, high=10**9))}
 
     def describe(self, values: dict) -> str:
         parts = []

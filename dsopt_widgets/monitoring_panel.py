@@ -21,6 +21,7 @@ from dsopt.monitor import CUSUM, EWMA, calibrate
 from dsopt.studies.monitoring.stream import SCALE_STREAMS, StreamConfig
 from dsopt.util.validation import ParameterError, check_number
 from dsopt_widgets.base import RunPanel
+from dsopt_widgets.fields import read_whole, typed_number, whole_field
 from dsopt_widgets.figure import LiveFigure
 from dsopt_widgets.monitoring_figures import LIVE_NAMES, SHIFTS, arl_curves, arl_figure, fill, knob_charts, live_figure
 
@@ -43,7 +44,8 @@ class MonitoringPanel(RunPanel):
     def __init__(self, trainer=None, *, factory=None, epochs: int | None = None, control_schedule=(),
                  refresh: float = 0.5, export_command: str = "dsopt run 07"):
         super().__init__(trainer, factory=factory, epochs=epochs, control_schedule=control_schedule, refresh=refresh,
-                         export_command=export_command, epochs_parameter="live_windows")
+                         export_command=export_command, epochs_parameter="live_windows",
+                         max_epochs=100_000)  # chapter 07's live_windows range
         if self.trainer is None:
             raise ParameterError("factory", "the monitoring panel needs a replay: pass factory=live_replay(...)")
         self.budget.description = "windows"
@@ -64,11 +66,11 @@ class MonitoringPanel(RunPanel):
                                readout_format=".2f", style=style, layout=lay),
         }
         wide = {"description_width": "92px"}
-        self.label_budget = W.IntText(value=int(knobs["label_budget"]), description="label budget", style=wide,
-                                      layout=W.Layout(width="230px"))
-        self.window_size = W.IntText(value=self.trainer.cfg.stream.window_size, description="window size",
-                                     style=wide, layout=W.Layout(width="230px"),
-                                     tooltip="predictions per window: takes effect on Restart")
+        self.label_budget = whole_field(knobs["label_budget"], "label budget", style=wide,
+                                        layout=W.Layout(width="230px"))
+        self.window_size = whole_field(self.trainer.cfg.stream.window_size, "window size",
+                                       style=wide, layout=W.Layout(width="230px"),
+                                       tooltip="predictions per window: takes effect on Restart")
         self.arl0 = W.FloatText(value=self.trainer.cfg.arl0 * len(self.trainer.cfg.loop_signals),
                                 description="ARL0", style=wide, layout=W.Layout(width="230px"))
         self.calibrate_button = W.Button(description="Calibrate", tooltip="set L and h for this in-control ARL",
@@ -93,12 +95,12 @@ class MonitoringPanel(RunPanel):
         v = self.slider_values()
         EWMA(v["lambda"], v["L"])
         CUSUM(v["k"], v["h"])
-        budget = check_number("label_budget", self.label_budget.value, low=0, high=100_000, integer=True)
+        budget = read_whole(self.label_budget, "label_budget", low=0, high=100_000)
         return {**v, "label_budget": budget}
 
     def window_size_value(self) -> int:
         """The window size for the next Restart (validated with the stream's own rules)."""
-        ws = self.window_size.value
+        ws = typed_number(self.window_size.value)  # "2.5" stays 2.5: refused below with the stream's range
         cfg = self.trainer.cfg.stream
         StreamConfig(**{**cfg.as_dict(), "window_size": ws})  # raises ParameterError naming the parameter
         return int(ws)

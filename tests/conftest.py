@@ -2,9 +2,12 @@
 
 * Nothing outside the checkout and the system temp folder is written: Jupyter/IPython/matplotlib/XDG
   caches point into one temp folder, and tests never download (``DSOPT_OFFLINE=1``).
-* The dataset cache is ``$DSOPT_DATA``, else ``../shared/data`` beside the checkout when it exists.
-  A test that needs a dataset that is not there is SKIPPED with a reason naming DSOPT_DATA and
-  ``dsopt data fetch``; with ``CI=true`` or ``DSOPT_REQUIRE_DATA=1`` such a test FAILS instead (CI has the data).
+* The dataset cache is ``$DSOPT_DATA``, else ``../shared/data`` beside the checkout when it exists, else the
+  user's own data cache (``dsopt data path``, filled by ``dsopt data fetch``), read only: the session fails if
+  anything in it changed. A test that needs a dataset that is not there is SKIPPED with a reason naming that
+  folder and a fix that works (``dsopt data fetch NAME``, ``DSOPT_DATA=/path/to/data``: tests/data_skips.py);
+  with ``CI=true`` or ``DSOPT_REQUIRE_DATA=1`` such a test FAILS instead (CI has the data).
+* The scratch folder (``/tmp/dsopt-test-home-*``) is removed when the session ends, pass or fail.
   Declare needs with ``@pytest.mark.data("sms_spam_collection", ...)``; notebook, nbval and browser tests get
   their chapter's datasets automatically; a ``DataUnavailableError`` escaping any test is treated the same way.
 * Markers (README, "The tests"): ``unit`` (everything below is not), ``notebook`` (papermill at tiny scale),
@@ -14,22 +17,43 @@
 """
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-_beside = REPO.parent / "shared" / "data"
-if not os.environ.get("DSOPT_DATA") and _beside.is_dir():
-    os.environ["DSOPT_DATA"] = str(_beside)
-SHARED_DATA = Path(os.environ["DSOPT_DATA"]) if os.environ.get("DSOPT_DATA") else None
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # test helpers (data_skips, jupyterlab_harness)
+from data_skips import SHARED, USER_CACHE, choose_data_dir, data_reason, nltk_reason, snapshot  # noqa: E402
 
-# Scratch for everything a library might cache under $HOME (removed by the OS's temp cleaning).
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _user_data_cache() -> Path:
+    """What `dsopt data path` prints without DSOPT_DATA, read before HOME and XDG_* point at the scratch folder."""
+    from dsopt.data.cache import data_dir
+
+    env = os.environ.pop("DSOPT_DATA", None)
+    try:
+        return data_dir()
+    finally:
+        if env is not None:
+            os.environ["DSOPT_DATA"] = env
+
+
+SHARED_DATA, DATA_SOURCE = choose_data_dir(os.environ.get("DSOPT_DATA"), REPO.parent / "shared" / "data",
+                                           _user_data_cache())
+os.environ["DSOPT_DATA"] = str(SHARED_DATA)
+#: The user's own cache is read, never written: what it holds now is compared at the end of the session.
+_USER_CACHE_BEFORE = snapshot(SHARED_DATA) if DATA_SOURCE == USER_CACHE else None
+
+# Scratch for everything a library might cache under $HOME; removed at the end of the session (pass or fail).
 _tmp = Path(tempfile.mkdtemp(prefix="dsopt-test-home-"))
+atexit.register(shutil.rmtree, _tmp, ignore_errors=True)  # a session that never reaches pytest_unconfigure
 for var in ("IPYTHONDIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "MPLCONFIGDIR",
             "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "TA_CACHE_DIR", "PIP_CACHE_DIR"):
     os.environ.setdefault(var, str(_tmp / var.lower()))
@@ -43,8 +67,6 @@ for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "DS
 # Chapter 03: the NLTK data folder dsopt builds (stopwords, WordNet) and textattack's cache, per session.
 os.environ.setdefault("DSOPT_NLTK_DATA", str(_tmp / "nltk_data"))
 os.environ.setdefault("DSOPT_TA_CACHE", str(_tmp / "textattack"))
-if SHARED_DATA is None:  # the user cache dir would be under $HOME: keep it in the scratch folder too
-    os.environ["DSOPT_DATA"] = str(_tmp / "dsopt-data")
 
 REQUIRE_DATA = (os.environ.get("DSOPT_REQUIRE_DATA", "").lower() in ("1", "true", "yes")
                 or os.environ.get("CI", "").lower() in ("1", "true", "yes"))
@@ -72,9 +94,9 @@ def missing_datasets(names) -> list[str]:
 
     out = []
     for name in dict.fromkeys(names):
-        if name == "shared":  # the whole offline folder (its SHA256SUMS), as ../shared/data holds it
+        if name == SHARED:  # the whole offline folder (its SHA256SUMS), as ../shared/data holds it
             if not (Path(os.environ.get("DSOPT_DATA", "")) / "SHA256SUMS").is_file():
-                out.append("all")
+                out.append(SHARED)
             continue
         info = get_info(name)
         if not info.bundled and any(check_file(info, info.file(rel)).status != OK
@@ -83,10 +105,9 @@ def missing_datasets(names) -> list[str]:
     return out
 
 
-def data_reason(names) -> str:
-    names = " ".join(names)
-    return (f"needs dataset(s) {names}, not found in DSOPT_DATA={os.environ.get('DSOPT_DATA')}: set DSOPT_DATA to a "
-            f"folder that holds them (a clone's ../shared/data) or run `dsopt data fetch {names}`")
+def skip_reason(names) -> str:
+    """The skip reason for missing ``names``: the folder read, how it was chosen, the fix (data_skips.py)."""
+    return data_reason(names, SHARED_DATA, DATA_SOURCE)
 
 
 def _chapter_of(item):
@@ -128,7 +149,7 @@ class _SessionHooks:
         if marker is not None:
             missing = missing_datasets(marker.args)
             if missing:
-                (pytest.fail if REQUIRE_DATA else pytest.skip)(data_reason(missing))
+                (pytest.fail if REQUIRE_DATA else pytest.skip)(skip_reason(missing))
         if item.get_closest_marker("nbval"):
             os.environ.update(NBVAL_ENV)  # before nbval's file-level setup starts the kernel: it inherits this
 
@@ -151,11 +172,24 @@ class _SessionHooks:
         if call.excinfo.errisinstance(DataUnavailableError):
             report.outcome = "skipped"
             report.longrepr = (str(item.fspath), item.location[1] or 0,
-                               f"Skipped: {data_reason([call.excinfo.value.dataset])}")
+                               f"Skipped: {skip_reason([call.excinfo.value.dataset])}")
 
 
 def pytest_configure(config):
     config.pluginmanager.register(_SessionHooks(), "dsopt-session-hooks")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Tests read the user's own data cache, never write it: a change there fails the session."""
+    if _USER_CACHE_BEFORE is not None and snapshot(SHARED_DATA) != _USER_CACHE_BEFORE:
+        session.config.get_terminal_writer().line(f"dsopt: the tests changed files in your data cache {SHARED_DATA}",
+                                                  red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config):
+    """The session's scratch folder (HOME, Jupyter, caches: tens of MB) goes with the session, pass or fail."""
+    shutil.rmtree(_tmp, ignore_errors=True)
 
 
 #: Timing lines the browser tests record (Run All -> usable panel, key -> redraw): shown at the end of the run,
@@ -168,7 +202,7 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("dsopt timings (as a person meets them in JupyterLab)")
         for line in TIMINGS:
             terminalreporter.write_line(line)
-    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "needs dataset" in str(r.longrepr)]
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "DSOPT_DATA=/path/to/data" in str(r.longrepr)]
     if skipped:
         terminalreporter.write_line(f"dsopt: {len(skipped)} test(s) skipped for lack of data (see the reasons above); "
                                     "CI fails on those", yellow=True)
@@ -243,8 +277,8 @@ def _one_native_thread(_one_torch_thread):
 @pytest.fixture
 def shared_data() -> Path:
     """The read-only dataset cache (``$DSOPT_DATA`` or ../shared/data); skips (fails in CI) when absent."""
-    if missing_datasets(["shared"]):
-        (pytest.fail if REQUIRE_DATA else pytest.skip)(data_reason(["all"]))
+    if missing_datasets([SHARED]):
+        (pytest.fail if REQUIRE_DATA else pytest.skip)(skip_reason([SHARED]))
     return SHARED_DATA
 
 
@@ -258,7 +292,5 @@ def nltk_data() -> Path:
     except WordNetMissingError:
         raise  # a system package (.ci/run installs it), not a dataset: never skipped
     except NltkDataError as exc:  # the stopwords zip comes from the dataset cache
-        (pytest.fail if REQUIRE_DATA else pytest.skip)(f"{data_reason(['shared'])} ({exc})")
+        (pytest.fail if REQUIRE_DATA else pytest.skip)(nltk_reason(exc, SHARED_DATA, DATA_SOURCE))
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # test helpers (jupyterlab_harness)

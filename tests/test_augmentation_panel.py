@@ -54,18 +54,34 @@ def test_preview_highlights_changes_scores_and_filters(panel):
 
 def test_invalid_values_are_refused_with_a_message(panel):
     before = panel.preview.value
-    panel.seed.value = -3
+    panel.seed.value = "-3"
     assert "seed must be an integer in [0, 2147483647]; got -3" in panel.message.value
     assert panel.preview.value == before
-    panel.seed.value = 0
+    panel.seed.value = "0"
     panel.sentence.value = "   "
     assert "sentence must contain at least one word" in panel.message.value
     assert panel.preview.value == before
     panel.sentence.value = "x" * 1200
     assert "at most 1000 characters" in panel.message.value
     panel.sentence.value = panel.sentences[0]
-    panel.seed.value = -1
+    panel.seed.value = "-1"
     assert panel.try_it() is False and "not started: seed" in panel.message.value
+
+
+def test_seed_and_epochs_fields_take_what_is_typed(panel):
+    """Issue 20 item 3: "2.5" reached the kernel as 25 through IntText; now refused, "1e3" is 1000."""
+    import html
+
+    for text, got in (("2.5", "2.5"), ("-1", "-1"), ("abc", "'abc'")):
+        panel.seed.value = text
+        assert f"seed must be an integer in [0, 2147483647]; got {got}<" in html.unescape(panel.message.value)
+        assert panel.try_it() is False
+    panel.seed.value = "1e3"
+    assert panel.settings()["seed"] == 1000
+    panel.seed.value = "0"
+    panel.budget.value = "2.5"
+    assert panel.try_it() is False
+    assert "not started: epochs must be an integer in [1, 500]; got 2.5<" in html.unescape(panel.message.value)
 
 
 def test_headless_show_trains_both_runs_and_draws_them(panel):
@@ -89,7 +105,7 @@ def test_try_it_runs_in_the_background_and_exports(panel):
     panel.show()
     panel.recipe.value = "wordnet_swap"
     panel.n_aug.value = 1
-    panel.budget.value = 2
+    panel.budget.value = "2"
     assert panel.try_it() is True
     assert "preparing" in panel.message.value
     _wait(panel, lambda: panel.prepared.settings["recipe"] == "wordnet_swap" and panel.run_state() == "finished"

@@ -36,7 +36,7 @@ def test_whatif_is_the_cost_model():
 def test_panel_refuses_bad_values_and_redraws_the_whatif_at_once():
     p = DistributedPanel({"scale": "tiny"}, horovod_ok=False)
     assert [v for _, v in p.backend.options] == ["ddp"]  # Horovod is not offered when it is missing
-    p.workers.value = 0
+    p.workers.value = "0"
     assert p.start() is None and p.job is None
     assert "workers" in p.message.value
     before = list(p.whatif_fig.data[0].y)
@@ -48,7 +48,7 @@ def test_panel_refuses_bad_values_and_redraws_the_whatif_at_once():
 
 def test_panel_launch_feeds_per_rank_traces(shared_data):
     p = DistributedPanel({"scale": "tiny", "epochs": 2, "global_batch": 32}, horovod_ok=False, timeout=300)
-    p.workers.value = 2
+    p.workers.value = "2"
     res = p.start(block=True)
     assert res.world_size == 2 and len(p.live.data) == 4  # throughput + communication trace per rank
     for r in range(2):

@@ -42,15 +42,41 @@ def test_moving_a_knob_redraws_the_arl_preview_and_says_the_arls(panel):
 
 
 def test_invalid_values_are_refused_with_the_parameter_named(panel):
-    panel.label_budget.value = -5
+    panel.label_budget.value = "-5"
     assert panel.apply() is None
     assert "label_budget must be an integer in [0, 100000]" in _message(panel)
-    panel.label_budget.value = 60
-    panel.window_size.value = 1
+    panel.label_budget.value = "60"
+    panel.window_size.value = "1"
     assert panel.restart() is False
     assert "not restarted: window_size must be an integer in [2, 10000]" in _message(panel)
     panel.arl0.value = 1.0
     assert panel.calibrate() is None and "arl0 must be a number in [2.0, 1000000.0]" in _message(panel)
+
+
+def test_whole_number_fields_take_what_is_typed(panel):
+    """Issue 20 item 3: IntText turned "2.5" into 25 and "1e3" into 13; now refused or read as the number."""
+    from test_whole_number_fields import refusals
+
+    p = panel
+    before = p.trainer
+    # 1000 is a window size in range, refused by another of the stream's rules (not 13 windows, as before)
+    refusals(p.window_size, p.restart, lambda: p.message.value, "not restarted", "window_size", "[2, 10000]",
+              thousand_ok=True)
+    p.window_size.value = "20"
+    refusals(p.label_budget, lambda: p.apply() is not None, lambda: p.message.value, "not applied", "label_budget",
+              "[0, 100000]", thousand_ok=True)
+    p.label_budget.value = "60"
+    refusals(p.budget, p.restart, lambda: p.message.value, "not restarted", "windows", "[1, 100000]", thousand_ok=True)
+    assert p.trainer is before  # nothing was restarted
+    p.budget.value = "1e3"  # more windows than the stream has: the box then shows the run's, and the line says so
+    assert p.restart() is True
+    n = p.trainer.cfg.stream.n_windows  # at window size 20
+    assert p.budget.value == str(p.trainer.max_epochs) == str(n) and n < 1000
+    assert f"(1000 asked: {n} is all this run has)" in p.message.value
+    p.budget.value, p.window_size.value, p.label_budget.value = "12", "2e1", "30"
+    assert p.restart() is True
+    assert p.trainer.max_epochs == 12 and p.trainer.cfg.stream.window_size == 20
+    assert "label budget=30" in p.message.value  # queued at step 0 of the fresh replay
 
 
 def test_calibrate_sets_L_and_h_for_the_target(panel):
@@ -64,7 +90,7 @@ def test_calibrate_sets_L_and_h_for_the_target(panel):
 
 def test_apply_reaches_the_replay_at_the_next_window_and_export_replays_it(panel):
     panel.sliders["lambda"].value = 0.25
-    panel.label_budget.value = 20
+    panel.label_budget.value = "20"
     queued = panel.apply()
     assert queued["lambda"] == 0.25 and queued["label_budget"] == 20
     assert "applies at step 0 when the run starts" in _message(panel)
@@ -78,7 +104,7 @@ def test_apply_reaches_the_replay_at_the_next_window_and_export_replays_it(panel
 
 
 def test_restart_with_another_window_size(panel):
-    panel.window_size.value = 20
+    panel.window_size.value = "20"
     assert panel.restart() is True
     panel.trainer.wait(120)
     assert panel.trainer.cfg.stream.window_size == 20

@@ -58,7 +58,7 @@ def test_apply_reaches_the_run_at_the_next_step_boundary():
             if state.step == 3:
                 p = box["panel"]
                 p.scale_exp.value = 5
-                p.growth_interval.value = 1000
+                p.growth_interval.value = "1000"
                 assert state.knobs["init_scale"] == 65536.0  # not yet applied
                 assert p.apply() is not None
 

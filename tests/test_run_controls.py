@@ -51,7 +51,7 @@ def panel_for(task, monkeypatch, panels, frontend: bool, **kw) -> LRPanel:
 def test_budget_headless_vs_interactive_and_no_export_without_a_run(task, monkeypatch, panels):
     assert panel_for(task, monkeypatch, panels, frontend=False).trainer.max_epochs == 2
     p = panel_for(task, monkeypatch, panels, frontend=True)
-    assert p.trainer.max_epochs == 30 and p.budget.value == 30 and p.run_state() == "not started"
+    assert p.trainer.max_epochs == 30 and p.budget.value == "30" and p.run_state() == "not started"
     assert p.buttons["start"].disabled is False and p.buttons["pause"].disabled is True
     preview_only = LRPanel(params=ARTICLE)
     assert preview_only.export_button is None and preview_only.run_box() is None and preview_only.export_box() is None
@@ -106,7 +106,7 @@ def test_restart_is_a_fresh_seeded_run_with_the_current_knobs(task, monkeypatch,
     p.refresh()
     assert len(p.live.data[0].x) == first.state.step  # the traces were cleared for the new run
     p.sliders["base_lr"].value = 1e-2
-    p.budget.value = 2
+    p.budget.value = "2"
     assert p.restart() and "starting with base_lr=0.01" in p.message.value
     wait_until(lambda: p.run_state() == "finished", what="the restarted run")
     assert p.trainer.max_epochs == 2 and [(c.step, c.name) for c in p.controls.history] == [(0, "base_lr")]

@@ -133,10 +133,12 @@ def register(sub) -> None:
     p = sub.add_parser("lab", help="copy the chapter notebooks into a folder (once) and start JupyterLab there")
     p.add_argument("dir", nargs="?", default="dsopt-notebooks", help="working folder (default ./dsopt-notebooks)")
     p.add_argument("--replace", action="store_true",
-                   help="replace notebooks you edited with dsopt's versions (yours are kept as NAME.ipynb.bak)")
+                   help="replace notebooks you edited with dsopt's versions (yours are kept as NAME.ipynb.bak, or "
+                        ".bak2, .bak3 ... when an earlier copy is there)")
     p.add_argument("--no-start", action="store_true", help="only copy the notebooks")
     p.set_defaults(func=cmd_lab, jupyter_args=[])
-    p.epilog = "options after -- go to `jupyter lab`, e.g. dsopt lab -- --no-browser --port 8899"
+    p.epilog = ("options after -- go to `jupyter lab`, e.g. dsopt lab -- --no-browser --port 8899 "
+                "(as root, --allow-root is added)")
     p = sub.add_parser("list", help="list chapters and their parameters with defaults")
     p.set_defaults(func=cmd_list)
 

@@ -1,0 +1,86 @@
+"""``dsopt lab`` without starting JupyterLab (issue 20 item 16): every earlier copy of an edited notebook is
+kept, one line per chapter is printed, and as root ``--allow-root`` is passed and said."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from dsopt.chapters import lab
+from dsopt.chapters.registry import CHAPTERS, notebooks_dir
+
+NB = "04_dynamic_weighting.ipynb"
+
+
+def test_replace_twice_keeps_both_edits_and_says_where(tmp_path, capsys):
+    folder = tmp_path / "lab"
+    lab.copy_notebooks(folder)
+    nb = folder / NB
+    shipped = (notebooks_dir() / NB).read_text()
+    for n, backup in ((1, NB + ".bak"), (2, NB + ".bak2"), (3, NB + ".bak3")):
+        nb.write_text(shipped.replace("Dynamic loss weighting", f"My edit {n}"))
+        capsys.readouterr()
+        lab.copy_notebooks(folder, replace=True)
+        out = capsys.readouterr().out
+        assert f"replaced {NB} (yours kept as {backup})" in out
+        assert nb.read_text() == shipped
+    for n, backup in ((1, NB + ".bak"), (2, NB + ".bak2"), (3, NB + ".bak3")):
+        assert f"My edit {n}" in (folder / backup).read_text()  # no edit was lost
+
+
+def test_one_line_per_chapter_not_one_per_stored_run(tmp_path, capsys):
+    folder = tmp_path / "lab"
+    lab.copy_notebooks(folder)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == f"dsopt: notebooks in {folder.resolve()}"
+    assert not any("stored_runs/" in line for line in lines)
+    assert len(lines) == len(CHAPTERS) + 1
+    for ch in CHAPTERS.values():
+        runs = len(list((notebooks_dir() / "stored_runs" / Path(ch.notebook).stem).rglob("*.json")))
+        line = next(line for line in lines if f" {ch.notebook}" in line)
+        assert line.startswith(f"dsopt: copied   {ch.notebook}")
+        assert (f"; stored runs: {runs} copied" in line) if runs else ("stored runs" not in line)
+    # a run updated by a newer dsopt is counted in its chapter's line
+    run = next((folder / "stored_runs").rglob("*.json"))
+    run.write_text(run.read_text() + " ")
+    manifest = folder / lab.MANIFEST
+    m = json.loads(manifest.read_text())
+    m[str(run.relative_to(folder))] = lab._sha(run)  # as if dsopt had copied this version
+    manifest.write_text(json.dumps(m))
+    lab.copy_notebooks(folder)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"dsopt: {run.parent.name}: stored runs 1 updated", f"dsopt: notebooks in {folder.resolve()}"]
+
+
+def test_allow_root_is_passed_and_said_as_root(tmp_path, monkeypatch, capsys):
+    argv, note = lab.lab_command(tmp_path, ["--no-browser"], as_root=True)
+    assert argv[-2:] == ["--no-browser", "--allow-root"] and "running as root" in note
+    argv, note = lab.lab_command(tmp_path, ["--allow-root"], as_root=True)
+    assert argv.count("--allow-root") == 1
+    argv, note = lab.lab_command(tmp_path, ["--", "--port", "1"], as_root=False)
+    assert "--allow-root" not in argv and note == "" and argv[-2:] == ["--port", "1"]
+    # start_lab prints the command it runs (execv replaced: nothing is started here)
+    ran = []
+    monkeypatch.setattr(lab.os, "geteuid", lambda: 0, raising=False)
+    monkeypatch.setattr(lab.os, "execv", lambda exe, args: ran.append(args))
+    monkeypatch.chdir(os.getcwd())  # start_lab changes directory: restored afterwards
+    lab.start_lab(tmp_path, ["--no-browser"])
+    out = capsys.readouterr().out
+    assert ran and ran[0][-1] == "--allow-root"
+    assert out.startswith("dsopt: starting JupyterLab: python -m jupyterlab ") and "--allow-root" in out
+    assert "running as root" in out
+
+
+def test_the_quick_start_leaves_nothing_untracked_in_a_clone():
+    """`dsopt lab` (dsopt-notebooks/) and the notebooks' run cache (.dsopt-cache/) are ignored by git."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    if not (repo / ".git").exists():
+        pytest.skip("not a git checkout")
+    paths = ["dsopt-notebooks/01_lr_restarts.ipynb", ".dsopt-cache/01/x.json", "dsopt-notebooks/.dsopt-cache/01/x"]
+    proc = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=repo, capture_output=True, text=True,
+                          check=False)
+    assert proc.stdout.split() == paths, proc.stdout + proc.stderr
