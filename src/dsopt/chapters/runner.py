@@ -18,8 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dsopt.chapters.kernel import execute
 from dsopt.chapters.registry import get_chapter, is_checkout, notebooks_dir
 from dsopt.chapters.results import load_metrics
+from dsopt.util.atomic import atomic_write_text
 
 #: Environment variables that configure the *tests'* use of stored runs; a user's run never inherits them.
 _TEST_ONLY_ENV = ("DSOPT_STORED_RUNS_ONLY", "DSOPT_STORED_RUNS_VERIFY")
@@ -55,6 +57,57 @@ def _tail(traceback: list[str], n: int = 3) -> str:
     text = _ANSI.sub("", "\n".join(traceback or []))
     frames = [ln.strip() for ln in text.splitlines() if ln.strip().startswith(("File ", "Cell In"))]
     return "\n".join(f"  at {f}" for f in frames[-n:])
+
+
+class KernelFailure(ChapterRunError):
+    """The kernel died, did not start, ran past the cell time limit, or the notebook could not be written:
+    one line naming the cause and the fix (no traceback of papermill's internals)."""
+
+    def __init__(self, chapter: str, notebook: str | None, cause: str, fix: str):
+        ChapterRunError.__init__(self, chapter, notebook or "", None, "", "")
+        self.args = (chapter, notebook, cause, fix)
+        self.cause, self.fix = cause, fix
+
+    def __str__(self) -> str:
+        where = f"; partial notebook: {display_path(self.notebook)}" if self.notebook else ""
+        return f"chapter {self.chapter}: {self.cause}{where}; {self.fix}"
+
+
+def _running_cell(notebook: Path | None) -> str:
+    """" in code cell N" for the last code cell papermill started in the partial notebook, else ""."""
+    import nbformat
+
+    try:
+        cells = [c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
+    except Exception:  # noqa: BLE001 - no (readable) notebook: say less
+        return ""
+    started = [i for i, c in enumerate(cells, 1) if c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    return f" in code cell {started[-1]}" if started else ""
+
+
+def kernel_failure(chapter: str, notebook: Path | None, exc: Exception, timeout: int | None) -> KernelFailure | None:
+    """The :class:`KernelFailure` for an exception papermill/nbclient raised, or None when it is none of these."""
+    import errno
+
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    kept = str(notebook) if notebook is not None and notebook.is_file() else None
+    if isinstance(exc, DeadKernelError):
+        said = getattr(exc, "kernel_log", "")
+        return KernelFailure(chapter, kept, f"the kernel died{_running_cell(notebook)} (a crash, os._exit, or out of "
+                             "memory: the system may have killed it)" + (f"; its last words: {said!r}" if said else ""),
+                             "free memory or run a smaller -p scale, then run again")
+    if isinstance(exc, CellTimeoutError):
+        return KernelFailure(chapter, kept, f"a cell ran past the {timeout} s cell time limit{_running_cell(notebook)}",
+                             "give a larger --timeout (or none) or a smaller -p scale")
+    if isinstance(exc, RuntimeError) and "Kernel didn't respond" in str(exc):
+        return KernelFailure(chapter, kept, f"the Python kernel did not start ({exc})",
+                             "check that `python -m ipykernel_launcher --version` works in this environment and that "
+                             "the machine is not overloaded, then run again")
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return KernelFailure(chapter, kept, f"could not write {exc.filename or 'the notebook'}: {exc.strerror} "
+                             "(the previous complete copy is kept)", "free disk space or give another --out, then run again")
+    return None
 
 
 def display_path(path: str | os.PathLike, base: str | os.PathLike | None = None) -> str:
@@ -103,14 +156,22 @@ def run_chapter(
     dst = out / ch.notebook
     try:
         with _patched_environ(_headless_env()):
-            papermill.execute_notebook(
-                str(src), str(dst), parameters=params, kernel_name="python3", prepare_only=prepare_only,
-                progress_bar=progress, cwd=str(work), store_widget_state=False, execution_timeout=timeout,
-                config=_kernel_config(),
-            )
+            execute(papermill.execute_notebook, str(src), str(dst), parameters=params,
+                    kernel_name="python3", prepare_only=prepare_only, progress_bar=progress, cwd=str(work),
+                    store_widget_state=False, execution_timeout=timeout)
     except PapermillExecutionError as exc:
         clean_executed(dst)
         raise ChapterRunError(ch.id, str(dst), exc.exec_count, exc.ename, exc.evalue, _tail(exc.traceback)) from None
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (Terminated): the kernel is gone, say where the notebook is
+        clean_executed(dst)
+        exc.notebook = str(dst) if dst.is_file() else None
+        raise
+    except Exception as exc:
+        failure = kernel_failure(ch.id, dst, exc, timeout)
+        if failure is None:
+            raise
+        clean_executed(dst)
+        raise failure from None
     clean_executed(dst)
     result = {"notebook": str(dst), "parameters": params}
     if not prepare_only:
@@ -130,7 +191,7 @@ def update_committed_notebook(chapter: str, *, progress: bool = True, timeout: i
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from dsopt.util.atomic import atomic_write_bytes, atomic_write_text
+    from dsopt.util.atomic import atomic_write_bytes
     from dsopt.util.runfile import RunFileError, read_run
 
     ch = get_chapter(chapter)
@@ -149,12 +210,17 @@ def update_committed_notebook(chapter: str, *, progress: bool = True, timeout: i
         env["DSOPT_STORED_RUNS"] = "0"
         try:
             with _patched_environ(env):
-                papermill.execute_notebook(str(src), str(dst), kernel_name="python3", progress_bar=progress,
-                                           cwd=str(work), store_widget_state=False, execution_timeout=timeout,
-                                           config=_kernel_config())
+                execute(papermill.execute_notebook, str(src), str(dst),
+                        kernel_name="python3", progress_bar=progress, cwd=str(work), store_widget_state=False,
+                        execution_timeout=timeout)
         except PapermillExecutionError as exc:
             raise ChapterRunError(ch.id, "(not kept: the committed notebook is unchanged)", exc.exec_count,
                                   exc.ename, exc.evalue, _tail(exc.traceback)) from None
+        except Exception as exc:
+            failure = kernel_failure(ch.id, None, exc, timeout)
+            if failure is None:
+                raise
+            raise failure from None
         clean_executed(dst)
         runs = []
         for path in sorted((work / ".dsopt-cache").rglob("*.json")):
@@ -192,8 +258,6 @@ def export_html(notebook: str | os.PathLike) -> str:
     import nbformat
     from nbconvert.exporters import get_exporter
 
-    from dsopt.util.atomic import atomic_write_text
-
     path = Path(notebook)
     body, _ = get_exporter("dsopt_html")().from_notebook_node(nbformat.read(path, as_version=4))
     out = path.with_suffix(".html")
@@ -209,16 +273,6 @@ def _headless_env() -> dict:
         env.pop(name, None)
     env["DSOPT_FRONTEND"] = "0"
     return env
-
-
-def _kernel_config():
-    """Kernels talk to papermill over local IPC sockets (files in the Jupyter runtime folder) instead of
-    TCP: nothing listens on a port, and the kernel has no reason to warn about unencrypted TCP."""
-    from traitlets.config import Config
-
-    config = Config()
-    config.KernelManager.transport = "ipc"
-    return config
 
 
 class _patched_environ:
@@ -250,5 +304,5 @@ def clean_executed(path: str | os.PathLike) -> None:
     for key in ("input_path", "output_path"):
         changed |= meta.pop(key, None) is not None
     if changed:
-        nbformat.write(nb, path)
+        atomic_write_text(path, nbformat.writes(nb))  # a kill here leaves papermill's complete copy
 

@@ -1,0 +1,119 @@
+"""``dsopt run`` with real kernels on tiny notebooks (issue 23): runs at once in one folder, SIGTERM, a dead kernel,
+a cell time limit, a write that fails half-way. Each test puts a few-cell notebook where chapter 01's would be
+(``DSOPT_NOTEBOOKS``) and runs the real command line, so kernel start-up, connection files and signals are real.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+
+NOTEBOOK = "01_lr_restarts.ipynb"  # where chapter 01's notebook would be: the runner's own code path, no chapter code
+ARGS = ["-p", "tasks", "digits", "-q"]  # digits is bundled: no dataset check can refuse the run
+
+
+def _notebook(folder: Path, *cells: str) -> None:
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    params = nbformat.v4.new_code_cell('tasks = "digits"\nepochs = 2\nmetrics_path = ""')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, *(nbformat.v4.new_code_cell(c) for c in cells)]
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / NOTEBOOK)
+
+
+def _env(tmp_path: Path) -> dict:
+    """The test's environment, plus: notebooks from tmp_path/nb, a temp folder of their own (checked empty after)."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    return {**os.environ, "DSOPT_NOTEBOOKS": str(tmp_path / "nb"), "TMPDIR": str(tmp_path / "tmp"),
+            "PYTHONPATH": os.pathsep.join(sys.path)}
+
+
+def _dsopt(tmp_path: Path, *argv: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "dsopt.cli", "run", "01", *ARGS, *argv], cwd=tmp_path / "work",
+                            env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _no_leftovers(tmp_path: Path) -> None:
+    """No socket in the working folder, nothing (connection file, private folder) in the runs' temp folder."""
+    assert not list((tmp_path / "work").glob("kernel-ipc*")), "IPC sockets left in the working folder"
+    assert not list((tmp_path / "tmp").iterdir()), f"left in the temp folder: {list((tmp_path / 'tmp').iterdir())}"
+
+
+@pytest.fixture
+def work(tmp_path):
+    (tmp_path / "work").mkdir()
+    return tmp_path
+
+
+def test_three_runs_at_once_in_one_folder_all_succeed_and_leave_nothing(work):
+    _notebook(work / "nb", "from dsopt.chapters.results import save_metrics\n"
+                           "import os\nsave_metrics(metrics_path, {'pid': os.getpid()})")
+    procs = [_dsopt(work, "--out", f"o{i}") for i in range(3)]  # started within milliseconds of each other
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    for rc, out, err in results:
+        assert rc == 0, err
+    pids = {json.loads((work / "work" / f"o{i}" / "metrics.json").read_text())["pid"] for i in range(3)}
+    assert len(pids) == 3  # three kernels, each wrote its own run's metrics
+    _no_leftovers(work)
+
+
+def _read_line_from_fifo(path: Path, proc: subprocess.Popen, timeout: float = 60) -> str:
+    """Block until the kernel writes a line into the FIFO (or the run ends: then fail with its stderr)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        ready, _, _ = select.select([fd, proc.stderr], [], [], timeout)
+        assert fd in ready, f"the cell never started: {proc.poll()} {proc.stderr.read() if proc.poll() is not None else ''}"
+        return os.read(fd, 100).decode()
+    finally:
+        os.close(fd)
+
+
+def test_sigterm_mid_cell_kills_the_kernel_says_terminated_and_keeps_the_partial_notebook(work):
+    fifo = work / "ready"
+    os.mkfifo(fifo)
+    _notebook(work / "nb", "x = 41 + 1",
+              f"import os, time\nwith open({str(fifo)!r}, 'w') as f:\n    f.write(str(os.getpid()))\ntime.sleep(600)")
+    proc = _dsopt(work, "--out", "o")
+    kernel = psutil.Process(int(_read_line_from_fifo(fifo, proc)))
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(timeout=60)
+    err = proc.stderr.read().splitlines()
+    assert rc == 143, err
+    assert err == ["dsopt: terminated", f"partial notebook: o/{NOTEBOOK}"]
+    assert not kernel.is_running() or kernel.status() == psutil.STATUS_ZOMBIE, "the kernel outlived dsopt run"
+    nb = nbformat.read(work / "work" / "o" / NOTEBOOK, as_version=4)  # complete JSON: the last save before the kill
+    assert [c.source for c in nb.cells if c.cell_type == "code"][2] == "x = 41 + 1"
+    _no_leftovers(work)
+
+
+def test_a_dead_kernel_is_one_dsopt_line_naming_cause_and_fix(work):
+    _notebook(work / "nb", "x = 1", "import os\nos._exit(1)")
+    proc = _dsopt(work, "--out", "o")
+    rc, (out, err) = proc.wait(timeout=60), proc.communicate()
+    assert rc == 1
+    lines = err.splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("dsopt: chapter 01: the kernel died in code cell 4 ")  # params, injected, x = 1, exit
+    assert f"partial notebook: o/{NOTEBOOK}" in lines[0] and "free memory" in lines[0]
+    _no_leftovers(work)
+
+
+def test_a_cell_past_the_time_limit_is_one_dsopt_line_naming_the_limit(work):
+    _notebook(work / "nb", "import time\ntime.sleep(120)")
+    proc = _dsopt(work, "--out", "o", "--timeout", "2")
+    rc, (out, err) = proc.wait(timeout=60), proc.communicate()
+    assert rc == 1
+    lines = err.splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("dsopt: chapter 01: a cell ran past the 2 s cell time limit in code cell 3")
+    assert "--timeout" in lines[0].split("; ")[-1]
+    _no_leftovers(work)
