@@ -29,6 +29,8 @@ from dsopt.util.atomic import atomic_write_text
 
 #: Seconds the main thread waits for papermill to write the partial notebook after the kernel was killed.
 _WIND_DOWN_S = 20.0
+#: Name of the private kernel folders: ``dsopt-kernel-PID-RANDOM``.
+_PREFIX = "dsopt-kernel-"
 #: AF_UNIX socket paths are limited to ~107 bytes: a longer temp folder falls back to /tmp.
 _MAX_BASE = 60
 
@@ -56,13 +58,31 @@ def sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _remove_stale(base: Path) -> None:
+    """Remove the kernel folders of runs that were killed (``kill -9``: no ``finally`` ran): ours, whose pid is gone."""
+    for folder in base.glob(f"{_PREFIX}*-*"):
+        pid = folder.name[len(_PREFIX):].split("-", 1)[0]
+        try:
+            if not pid.isdigit() or folder.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # alive (PermissionError: someone else's process), or the folder went meanwhile
+            continue
+
+
 @contextlib.contextmanager
 def private_folder() -> Iterator[Path]:
-    """A fresh 0700 folder for one run's kernel files; removed (with whatever is in it) on every exit."""
+    """A fresh 0700 folder for one run's kernel files; removed (with whatever is in it) on every exit.
+
+    Its name carries this process's id, so a later run removes it if this one was killed with no chance to.
+    """
     base = tempfile.gettempdir()
     if len(base) > _MAX_BASE and os.path.isdir("/tmp"):
         base = "/tmp"
-    path = Path(tempfile.mkdtemp(prefix="dsopt-kernel-", dir=base))  # mode 0700, a name nobody else has
+    _remove_stale(Path(base))
+    path = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=base))  # 0700, a name nobody else has
     try:
         yield path
     finally:
@@ -161,13 +181,15 @@ def atomic_notebook_writes() -> Iterator[None]:
                     raise FileNotFoundError(f"output folder {dirname} doesn't exist.")
                 atomic_write_text(path, buf)
 
-    entry = ("local", AtomicLocalHandler())
-    papermill_io._handlers.insert(0, entry)  # papermill_io.register does the same (LIFO); it has no unregister
+    # papermill picks the *last* "local" entry (its get_handler keeps overwriting it), and has no unregister:
+    # swap the entries in place and put the originals back after.
+    saved = list(papermill_io._handlers)
+    papermill_io._handlers[:] = [(scheme, AtomicLocalHandler() if scheme == "local" else handler)
+                                 for scheme, handler in saved]
     try:
         yield
     finally:
-        with contextlib.suppress(ValueError):
-            papermill_io._handlers.remove(entry)
+        papermill_io._handlers[:] = saved
 
 
 def execute(run: Callable[..., object], *args, **kwargs) -> object:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dsopt.chapters.kernel import Terminated, sigterm_raises
 from dsopt.cli import chapters, data, doctor, monitor
 from dsopt.data.errors import DataError
 from dsopt.util.validation import ParameterError
@@ -41,13 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         args.jupyter_args = extra
     try:
-        return int(args.func(args) or 0)
+        with sigterm_raises():  # SIGTERM unwinds like Ctrl-C: finally blocks run, a run's kernel is killed
+            return int(args.func(args) or 0)
     except (ParameterError, DataError, FileNotFoundError) as exc:
         print(f"dsopt: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (dsopt.chapters.kernel.Terminated): the kernel is gone
-        from dsopt.chapters.kernel import Terminated
-
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated): a run's kernel is gone
         print("dsopt: terminated" if isinstance(exc, Terminated) else "dsopt: interrupted", file=sys.stderr)
         if getattr(exc, "notebook", None):
             from dsopt.chapters.runner import display_path
