@@ -79,7 +79,7 @@ def _read_line_from_fifo(path: Path, proc: subprocess.Popen, timeout: float = 60
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
         ready, _, _ = select.select([fd, proc.stderr], [], [], timeout)
-        assert fd in ready, f"the cell never started: {proc.poll()} {proc.stderr.read() if proc.poll() is not None else ''}"
+        assert fd in ready, f"the cell never started (exit {proc.poll()}): {proc.stderr.read() if proc.poll() else ''}"
         return os.read(fd, 100).decode()
     finally:
         os.close(fd)

@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole ``dsopt`` parser; each subcommand sets ``func(args) -> exit code``."""
     parser = argparse.ArgumentParser(
         prog="dsopt", description="dsopt: an interactive optimization workbench.",
-        epilog="exit codes: 0 done, 1 a run failed, 2 refused (usage, bad parameter, missing data), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)")
+        epilog="exit codes: 0 done, 1 a run failed, 2 refused (usage, bad parameter, missing data), "
+               "130 interrupted (Ctrl-C), 143 terminated (SIGTERM)")
     sub = parser.add_subparsers(dest="command", required=True)
     for group in (chapters, data, doctor, monitor):
         group.register(sub)
