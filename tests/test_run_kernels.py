@@ -160,3 +160,19 @@ def test_a_run_killed_in_the_middle_of_a_notebook_save_leaves_the_previous_compl
     nb = nbformat.read(work / "work" / "o" / NOTEBOOK, as_version=4)  # valid JSON, not cut off
     assert [c.source for c in nb.cells] == [f"cell {i}" for i in range(len(nb.cells))] and len(nb.cells) >= 3
     assert (work / "work" / "o" / NOTEBOOK).stat().st_size < 64 * 1024
+
+
+def test_a_kernel_that_cannot_start_is_one_dsopt_line(work):
+    """The python3 kernel spec points at a program that exits at once (a broken environment)."""
+    spec = work / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-c", "raise SystemExit(3)", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "broken", "language": "python"}))
+    _notebook(work / "nb", "x = 1")
+    proc = subprocess.run([sys.executable, "-m", "dsopt.cli", "run", "01", *ARGS, "--out", "o"], cwd=work / "work",
+                          env={**_env(work), "JUPYTER_PATH": str(work / "jupyter")}, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dsopt: chapter 01: the Python kernel did not start"), proc.stderr
+    _no_leftovers(work)

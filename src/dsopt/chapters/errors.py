@@ -82,10 +82,10 @@ def kernel_failure(chapter: str, notebook: Path | None, exc: Exception, timeout:
     if isinstance(exc, CellTimeoutError):
         return KernelFailure(chapter, kept, f"a cell ran past the {timeout} s cell time limit{_running_cell(notebook)}",
                              "give a larger --timeout (or none) or a smaller -p scale")
-    if isinstance(exc, RuntimeError) and "Kernel didn't respond" in str(exc):
+    if isinstance(exc, RuntimeError) and any(m in str(exc) for m in ("Kernel didn't respond", "Kernel died before")):
         return KernelFailure(chapter, kept, f"the Python kernel did not start ({exc})",
-                             "check that `python -m ipykernel_launcher --version` works in this environment and that "
-                             "the machine is not overloaded, then run again")
+                             "check the python3 kernel (`jupyter kernelspec list`; `python -m ipykernel install "
+                             "--user` repairs it) or, on an overloaded machine, run again later")
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
         return KernelFailure(chapter, kept, f"could not write {exc.filename or 'the notebook'}: {exc.strerror} "
                              "(the previous complete copy is kept)",
