@@ -202,6 +202,7 @@ def execute(run: Callable[..., object], *args, **kwargs) -> object:
     outcome: dict = {}
     with private_folder() as folder, atomic_notebook_writes(), quiet_papermill_log(), sigterm_raises():
         registry = KernelRegistry(folder / "kernel-stderr.log")
+
         def work():
             try:
                 outcome["value"] = run(*args, **kwargs, config=kernel_config(folder),
@@ -214,8 +215,8 @@ def execute(run: Callable[..., object], *args, **kwargs) -> object:
             worker.start()
             worker.join()  # interruptible: a signal's exception is raised here, in the main thread
         except BaseException:
-            ignore = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)} \
-                if threading.current_thread() is threading.main_thread() else {}
+            main = threading.current_thread() is threading.main_thread()  # a second Ctrl-C must not cut the cleanup
+            ignore = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
             try:
                 registry.kill_all()
                 worker.join(_WIND_DOWN_S)  # papermill sees the dead kernel and saves the partial notebook
