@@ -75,7 +75,7 @@ KINDS = ("notebook", "nbval", "browser", "install", "process")
 #: (measured 4-50 s each on 2 cores). They are not ``unit``, so ``-m unit`` stays a quick subset (README).
 PROCESS_FILES = {"test_distributed_launcher.py", "test_distributed_equivalence.py", "test_distributed_panel.py",
                  "test_jobs_execution.py", "test_monitor_cli.py", "test_monitor_prometheus.py",
-                 "test_monitor_loop.py"}
+                 "test_monitor_loop.py", "test_run_kernels.py"}
 PROCESS_TESTS = {"test_everything_runs_with_the_network_forbidden_and_reproduces_across_processes",
                  "test_trained_minilm_classifier_is_cached", "test_run_blocks_run_as_written",
                  "test_tiny_study_runs_pairs_and_filters", "test_domain_embedding_nn_matrix_is_what_textattack_uses",

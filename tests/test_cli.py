@@ -245,3 +245,14 @@ def test_data_list_is_short_and_shows_each_registered_licence(capsys):
     assert max(len(line) for line in out.splitlines()) <= 100
     for name, info in DATASETS.items():
         assert any(line.startswith(name) and info.licence in line for line in out.splitlines()), name
+
+
+@pytest.mark.parametrize("value, message", [("-1", "must be in [0, 604800] seconds (0: no limit); got -1"),
+                                            ("1e9", "must be whole seconds; got '1e9'"),
+                                            ("soon", "must be whole seconds; got 'soon'")])
+def test_a_bad_timeout_is_refused_before_a_kernel_starts(monkeypatch, capsys, value, message):
+    started = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: started.append(a))
+    with pytest.raises(SystemExit) as info:
+        main(["run", "01", "--timeout", value])
+    assert info.value.code == 2 and message in capsys.readouterr().err and started == []

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dsopt.augment.offline import NltkDataMissing, OfflineError
-from dsopt.chapters.runner import ChapterRunError
+from dsopt.chapters.runner import ChapterRunError, KernelFailure
 from dsopt.data.errors import ChecksumMismatchError, CorruptFileError, DataError, DataUnavailableError
 from dsopt.data.nltk import NltkDataError, WordNetMissingError
 from dsopt.distributed.launcher import (BackendUnavailable, DistributedError, PauseUnsupported, WorkerFailed, WorkersLost,
@@ -33,6 +33,8 @@ ERRORS = [
     (RunFileError, ("/cache/abc.json", "checksum mismatch"), {}),
     (ChapterRunError, ("04", "runs/04/04_dynamic_weighting.ipynb", 11, "DataUnavailableError", "Dataset 'x' ...",
                        "  at Cell In[11], line 3"), {}),
+    (KernelFailure, ("01", "runs/01/01_lr_restarts.ipynb", "the kernel died in code cell 4 (...)",
+                     "free memory or run a smaller -p scale, then run again"), {}),
     (JobsCancelled, ("schedule comparison", 5, 24), {}),
     (StoredRunError, ("3 of 24 runs ... regenerate with `dsopt run 01 --update-notebook`",), {}),
     (PrometheusNotFound, ("the prometheus server binary was not found on PATH: install ...",), {}),

@@ -5,67 +5,32 @@ fetched) before a kernel starts. The executed notebook carries no absolute path 
 kernel runs in the working folder and ``metrics_path`` is injected relative to it, papermill's
 input/output paths are dropped, and widget state is not stored (each plotly FigureWidget would add
 ~5 MB of plotly.js). A failing cell raises :class:`ChapterRunError` with the cell's error in a few
-lines and the path of the partial notebook.
+lines and the path of the partial notebook; a dead kernel, a cell past ``timeout``, a kernel that does not
+start or a full disk raise :class:`KernelFailure` (one line: cause and fix). How the kernel runs (a private
+folder per run, papermill in a worker thread so Ctrl-C/SIGTERM kill the kernel, atomic notebook writes) is
+:mod:`dsopt.chapters.kernel`.
 """
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from dsopt.chapters.errors import (  # noqa: F401 - ChapterRunError, KernelFailure, display_path: importable from here
+    ChapterRunError, KernelFailure, display_path, kernel_failure, traceback_tail)
+from dsopt.chapters.kernel import execute
 from dsopt.chapters.registry import get_chapter, is_checkout, notebooks_dir
 from dsopt.chapters.results import load_metrics
+from dsopt.util.atomic import atomic_write_text
 
 #: Environment variables that configure the *tests'* use of stored runs; a user's run never inherits them.
 _TEST_ONLY_ENV = ("DSOPT_STORED_RUNS_ONLY", "DSOPT_STORED_RUNS_VERIFY")
 #: Name of the file listing a chapter's stored runs (``notebooks/stored_runs/NN_slug/index.json``).
 INDEX = "index.json"
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-class ChapterRunError(RuntimeError):
-    """A chapter notebook failed in a cell. ``str()`` is a short summary; ``.notebook`` the partial notebook."""
-
-    def __init__(self, chapter: str, notebook: str, cell: int | None, ename: str, evalue: str, tail: str = ""):
-        super().__init__(chapter, notebook, cell, ename, evalue, tail)  # all arguments: picklable
-        self.chapter, self.notebook, self.cell = chapter, notebook, cell
-        self.ename, self.evalue, self.tail = ename, evalue, tail
-
-    def __str__(self) -> str:
-        where = f"cell {self.cell}" if self.cell is not None else "a cell"
-        lines = [f"chapter {self.chapter} failed in {where}: {self.ename}: {_shorten(self.evalue)}"]
-        if self.tail:
-            lines.append(self.tail)
-        lines.append(f"partial notebook: {display_path(self.notebook) if self.notebook.startswith('/') else self.notebook}")
-        return "\n".join(lines)
-
-
-def _shorten(text: str, max_lines: int = 12) -> str:
-    lines = _ANSI.sub("", str(text)).strip().splitlines()
-    return "\n".join(lines[:max_lines] + ([f"... ({len(lines) - max_lines} more lines)"] if len(lines) > max_lines else []))
-
-
-def _tail(traceback: list[str], n: int = 3) -> str:
-    """The last frames' locations of an IPython traceback (where it failed), without colours."""
-    text = _ANSI.sub("", "\n".join(traceback or []))
-    frames = [ln.strip() for ln in text.splitlines() if ln.strip().startswith(("File ", "Cell In"))]
-    return "\n".join(f"  at {f}" for f in frames[-n:])
-
-
-def display_path(path: str | os.PathLike, base: str | os.PathLike | None = None) -> str:
-    """``path`` relative to ``base`` (default: the current folder) when it lies inside it, else as is."""
-    path = Path(path)
-    try:
-        return str(path.relative_to(Path(base or Path.cwd()).resolve()))
-    except ValueError:
-        return str(path)
-
-
 def run_chapter(
     chapter: str,
     parameters: dict[str, Any] | None = None,
@@ -103,14 +68,23 @@ def run_chapter(
     dst = out / ch.notebook
     try:
         with _patched_environ(_headless_env()):
-            papermill.execute_notebook(
-                str(src), str(dst), parameters=params, kernel_name="python3", prepare_only=prepare_only,
-                progress_bar=progress, cwd=str(work), store_widget_state=False, execution_timeout=timeout,
-                config=_kernel_config(),
-            )
+            execute(papermill.execute_notebook, str(src), str(dst), parameters=params,
+                    kernel_name="python3", prepare_only=prepare_only, progress_bar=progress, cwd=str(work),
+                    store_widget_state=False, execution_timeout=timeout)
     except PapermillExecutionError as exc:
         clean_executed(dst)
-        raise ChapterRunError(ch.id, str(dst), exc.exec_count, exc.ename, exc.evalue, _tail(exc.traceback)) from None
+        raise ChapterRunError(ch.id, str(dst), exc.exec_count, exc.ename, exc.evalue,
+                              traceback_tail(exc.traceback)) from None
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (Terminated): the kernel is gone, say where the notebook is
+        clean_executed(dst)
+        exc.notebook = str(dst) if dst.is_file() else None
+        raise
+    except Exception as exc:
+        failure = kernel_failure(ch.id, dst, exc, timeout)
+        if failure is None:
+            raise
+        clean_executed(dst)
+        raise failure from None
     clean_executed(dst)
     result = {"notebook": str(dst), "parameters": params}
     if not prepare_only:
@@ -130,7 +104,7 @@ def update_committed_notebook(chapter: str, *, progress: bool = True, timeout: i
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from dsopt.util.atomic import atomic_write_bytes, atomic_write_text
+    from dsopt.util.atomic import atomic_write_bytes
     from dsopt.util.runfile import RunFileError, read_run
 
     ch = get_chapter(chapter)
@@ -149,12 +123,17 @@ def update_committed_notebook(chapter: str, *, progress: bool = True, timeout: i
         env["DSOPT_STORED_RUNS"] = "0"
         try:
             with _patched_environ(env):
-                papermill.execute_notebook(str(src), str(dst), kernel_name="python3", progress_bar=progress,
-                                           cwd=str(work), store_widget_state=False, execution_timeout=timeout,
-                                           config=_kernel_config())
+                execute(papermill.execute_notebook, str(src), str(dst),
+                        kernel_name="python3", progress_bar=progress, cwd=str(work), store_widget_state=False,
+                        execution_timeout=timeout)
         except PapermillExecutionError as exc:
             raise ChapterRunError(ch.id, "(not kept: the committed notebook is unchanged)", exc.exec_count,
-                                  exc.ename, exc.evalue, _tail(exc.traceback)) from None
+                                  exc.ename, exc.evalue, traceback_tail(exc.traceback)) from None
+        except Exception as exc:
+            failure = kernel_failure(ch.id, None, exc, timeout)
+            if failure is None:
+                raise
+            raise failure from None
         clean_executed(dst)
         runs = []
         for path in sorted((work / ".dsopt-cache").rglob("*.json")):
@@ -192,8 +171,6 @@ def export_html(notebook: str | os.PathLike) -> str:
     import nbformat
     from nbconvert.exporters import get_exporter
 
-    from dsopt.util.atomic import atomic_write_text
-
     path = Path(notebook)
     body, _ = get_exporter("dsopt_html")().from_notebook_node(nbformat.read(path, as_version=4))
     out = path.with_suffix(".html")
@@ -209,16 +186,6 @@ def _headless_env() -> dict:
         env.pop(name, None)
     env["DSOPT_FRONTEND"] = "0"
     return env
-
-
-def _kernel_config():
-    """Kernels talk to papermill over local IPC sockets (files in the Jupyter runtime folder) instead of
-    TCP: nothing listens on a port, and the kernel has no reason to warn about unencrypted TCP."""
-    from traitlets.config import Config
-
-    config = Config()
-    config.KernelManager.transport = "ipc"
-    return config
 
 
 class _patched_environ:
@@ -250,5 +217,5 @@ def clean_executed(path: str | os.PathLike) -> None:
     for key in ("input_path", "output_path"):
         changed |= meta.pop(key, None) is not None
     if changed:
-        nbformat.write(nb, path)
+        atomic_write_text(path, nbformat.writes(nb))  # a kill here leaves papermill's complete copy
 

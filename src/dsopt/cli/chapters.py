@@ -34,6 +34,17 @@ class _OnceEach(argparse.Action):
         setattr(namespace, self.dest, [*items, (name, value)])
 
 
+def _seconds(text: str) -> int:
+    """``--timeout``: whole seconds, 0 (no limit) to one week."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be whole seconds; got {text!r}") from None
+    if not 0 <= value <= 7 * 86400:
+        raise argparse.ArgumentTypeError(f"must be in [0, 604800] seconds (0: no limit); got {value}")
+    return value
+
+
 def cmd_list(args) -> int:
     from dsopt.chapters.registry import CHAPTERS
 
@@ -83,13 +94,14 @@ def cmd_run(args) -> int:
             raise ParameterError("-p", "--update-notebook runs the committed defaults; drop the -p and --out options")
         from dsopt.chapters.runner import update_committed_notebook
 
-        res = update_committed_notebook(args.chapter, progress=not args.quiet)
+        res = update_committed_notebook(args.chapter, progress=not args.quiet, timeout=args.timeout or None)
         print(f"updated: {display_path(res['notebook'])}")
         print(f"stored runs: {display_path(res['stored_runs'])} ({res['n_runs']} runs)")
         return 0
     from dsopt.chapters.runner import run_chapter
 
-    result = run_chapter(args.chapter, params, args.out, prepare_only=args.prepare_only, progress=not args.quiet)
+    result = run_chapter(args.chapter, params, args.out, prepare_only=args.prepare_only, progress=not args.quiet,
+                         timeout=args.timeout or None)
     if args.html and not args.prepare_only:
         from dsopt.chapters.runner import export_html
 
@@ -128,6 +140,8 @@ def register(sub) -> None:
     p.add_argument("--update-notebook", action="store_true",
                    help="maintainers: re-execute the committed notebook from nothing with its defaults and "
                         "store its runs in notebooks/stored_runs/")
+    p.add_argument("--timeout", type=_seconds, default=0, metavar="SECONDS",
+                   help="stop the run when one cell takes longer (default 0: no limit)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("lab", help="copy the chapter notebooks into a folder (once) and start JupyterLab there")
