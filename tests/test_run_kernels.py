@@ -39,9 +39,16 @@ def _env(tmp_path: Path) -> dict:
             "PYTHONPATH": os.pathsep.join(sys.path)}
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C reaches the run as from a terminal, even when pytest itself was started in the background by a
+    non-interactive shell (which starts it with SIGINT ignored, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _dsopt(tmp_path: Path, *argv: str, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "dsopt.cli", "run", "01", *ARGS, *argv], cwd=tmp_path / "work",
-                            env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+                            env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_from_a_terminal, **kw)
 
 
 def _no_leftovers(tmp_path: Path) -> None:
