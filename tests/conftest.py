@@ -188,7 +188,15 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_unconfigure(config):
-    """The session's scratch folder (HOME, Jupyter, caches: tens of MB) goes with the session, pass or fail."""
+    """The session's scratch folder (HOME, Jupyter, caches: tens of MB) goes with the session, pass or fail.
+
+    An IPython shell made by a test keeps its history database in that folder and closes it at exit: close it
+    now, before the folder goes (else "attempt to write a readonly database" after the summary)."""
+    shell_module = sys.modules.get("IPython.core.interactiveshell")
+    if shell_module is not None and shell_module.InteractiveShell.initialized():
+        shell = shell_module.InteractiveShell.instance()
+        atexit.unregister(shell.atexit_operations)
+        shell.atexit_operations()
     shutil.rmtree(_tmp, ignore_errors=True)
 
 
