@@ -44,7 +44,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from dsopt.studies.fingerprint import device_name, fingerprint, import_closure, machine  # noqa: F401 (re-exported)
+from dsopt.studies.fingerprint import fingerprint, machine
 from dsopt.util.runfile import RunFileError, read_run, seal, write_run
 from dsopt.util.validation import check_number
 
