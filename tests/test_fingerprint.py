@@ -69,6 +69,32 @@ def test_docstring_and_comment_edits_anywhere_invalidate_no_stored_run(package_c
             path.write_text(text)
 
 
+def test_verdict_and_presentation_edits_invalidate_no_stored_run(package_copy):
+    """A Study's summarize/table/compute/render/live act on finished results: rewriting them, the chapter's
+    verdict module, or what a declared module imports from one, stales nothing; editing ``measure`` does."""
+    before = _hashes(package_copy)
+    edits = [
+        (package_copy / "studies/lr_restarts.py", "        return render_verdict(verdict)\n",
+         "        return render_verdict(verdict) + '\\n(edited)'\n"),
+        (package_copy / "studies/attention_pruning/chapter.py", "    def live(self, params: Mapping[str, Any]):\n",
+         "    def live(self, params: Mapping[str, Any], extra=None):\n"),
+        (package_copy / "studies/monitoring/chapter.py", "from dsopt.studies.monitoring.verdict import compute, render\n",
+         "from dsopt.studies.monitoring.verdict import compute, render, assess\n"),
+        (package_copy / "studies/mixed_precision_verdict.py", "    return out\n", "    return list(out)\n"),
+    ]
+    restore = [(path, _edit(path, old, new)) for path, old, new in edits]
+    try:
+        assert _hashes(package_copy) == before
+        path = package_copy / "studies/lr_restarts.py"
+        restore.append((path, _edit(path, "        p = self.parameters(params)\n        out = compare_schedules(",
+                                    "        p = dict(self.parameters(params))\n        out = compare_schedules(")))
+        after = _hashes(package_copy)
+        assert {c for c in before if before[c] != after[c]} == {"01"}
+    finally:
+        for path, text in reversed(restore):
+            path.write_text(text)
+
+
 @pytest.mark.parametrize("module", ["dsopt.weighting.focal", "dsopt.lr.schedules", "dsopt.pruning.masking",
                                     "dsopt.monitor.charts", "dsopt.studies.lr_restarts", "dsopt.core.trainer"])
 def test_a_code_change_invalidates_exactly_the_studies_that_declare_the_module(package_copy, module):

@@ -13,11 +13,10 @@ from dsopt.studies.lr_restarts import (
     epochs_to_reach,
     per_batch_pitfall,
     study_schedules,
-    compute_verdict,
     format_table,
-    render_verdict,
     summarize,
 )
+from dsopt.studies.lr_restarts_verdict import compute_verdict, render_verdict
 from dsopt.stats import Claim
 from dsopt.util.validation import ParameterError
 

@@ -7,7 +7,7 @@ from conftest import assert_portable
 
 from dsopt.chapters.results import to_jsonable
 from dsopt.chapters.runner import run_chapter
-from dsopt.studies.lr_restarts import compute_verdict, render_verdict
+from dsopt.studies.lr_restarts_verdict import compute_verdict, render_verdict
 
 pytestmark = pytest.mark.notebook
 

@@ -7,7 +7,7 @@ from conftest import assert_portable
 
 from dsopt.chapters.results import to_jsonable
 from dsopt.chapters.runner import run_chapter
-from dsopt.studies.mixed_precision import compute, render
+from dsopt.studies.mixed_precision_verdict import compute, render
 
 pytestmark = pytest.mark.notebook
 

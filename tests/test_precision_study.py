@@ -10,6 +10,7 @@ from dsopt.models import TransformerClassifier
 from dsopt.models.masked_lm import IGNORE, MaskedLM, mask_tokens, transfer_encoder
 from dsopt.stats import Claim
 from dsopt.studies import mixed_precision as mp
+from dsopt.studies import mixed_precision_verdict as mpv
 
 
 # ----------------------------------------------------------------------------------------- masking and transfer
@@ -79,7 +80,7 @@ def speed(ms: dict[str, list[float]]) -> dict:
 
 
 def test_verdict_slower_and_barely_smaller_is_contradicted():
-    v = mp.compute(table({"fp32": [0.80, 0.82, 0.81], "bf16": [0.805, 0.81, 0.815]}),
+    v = mpv.compute(table({"fp32": [0.80, 0.82, 0.81], "bf16": [0.805, 0.81, 0.815]}),
                    speed({"fp32": [100.0, 104.0, 98.0, 101.0], "bf16": [300.0, 320.0, 290.0, 305.0]}),
                    memory({"fp32": [100.0, 120.0, 110.0], "bf16": [90.0, 108.0, 99.0]}, {"fp32": 60.0, "bf16": 45.0}))
     assert v["speed"]["bf16"]["status"] == "contradicted"
@@ -87,19 +88,19 @@ def test_verdict_slower_and_barely_smaller_is_contradicted():
     assert v["memory"]["bf16"]["status"] == "contradicted"
     assert v["numbers"]["bf16"]["memory_change"] == pytest.approx(-0.10)
     assert v["max_saving"] == pytest.approx(0.5 * 60 / 110)
-    text = mp.render(v)
+    text = mpv.render(v)
     assert text.index("**contradicted**") < text.index("Where the memory goes")
     assert "slower than fp32 on this CPU (vector capability AVX2)" in text and "NVIDIA" in text
     assert "load average 1.0, 1.5" in text
 
 
 def test_verdict_fast_and_small_is_supported_and_two_seeds_never_decide():
-    v = mp.compute(table({"fp32": [0.80, 0.82, 0.81], "fp16": [0.80, 0.82, 0.81]}),
+    v = mpv.compute(table({"fp32": [0.80, 0.82, 0.81], "fp16": [0.80, 0.82, 0.81]}),
                    speed({"fp32": [250.0, 260.0, 240.0], "fp16": [80.0, 84.0, 78.0]}),
                    memory({"fp32": [100.0, 120.0, 110.0], "fp16": [50.0, 60.0, 55.0]}, {"fp32": 100.0, "fp16": 50.0}))
     assert v["speed"]["fp16"]["status"] == "supported" and v["memory"]["fp16"]["status"] == "supported"
     assert v["accuracy"]["fp16"]["status"] == "supported"  # identical seeds: the difference is exactly 0
-    two = mp.compute(table({"fp32": [0.80, 0.82], "fp16": [0.80, 0.82]}),
+    two = mpv.compute(table({"fp32": [0.80, 0.82], "fp16": [0.80, 0.82]}),
                      speed({"fp32": [250.0, 260.0], "fp16": [80.0, 84.0]}),
                      memory({"fp32": [100.0, 120.0], "fp16": [50.0, 60.0]}, {"fp32": 100.0, "fp16": 50.0}))
     assert {two[k]["fp16"]["status"] for k in ("speed", "memory", "accuracy")} == {"inconclusive"}
@@ -110,12 +111,12 @@ def test_verdict_claims_are_parameters_and_modes_form_a_holm_family():
     sp = speed({"fp32": [100.0, 101.0, 99.0], "bf16": [60.0, 61.0, 59.0], "fp16": [45.0, 46.0, 44.0]})
     mem = memory({"fp32": [100.0, 101.0, 99.0], "bf16": [70.0, 71.0, 69.0], "fp16": [70.0, 71.0, 69.0]},
                  {"fp32": 60.0, "bf16": 30.0, "fp16": 30.0})
-    v = mp.compute(tbl, sp, mem, speed_claim=Claim.at_least(1.5, on="ratio", text="1.5x"))
+    v = mpv.compute(tbl, sp, mem, speed_claim=Claim.at_least(1.5, on="ratio", text="1.5x"))
     assert v["claims"]["speed"]["text"] == "1.5x" and v["modes"] == ["bf16", "fp16"]
     assert v["speed"]["bf16"]["status"] == "supported" and v["speed"]["fp16"]["status"] == "supported"
     assert "Holm" in (v["speed"]["fp16"]["correction"] or "")
     with pytest.raises(ValueError, match="needs the fp32 baseline"):
-        mp.compute([r for r in tbl if r["precision"] != "fp32"], sp, mem)
+        mpv.compute([r for r in tbl if r["precision"] != "fp32"], sp, mem)
 
 
 def test_summarize_keeps_per_seed_values():

@@ -13,10 +13,9 @@ from dsopt.studies.dynamic_weighting import (
     format_table,
     run_one,
     study_schemes,
-    compute_verdict,
-    render_verdict,
     summarize,
 )
+from dsopt.studies.dynamic_weighting_verdict import compute_verdict, render_verdict
 from dsopt.stats import Claim
 from dsopt.util.validation import ParameterError
 

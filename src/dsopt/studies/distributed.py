@@ -198,6 +198,7 @@ def train_worker(*, scale: str = "workshop", seed: int = 0, epochs: int = 8, glo
         "grad_bytes": 4 * numel, "global_batch": global_batch, "local_batch": local,
         "throughput": global_batch / float(statistics.median(steady)), "fit_s": fit_s,
         "test_accuracy": test["accuracy"], "final_val_accuracy": val[-1], "threads": torch.get_num_threads(),
+        "n_val": len(task.val_loader.dataset), "n_test": len(task.test_loader.dataset),  # accuracy resolution 1/n
         "lr_peak": goyal_lr(base_lr, global_batch, reference_batch),
     }
 
@@ -290,7 +291,7 @@ def summarize(runs: list[dict]) -> list[dict]:
             "final_val_acc": _ms(r["final_val_accuracy"] for r in sel)[0],
             "test_acc": _ms(r["test_accuracy"] for r in sel)[0],
             "max_abs_acc_diff_vs_1": float(np.max(np.abs(acc_diff))) if acc_diff else float("nan"),
-            "ranks_agree": all(r["ranks_agree"] for r in sel),
+            "ranks_agree": all(r["ranks_agree"] for r in sel), "n_val": sel[0].get("n_val"),
             "load": _ms([r["load_before"] for r in sel] + [r["load_after"] for r in sel])[0],
         })
     return rows
@@ -329,76 +330,6 @@ def _calibrate_one(backend: str, workers: int, sizes: list[int], repeats: int, d
     return {"points": res.results[0], "load": os.getloadavg()[0]}
 
 
-# -- the verdict (computed from the table; dsopt.stats) ---------------------------------------------------
-def compute_verdict(table: list[dict], *, claimed_efficiency: float = 0.92, accuracy_margin: float = 0.005,
-                    alpha: float = 0.05) -> dict:
-    """Statuses per claim, from the table's per-seed values.
-
-    * "92 % linear speed-up": per-seed scaling efficiency at N workers (time to the target accuracy when
-      every seed reached it, else steady-state step time), one claim per backend, Holm over the backends;
-    * "same accuracy": the paired difference of final validation accuracy (N workers - 1 worker) lies
-      within +- ``accuracy_margin``;
-    * Horovod vs DDP: the paired ratio of throughputs (reported with its interval; the article makes no
-      numeric claim about it).
-    The article's own arithmetic (12 h -> 3.2 h on 8 GPUs) is exact and reported beside them.
-    """
-    from dsopt.distributed.cost_model import article_arithmetic
-    from dsopt.stats import Claim, assess_all, paired, sample
-
-    multi = [r for r in table if r["n"] > 1]
-    eff_claim = Claim.at_least(claimed_efficiency, on="level", text=f"{100 * claimed_efficiency:.0f} % linear speed-up",
-                               scale=100, unit=" %", digits=0)
-    items, basis = [], {}
-    for r in multi:
-        ttt = r["ttt_speedup_by_seed"]
-        use_ttt = len(ttt) == r["n_seeds"] and len(ttt) > 0
-        by_seed = ttt if use_ttt else r["speedup_by_seed"]
-        basis[r["arm"]] = "time to target" if use_ttt else "step time"
-        items.append((sample({k: v / r["n"] for k, v in by_seed.items()}, name=r["arm"]), eff_claim))
-    eff = assess_all(items, alpha=alpha) if items else []
-    acc_claim = Claim.between(-accuracy_margin, accuracy_margin, on="level",  # a sample of paired differences
-                              text=f"same final accuracy (within +- {100 * accuracy_margin:.1f} points)",
-                              scale=100, unit=" points", digits=2)
-    acc = assess_all([(sample(r["acc_diff_by_seed"], name=r["arm"]), acc_claim) for r in multi], alpha=alpha) if multi else []
-    hvd_vs_ddp = None
-    by_backend = {r["backend"]: r for r in multi}
-    if "ddp" in by_backend and "horovod" in by_backend:
-        cmp = paired(by_backend["horovod"]["throughput_by_seed"], by_backend["ddp"]["throughput_by_seed"])
-        iv = cmp.interval("ratio")
-        hvd_vs_ddp = {"ratio": cmp.point("ratio"), "interval": iv.as_dict(), "n": cmp.n,
-                      "text": f"Horovod / DDP throughput: {cmp.point('ratio'):.2f}x, {iv.render(digits=2)}"}
-    return {
-        "efficiency": {r["arm"]: {**v.as_dict(), "basis": basis[r["arm"]], "n_workers": r["n"]} for r, v in zip(multi, eff)},
-        "accuracy": {r["arm"]: v.as_dict() for r, v in zip(multi, acc)},
-        "horovod_vs_ddp": hvd_vs_ddp,
-        "article": article_arithmetic(),
-        "_verdicts": {"efficiency": eff, "accuracy": acc, "arms": [r["arm"] for r in multi]},
-    }
-
-
-def render_verdict(result: dict) -> str:
-    """Markdown: the article's arithmetic, then each claim with its status first, then the numbers."""
-    v = result["_verdicts"]
-    lines = [f"**The article's arithmetic:** {result['article']['text']} The claim contradicts its own numbers.", ""]
-    for arm, ver in zip(v["arms"], v["efficiency"]):
-        basis = result["efficiency"][arm]["basis"]
-        lines.append(f"- {ver.line(name=f'{arm}, efficiency by {basis}')}")
-    for arm, ver in zip(v["arms"], v["accuracy"]):
-        lines.append(f"- {ver.line(name=arm)}")
-    if result["horovod_vs_ddp"]:
-        lines.append(f"- {result['horovod_vs_ddp']['text']} (no claim; measured side by side, paired by seed)")
-    lines.append("")
-    lines.append("What this measures: 1 vs 2 CPU processes on a shared 2-core machine with a small MLP, not "
-                 "8 x V100 with ResNet-50; the cost model below carries the measured all-reduce behaviour to "
-                 "those sizes. Untested on GPU.")
-    return "\n".join(lines)
-
-
-def verdict_json(result: dict) -> dict:
-    """The verdict without the Verdict objects (for save_metrics)."""
-    return {k: v for k, v in result.items() if not k.startswith("_")}
-
-
 # ----------------------------------------------------------------------------- the chapter as a Study
 class DistributedStudy(Study):
     """Chapter 06: one worker vs N workers (DDP, Horovod), same global batch, interleaved seeds; all-reduce fits."""
@@ -427,11 +358,22 @@ class DistributedStudy(Study):
         return {**out, "params": p}
 
     summarize_runs, format_table = staticmethod(summarize), staticmethod(format_table)
-    verdict_of, render_verdict = staticmethod(compute_verdict), staticmethod(render_verdict)
+
+    def compute(self, summary: dict) -> dict:
+        from dsopt.studies.distributed_verdict import compute_verdict
+
+        return compute_verdict(summary["table"])
+
+    def render(self, verdict: dict) -> str:
+        from dsopt.studies.distributed_verdict import render_verdict
+
+        return render_verdict(verdict)
 
     @staticmethod
     def verdict_json(verdict: dict) -> dict:
         """The verdict as it goes into the metrics JSON."""
+        from dsopt.studies.distributed_verdict import verdict_json
+
         return verdict_json(verdict)
 
     def calibration(self, params: Mapping[str, Any], backends: Sequence[str], *, workers: int = 2,

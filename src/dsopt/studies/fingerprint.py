@@ -4,7 +4,10 @@ A run's cache key must change exactly when its result can: when its parameters c
 ``key(job)``) or when the code that computes it changes. "The code" is what the run's
 :class:`~dsopt.studies.study.Study` declares in ``depends_on`` (dsopt modules or whole packages), hashed
 as an abstract syntax tree with docstrings removed: a docstring, a comment, a blank line or a re-wrapped
-line changes no key, so editing prose never stales a stored run, while any change to code does.
+line changes no key, so editing prose never stales a stored run, while any change to code does. Two more
+things are left out because they cannot change a stored run: imports from modules on
+:data:`NEVER_CHANGES_RESULTS`, and a Study's :data:`PRESENTATION` verbs (summarize, table, compute, render,
+live), which act on finished results; so a chapter's verdict and tables can be rewritten freely.
 tests/test_fingerprint.py proves that every dsopt module a run really imports is declared, or is on
 :data:`NEVER_CHANGES_RESULTS` (a short list, each entry with its reason).
 
@@ -52,7 +55,18 @@ NEVER_CHANGES_RESULTS = {
     "dsopt.studies.attention_pruning.verdict": "chapter 02's verdict, computed from finished runs' results",
     "dsopt.studies.augmentation.verdict": "chapter 03's verdict, computed from finished runs' results",
     "dsopt.studies.monitoring.verdict": "chapter 07's verdict, computed from finished runs' results",
+    "dsopt.studies.lr_restarts_verdict": "chapter 01's verdict, computed from finished runs' results",
+    "dsopt.studies.dynamic_weighting_verdict": "chapter 04's verdict, computed from finished runs' results",
+    "dsopt.studies.mixed_precision_verdict": "chapter 05's verdict, computed from finished runs' results",
+    "dsopt.studies.distributed_verdict": "chapter 06's verdict, computed from finished runs' results",
 }
+
+#: A Study's verbs and hooks that act on finished results or on the panel, never on a stored run: ``summarize``,
+#: ``table``, ``compute`` and ``render`` (and their hooks) read what ``measure`` returned; ``live`` builds the
+#: panel's runs, which are never stored. Inside a class deriving from ``Study`` they are left out of the code
+#: hash, so a verdict or a table can change without staling a run (``grid`` and ``measure`` stay in).
+PRESENTATION = frozenset({"summarize", "table", "compute", "render", "live", "summarize_runs", "format_table",
+                          "verdict_of", "render_verdict", "verdict_json"})
 
 
 def dsopt_root() -> Path:
@@ -83,14 +97,54 @@ def _dump(node) -> str:
     return repr(node)
 
 
+def _never_changes(module: str | None) -> bool:
+    return bool(module) and any(module == m or module.startswith(m + ".") for m in NEVER_CHANGES_RESULTS
+                                if not m.endswith(".__init__"))
+
+
+def _names(target: ast.AST) -> set[str] | None:
+    if isinstance(target, ast.Name):
+        return {target.id}
+    if isinstance(target, (ast.Tuple, ast.List)):
+        parts = [_names(e) for e in target.elts]
+        return None if any(p is None for p in parts) else set().union(*parts)
+    return None
+
+
+def _is_presentation(node: ast.AST) -> bool:
+    """A Study class member in :data:`PRESENTATION` (a method, or an assignment whose every target is one)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return node.name in PRESENTATION
+    if isinstance(node, ast.Assign):
+        names = [_names(t) for t in node.targets]
+        return all(n is not None and n <= PRESENTATION for n in names)
+    return False
+
+
+def _strip_results_free(tree: ast.Module) -> ast.Module:
+    """Leave out what cannot change a run: imports from :data:`NEVER_CHANGES_RESULTS` modules (anywhere in the
+    file) and the :data:`PRESENTATION` members of classes deriving from ``Study``."""
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if not isinstance(body, list):
+            continue
+        keep = [n for n in body if not (isinstance(n, ast.ImportFrom) and n.level == 0 and _never_changes(n.module))]
+        if isinstance(node, ast.ClassDef) and any(isinstance(b, ast.Name) and b.id == "Study" for b in node.bases):
+            keep = [n for n in keep if not _is_presentation(n)]
+        if len(keep) != len(body):
+            node.body = keep or [ast.Pass()]
+    return tree
+
+
 @functools.lru_cache(maxsize=1024)
 def _canonical(path: str, mtime_ns: int, size: int) -> str:
     source = Path(path).read_text(encoding="utf-8")
-    return _dump(_strip_docstrings(ast.parse(source, filename=path)))
+    return _dump(_strip_results_free(_strip_docstrings(ast.parse(source, filename=path))))
 
 
 def canonical_source(path: str | os.PathLike) -> str:
-    """The code of one Python file as canonical syntax: docstrings, comments and layout do not appear."""
+    """The code of one Python file as canonical syntax: docstrings, comments and layout do not appear, nor do
+    imports of modules that cannot change results or a Study's presentation verbs (:func:`_strip_results_free`)."""
     st = os.stat(path)
     return _canonical(str(path), st.st_mtime_ns, st.st_size)
 

@@ -4,7 +4,7 @@ Every schedule gets the same model, data, optimizer (AdamW), epoch budget and se
 learning-rate curve differs. Per run we keep the validation-accuracy curve and the final test
 accuracy; per task we report epochs to reach 95 % of the best validation accuracy any schedule
 reached with that seed, the final validation and test accuracy, as mean +- sd over seeds and per
-seed. The verdict (:func:`compute_verdict`, :func:`render_verdict`) pairs schedules seed by seed
+seed. The verdict (:mod:`dsopt.studies.lr_restarts_verdict`) pairs schedules seed by seed
 through :mod:`dsopt.stats`. Finished runs are cached as JSON (atomic writes), so an interrupted
 comparison resumes where it stopped.
 """
@@ -21,12 +21,12 @@ from dsopt.core.controls import replay_callback
 from dsopt.core.seeding import seed_everything
 from dsopt.core.trainer import Trainer, evaluate
 from dsopt.data.tasks import make_task
-from dsopt.lr import Constant, CosineRestarts, OneCycleCosine, Schedule, restart_positions
-from dsopt.stats import Claim, assess_all, format_mean_sd, mean_sd, paired
+from dsopt.lr import Constant, CosineRestarts, OneCycleCosine, Schedule
+from dsopt.stats import format_mean_sd, mean_sd
 from dsopt.studies.jobs import cache_key, run_jobs
 from dsopt.studies.study import Study
 from dsopt.util.threads import torch_threads
-from dsopt.util.validation import ParameterError, check_number
+from dsopt.util.validation import check_number
 
 
 def aligned_restarts(epochs: int, *, max_T_mult: int = 4, max_cycles: int = 4) -> tuple[int, int]:
@@ -118,6 +118,7 @@ def _run_one(task_name, schedule, *, epochs, seed, scale, weight_decay, device) 
         "val_accuracy": rec.series("val_accuracy")[1],
         "val_loss": rec.series("val_loss")[1],
         "test_accuracy": test["accuracy"],
+        "n_test": len(task.test_loader.dataset),  # an accuracy's resolution is 1 / n_test
         "lr_end": rec.last("lr"),
     }
 
@@ -173,7 +174,7 @@ def summarize(runs: list[dict], fraction: float = 0.95) -> list[dict]:
                 "val_acc_final": [float(r["val_accuracy"][-1]) for r in sel],
                 "test_acc": [float(r["test_accuracy"]) for r in sel],
             }
-            row = {"task": task, "schedule": label, "n_seeds": len(sel), "budget": budget,
+            row = {"task": task, "schedule": label, "n_seeds": len(sel), "budget": budget, "n_test": sel[0].get("n_test"),
                    "reached_95": sum(e is not None for e in reach), "seeds": [r["seed"] for r in sel],
                    "lr_at_end": float(np.mean([r["lr_end"] for r in sel])), "per_seed": per_seed}
             for name, values in per_seed.items():
@@ -196,97 +197,6 @@ def format_table(rows: list[dict]) -> str:
                    f"{format_mean_sd(r['val_acc_final'], r['val_acc_final_sd'], scale=100, digits=1)} | "
                    f"{format_mean_sd(r['test_acc'], r['test_acc_sd'], scale=100, digits=1)} | {r['lr_at_end']:.2e} |")
     return "\n".join(out)
-
-
-#: "Converges 30 % faster": relative change in epochs to 95 % of the best validation accuracy, at most -30 %.
-SPEED_CLAIM = Claim.at_most(-0.30, on="relative", text="converges 30 % faster")
-#: "+2 to +5 points": the change in final test accuracy, between +2 and +5 points (both ends checked).
-ACCURACY_CLAIM = Claim.between(0.02, 0.05, text="+2 to +5 points of accuracy", scale=100, unit=" points", digits=1)
-
-
-def _arm(by: dict[str, dict], task: str, *, label: str | None = None, part: str | None = None) -> dict:
-    found = [r for name, r in by.items() if name == label or (part is not None and part in name)]
-    if len(found) != 1:
-        want = repr(label) if label is not None else f"a label containing {part!r}"
-        raise ParameterError("table", f"the verdict needs exactly one schedule {want} for task {task!r}; "
-                                      f"the table has: {', '.join(by)}")
-    return found[0]
-
-
-def _by_seed(row: dict, metric: str) -> dict:
-    return dict(zip(row["seeds"], row["per_seed"][metric]))
-
-
-def compute_verdict(rows: list[dict], *, epochs: int, article: tuple[int, int] = (5, 2), baseline: str = "constant",
-                    article_label_part: str = "(article)", speed_claim: Claim = SPEED_CLAIM,
-                    accuracy_claim: Claim = ACCURACY_CLAIM, alpha: float = 0.05) -> dict:
-    """Numbers and a status per claim, from the table of :func:`summarize` (JSON-safe).
-
-    Per task, the article's restarts are paired seed by seed with the ``baseline`` schedule: epochs to
-    95 % (``speed_claim``, relative change) and final test accuracy (``accuracy_claim``, difference). The
-    tasks form one family per claim (Holm). The best schedule per task is chosen on the mean final
-    validation accuracy, and its test accuracy is reported once, for that choice.
-    """
-    epochs = check_number("epochs", epochs, low=1, integer=True)
-    tasks = list(dict.fromkeys(r["task"] for r in rows))
-    if not tasks:
-        raise ParameterError("rows", "the verdict needs a non-empty table (see summarize)")
-    pairs, per_task = {}, {}
-    for task in tasks:
-        by = {r["schedule"]: r for r in rows if r["task"] == task}
-        art = _arm(by, task, part=article_label_part)
-        base = _arm(by, task, label=baseline)
-        pairs[task] = (paired(_by_seed(art, "epochs_to_95"), _by_seed(base, "epochs_to_95"), name=task),
-                       paired(_by_seed(art, "test_acc"), _by_seed(base, "test_acc"), name=task))
-        best = max(by.values(), key=lambda r: r["val_acc_final"])
-        per_task[task] = {
-            "article": art["schedule"], "baseline": base["schedule"], "n_seeds": pairs[task][0].n,
-            "epochs_to_95": {"article": art["epochs_to_95"], "baseline": base["epochs_to_95"]},
-            "censored": {"article": art["n_seeds"] - art["reached_95"], "baseline": base["n_seeds"] - base["reached_95"]},
-            "test_acc": {"article": art["test_acc"], "baseline": base["test_acc"]},
-            "best_on_validation": {"schedule": best["schedule"], "val_acc_final": best["val_acc_final"],
-                                   "test_acc": best["test_acc"], "test_acc_sd": best["test_acc_sd"]},
-        }
-    speed = assess_all([(pairs[t][0], speed_claim) for t in tasks], alpha=alpha)
-    accuracy = assess_all([(pairs[t][1], accuracy_claim) for t in tasks], alpha=alpha)
-    for t, vs, va in zip(tasks, speed, accuracy):
-        per_task[t]["speed"], per_task[t]["accuracy"] = vs.as_dict(), va.as_dict()
-    restarts = restart_positions({"base_lr": 1e-3, "T_0": article[0], "T_mult": article[1]}, epochs + 1e-9)
-    return {"claims": {"speed": speed_claim.as_dict(), "accuracy": accuracy_claim.as_dict()}, "alpha": alpha,
-            "epochs": epochs, "article": list(article), "baseline": baseline, "tasks": tasks, "per_task": per_task,
-            "restarts_in_budget": restarts}
-
-
-def render_verdict(v: dict) -> str:
-    """Markdown for :func:`compute_verdict`'s result: each claim with a status per task first, then the numbers."""
-    lines = []
-    for key, what in (("speed", "epochs until the validation accuracy first reaches 95 % of the best any schedule "
-                               "reached with that seed"),
-                      ("accuracy", "final test accuracy")):
-        c = v["claims"][key]
-        lines.append(f"**Claim: '{c['text']}'** ({c['range']}; {what}; the article's restarts vs a {v['baseline']} "
-                     "learning rate, paired over seeds):")
-        for task in v["tasks"]:  # the stored JSON sorts dict keys: keep the measured order
-            t = v["per_task"][task]
-            lines.append(f"- {task}: {t[key]['line_without_claim']}")
-            if key == "speed" and any(t["censored"].values()):
-                lines.append(f"  ({t['censored']['article']} article and {t['censored']['baseline']} baseline seeds never "
-                             f"reached the bar; counted as budget + 1 epochs, a lower bound.)")
-    lines.append("**Best schedule, chosen on validation** (mean final validation accuracy; its test accuracy "
-                 "reported once, for that choice):")
-    for task in v["tasks"]:
-        b = v["per_task"][task]["best_on_validation"]
-        lines.append(f"- {task}: {b['schedule']}: validation {100 * b['val_acc_final']:.1f} %, test "
-                     f"{format_mean_sd(b['test_acc'], b['test_acc_sd'], scale=100, digits=1)} %.")
-    restarts, epochs = v["restarts_in_budget"], v["epochs"]
-    a0, am = v["article"]
-    mid = restarts and restarts[-1] < epochs
-    lines.append(
-        f"With T_0={a0}, T_mult={am} stepped per epoch the restarts fall at epochs "
-        f"{', '.join(f'{r:g}' for r in restarts) or 'none'} inside a {epochs}-epoch budget"
-        + (f", so training ends mid-cycle, {epochs - restarts[-1]:g} epochs after the last restart." if mid else ".")
-    )
-    return "\n".join(lines)
 
 
 def per_batch_pitfall(T_0: int = 5, T_mult: int = 2, iters_per_epoch: int = 20, epochs: int = 20,
@@ -335,12 +245,18 @@ class LRRestartsStudy(Study):
                                 scale=p["scale"], cache_dir=cache_dir, workers=workers, progress=progress)
         return {**out, "params": p}
 
-    summarize_runs, format_table, render_verdict = staticmethod(summarize), staticmethod(format_table), \
-        staticmethod(render_verdict)
+    summarize_runs, format_table = staticmethod(summarize), staticmethod(format_table)
 
     def compute(self, summary: dict) -> dict:
+        from dsopt.studies.lr_restarts_verdict import compute_verdict
+
         p = summary["params"]
         return compute_verdict(summary["table"], epochs=p["epochs"], article=(p["article_T_0"], p["article_T_mult"]))
+
+    def render(self, verdict: dict) -> str:
+        from dsopt.studies.lr_restarts_verdict import render_verdict
+
+        return render_verdict(verdict)
 
     def live(self, params: Mapping[str, Any], *, task=None):
         """Fresh seeded runs of the article's schedule on digits, replaying ``control_schedule``."""
