@@ -195,6 +195,7 @@ def test_looks_and_alpha_spending_arithmetic():
     (dict(batch=(3, 6, 10)), "batch", "from start=3 to max_seeds=12"),
     (dict(batch=(2, 6, 12)), "batch", "batch must be an integer in [3, 10000]; got 2"),
     (dict(batch=()), "batch", "at least one"),
+    (dict(max_seeds=5000, start=3, batch=100), "start", "look 1 at 3 of max_seeds=5000 seeds would spend no alpha"),
 ])
 def test_design_validation_names_the_parameter_and_its_range(kwargs, name, words):
     with pytest.raises(ParameterError) as err:

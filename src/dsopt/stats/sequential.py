@@ -130,6 +130,17 @@ class SequentialDesign:
         else:
             object.__setattr__(self, "batch", check_number("batch", self.batch, low=1, high=MAX_DESIGN_SEEDS,
                                                            integer=True))
+        looks = (self.batch if isinstance(self.batch, tuple)
+                 else tuple(range(self.start, self.max_seeds, self.batch)) + (self.max_seeds,))
+        spent = (0.0,) + tuple(_spent(self.spending, self.alpha, n / self.max_seeds) for n in looks)
+        object.__setattr__(self, "_looks", looks)
+        object.__setattr__(self, "_spent", spent)
+        for k in range(1, len(looks) + 1):
+            if not spent[k] - spent[k - 1] > 0:
+                raise ParameterError("start" if k == 1 else "batch", f"look {k} at {looks[k - 1]} of max_seeds="
+                                     f"{self.max_seeds} seeds would spend no alpha with {self.spending} spending "
+                                     "(it could never decide anything): start later, use fewer looks or max_seeds, "
+                                     "or another spending")
 
     @classmethod
     def from_looks(cls, looks: Sequence[int], *, alpha: float = 0.05, spending: str = "obrien-fleming"
@@ -142,24 +153,21 @@ class SequentialDesign:
 
     def looks(self) -> tuple[int, ...]:
         """Cumulative seeds at each look; the last is ``max_seeds``."""
-        if isinstance(self.batch, tuple):
-            return self.batch
-        return tuple(range(self.start, self.max_seeds, self.batch)) + (self.max_seeds,)
+        return self._looks
 
     @property
     def n_looks(self) -> int:
-        return len(self.looks())
+        return len(self._looks)
 
     def spent(self, k: int) -> float:
         """Cumulative alpha spent up to and including look ``k`` (1-based; 0 before the first look)."""
-        looks = self.looks()
-        k = check_number("k", k, low=0, high=len(looks), integer=True)
-        return 0.0 if k == 0 else _spent(self.spending, self.alpha, looks[k - 1] / self.max_seeds)
+        k = check_number("k", k, low=0, high=self.n_looks, integer=True)
+        return self._spent[k]
 
     def alpha_at(self, k: int) -> float:
         """The alpha spent at look ``k`` (1-based): the level at which that look decides. Sums to ``alpha``."""
         k = check_number("k", k, low=1, high=self.n_looks, integer=True)
-        return max(0.0, self.spent(k) - self.spent(k - 1))
+        return self._spent[k] - self._spent[k - 1]
 
     def describe(self) -> str:
         """One line: the looks and the spending, e.g. for a progress header."""
