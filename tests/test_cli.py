@@ -231,6 +231,23 @@ def test_update_notebook_stores_the_runs_it_made_beside_the_notebook(monkeypatch
     assert sorted(read_run(store / f"{k}.json")["result"]["y"] for k in files) == [1, 4, 9]
     assert "stored runs: " in capsys.readouterr().out
     assert main(["run", "01", "--update-notebook", "-p", "epochs", "3"]) == 2
+    assert main(["run", "01", "--reuse-stored"]) == 2  # only with --update-notebook
+
+    # --reuse-stored: current stored runs are read, not computed; the store keeps exactly the runs used
+    def reuse_execute(src, dst, **kw):
+        seen.update(stored=os.environ.get("DSOPT_STORED_RUNS"))
+        shutil.copy(src, dst)
+        done = run_jobs([2, 3, 4], _square, lambda j: ((j,), {}), key=lambda j: cache_key("probe", j),
+                        cache_dir=os.path.join(kw["cwd"], ".dsopt-cache", "01"), workers=1, progress=False)
+        seen["computed"] = sorted(p.name for p in (Path(kw["cwd"]) / ".dsopt-cache" / "01").glob("*.json"))
+        assert done[4] == {"y": 16}
+
+    monkeypatch.setattr(papermill, "execute_notebook", reuse_execute)
+    assert main(["run", "01", "--update-notebook", "--reuse-stored", "-q"]) == 0
+    assert seen["stored"] == str(store) and len(seen["computed"]) == 1  # only job 4 computed
+    files = sorted(p.stem for p in store.glob("*.json") if p.name != INDEX)
+    assert json.loads((store / INDEX).read_text())["keys"] == files and len(files) == 3
+    assert sorted(read_run(store / f"{k}.json")["result"]["y"] for k in files) == [4, 9, 16]
 
 
 def _square(x: int) -> dict:

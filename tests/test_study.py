@@ -104,6 +104,36 @@ def test_stored_runs_are_read_and_only_mode_refuses_missing_ones(tmp_path, monke
         run_jobs([1, 2], power, call, key=key, cache_dir=cache, workers=1, progress=False)
 
 
+def test_provenance_says_which_runs_were_computed_cached_or_stored_and_where_they_were_made(tmp_path, monkeypatch):
+    from dsopt.studies.jobs import provenance
+
+    cache, store = tmp_path / "cache", tmp_path / "stored_runs" / "99_probe"
+    run_jobs([1, 2], power, call, key=key, cache_dir=store, workers=1, progress=False)
+    for path in store.glob("*.json"):  # as if made on another CPU on another day (re-sealed, still valid)
+        from dsopt.util.runfile import read_run, seal, write_run
+
+        r = read_run(path)
+        m = {**r["machine"], "cpu": "Probe CPU 9000", "finished": "2026-01-02T03:04:05Z", "load": 3.5}
+        write_run(path, seal(r["key"], r["result"], fingerprint=r["fingerprint"], job=r["job"], run=r["run"],
+                             seconds=r["seconds"], machine=m))
+    monkeypatch.chdir(tmp_path)
+    ledger = tmp_path / "ledger.txt"
+    monkeypatch.setenv("DSOPT_RUN_LEDGER", str(ledger))
+    run_jobs([3], power, call, key=key, cache_dir=cache, workers=1, progress=False)  # before the block: not counted
+    with provenance() as prov:
+        run_jobs([1, 2, 3, 4], power, call, key=key, cache_dir=cache, workers=1, progress=False)
+    assert (prov.stored, prov.cached, prov.computed) == (2, 1, 1) and prov.runs == 4
+    text = prov.describe()
+    assert "2 runs read from stored runs" in text and "1 from this machine's cache" in text and "1 measured here" in text
+    assert "Probe CPU 9000" in text and "2026-01-02" in text and "load 3.5-3.5" in text
+    assert prov.as_dict()["text"] == text
+    keys = ledger.read_text().split()
+    assert len(keys) == 1 + 4 and len(set(keys)) == 4  # every run each call returned, for --reuse-stored
+    with provenance() as empty:
+        pass
+    assert empty.describe() == "no runs"
+
+
 def test_spot_check_reexecutes_stored_runs_and_catches_a_wrong_one(tmp_path, monkeypatch):
     store = tmp_path / "stored_runs" / "99_probe"
     run_jobs([1, 2, 3], power, call, key=key, cache_dir=store, workers=1, progress=False)

@@ -93,13 +93,19 @@ def run_chapter(
     return result
 
 
-def update_committed_notebook(chapter: str, *, progress: bool = True, timeout: int | None = None) -> dict:
+def update_committed_notebook(chapter: str, *, progress: bool = True, timeout: int | None = None,
+                              reuse_stored: bool = False) -> dict:
     """Re-execute the committed notebook of ``chapter`` from nothing with its defaults, and store its runs.
 
     Runs in a fresh temporary folder with stored runs switched off, so every run of the comparison is
     computed by the current code. Then (atomically, only on success) the executed notebook replaces the
     committed one and the runs it made replace ``notebooks/stored_runs/NN_slug/``: the runs nbval reads.
     No parameters are injected (the committed copy must not carry a machine's paths).
+
+    ``reuse_stored``: the chapter's stored runs whose keys are still current are used instead of computed
+    again (a key covers the code that can change a run, :mod:`dsopt.studies.fingerprint`), so a change to a
+    verdict, a table or a plot re-renders a chapter in minutes; the new store keeps exactly the stored runs
+    the notebook used (``$DSOPT_RUN_LEDGER``) and the runs it computed.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -120,7 +126,10 @@ def update_committed_notebook(chapter: str, *, progress: bool = True, timeout: i
         work = Path(tmp)
         dst = work / src.name
         env = _headless_env()
-        env["DSOPT_STORED_RUNS"] = "0"
+        store = folder / "stored_runs" / f"{ch.id}_{ch.slug}"
+        ledger = work / "used-runs.txt"
+        env["DSOPT_STORED_RUNS"] = str(store) if reuse_stored and store.is_dir() else "0"
+        env["DSOPT_RUN_LEDGER"] = str(ledger)
         try:
             with _patched_environ(env):
                 execute(papermill.execute_notebook, str(src), str(dst),
@@ -142,7 +151,10 @@ def update_committed_notebook(chapter: str, *, progress: bool = True, timeout: i
             except RunFileError:
                 continue  # other caches (a model's weights index, ...) are not runs
             runs.append(path)
-        store = folder / "stored_runs" / f"{ch.id}_{ch.slug}"
+        if reuse_stored and ledger.is_file():
+            made = {p.stem for p in runs}
+            used = dict.fromkeys(ledger.read_text(encoding="utf-8").split())
+            runs += [store / f"{k}.json" for k in used if k not in made and (store / f"{k}.json").is_file()]
         staging = store.with_name(store.name + ".new")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)

@@ -89,12 +89,16 @@ def cmd_run(args) -> int:
 
     params = {name: parse_value(value) for name, value in (args.param or [])}
     get_chapter(args.chapter).validate(params)  # refuse bad input before a kernel starts
+    if args.reuse_stored and not args.update_notebook:
+        raise ParameterError("--reuse-stored", "--reuse-stored goes with --update-notebook (maintainers re-rendering "
+                                               "a committed notebook); a plain run reuses stored runs already")
     if args.update_notebook:
         if params or args.out:
             raise ParameterError("-p", "--update-notebook runs the committed defaults; drop the -p and --out options")
         from dsopt.chapters.runner import update_committed_notebook
 
-        res = update_committed_notebook(args.chapter, progress=not args.quiet, timeout=args.timeout or None)
+        res = update_committed_notebook(args.chapter, progress=not args.quiet, timeout=args.timeout or None,
+                                        reuse_stored=args.reuse_stored)
         print(f"updated: {display_path(res['notebook'])}")
         print(f"stored runs: {display_path(res['stored_runs'])} ({res['n_runs']} runs)")
         return 0
@@ -140,6 +144,9 @@ def register(sub) -> None:
     p.add_argument("--update-notebook", action="store_true",
                    help="maintainers: re-execute the committed notebook from nothing with its defaults and "
                         "store its runs in notebooks/stored_runs/")
+    p.add_argument("--reuse-stored", action="store_true",
+                   help="with --update-notebook: use the stored runs whose keys are still current (a verdict, "
+                        "table or plot change re-renders in minutes); compute only the rest")
     p.add_argument("--timeout", type=_seconds, default=0, metavar="SECONDS",
                    help="stop the run when one cell takes longer (default 0: no limit)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -38,7 +38,7 @@ import time
 import warnings
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,105 @@ SPOT_CHECK_TOLERANCE = {"atol": 0.05, "rtol": 0.05}
 
 class StoredRunError(RuntimeError):
     """Stored runs that are missing for this code, or that the code no longer reproduces (message says which)."""
+
+
+# ----------------------------------------------------------------------------- where a measurement's runs came from
+@dataclass
+class Provenance:
+    """Where the runs of one measurement came from (see :func:`provenance`): computed here now, read from this
+    machine's cache, or read from stored runs that another machine may have made (recorded in each run file)."""
+
+    computed: int = 0
+    computed_seconds: float = 0.0
+    cached: int = 0
+    stored: int = 0
+    #: The ``machine`` records of the runs read from the cache or the stored runs (one per run).
+    origins: list = field(default_factory=list)
+
+    def add(self, *, computed: int = 0, seconds: float = 0.0, cached: int = 0, stored: int = 0,
+            origins: Sequence[dict] = ()) -> None:
+        self.computed += computed
+        self.computed_seconds += seconds
+        self.cached += cached
+        self.stored += stored
+        self.origins.extend(dict(o) for o in origins)
+
+    @property
+    def runs(self) -> int:
+        return self.computed + self.cached + self.stored
+
+    def machines(self) -> list[str]:
+        """One phrase per distinct machine that made the reused runs: CPU (capability), torch, device, the dates
+        and the load averages recorded (run files older than that record say "date not recorded")."""
+        groups: dict[tuple, list[dict]] = {}
+        for o in self.origins:
+            groups.setdefault((o.get("cpu") or "unknown CPU", o.get("cpu_capability"), o.get("torch") or "?",
+                               o.get("device") or "?"), []).append(o)
+        out = []
+        for (cpu, cap, torch_v, dev), rows in groups.items():
+            dates = sorted({r["finished"][:10] for r in rows if r.get("finished")})
+            loads = [float(r["load"]) for r in rows if r.get("load") is not None]
+            when = (dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}") if dates else "date not recorded"
+            load = (f", load {min(loads):.1f}-{max(loads):.1f}" if loads else "")
+            out.append(f"{cpu}{f' ({cap})' if cap else ''}, torch {torch_v}, {dev}, {when}{load}")
+        return out
+
+    def describe(self) -> str:
+        """One line for people: "from 54 stored runs made on <CPU, torch, date, load>" or "measured here in N s"."""
+        parts = []
+        if self.stored:
+            parts.append(f"{self.stored} run{'s' if self.stored != 1 else ''} read from stored runs")
+        if self.cached:
+            parts.append(f"{self.cached} from this machine's cache")
+        if self.computed:
+            parts.append(f"{self.computed} measured here in {self.computed_seconds:.0f} s")
+        if not parts:
+            return "no runs"
+        text = "; ".join(parts)
+        made = self.machines()
+        if made and (self.stored or self.cached):
+            text += ". Reused runs were made on " + "; ".join(made)
+        return text
+
+    def as_dict(self) -> dict:
+        return {"computed": self.computed, "computed_seconds": round(self.computed_seconds, 1), "cached": self.cached,
+                "stored": self.stored, "machines": self.machines(), "text": self.describe()}
+
+
+_COLLECTORS: list[Provenance] = []
+_COLLECTORS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def provenance() -> Iterator[Provenance]:
+    """Collect where the runs of every :func:`run_jobs` call inside the block came from (any thread of this
+    process: a chapter's measurement may run in a background job)::
+
+        with provenance() as prov:
+            results = study.measure(params)
+        print(prov.describe())
+    """
+    record = Provenance()
+    with _COLLECTORS_LOCK:
+        _COLLECTORS.append(record)
+    try:
+        yield record
+    finally:
+        with _COLLECTORS_LOCK:
+            _COLLECTORS.remove(record)
+
+
+def _note_provenance(keys: Sequence[str], **counts: Any) -> None:
+    """Add one run_jobs call's counts to every active :func:`provenance` record, and its run keys to the ledger
+    file named by ``$DSOPT_RUN_LEDGER`` (``dsopt run --update-notebook --reuse-stored`` keeps exactly the stored
+    runs a notebook used)."""
+    with _COLLECTORS_LOCK:
+        for record in _COLLECTORS:
+            record.add(**counts)
+    ledger = os.environ.get("DSOPT_RUN_LEDGER")
+    if ledger and keys:
+        with open(ledger, "a", encoding="utf-8") as f:
+            f.write("".join(f"{k}\n" for k in keys))
 
 
 # ----------------------------------------------------------------------------- what produced a run
@@ -228,8 +327,13 @@ def run_jobs(
     seconds: dict[Hashable, float] = {}
     origins: dict[Hashable, dict] = {}
     todo = []
+    cached: list[Hashable] = []
     for job in jobs:
-        result = _lookup(paths[job], keys[job])
+        record = _lookup(paths[job], keys[job], whole=True)
+        result = None if record is None else record["result"]
+        if result is not None:
+            cached.append(job)
+            origins[job] = record.get("machine") or {}
         if result is None and keys[job] in stored_index:
             record = _lookup(stored_index[keys[job]], keys[job], whole=True)
             if record is not None:
@@ -264,11 +368,16 @@ def run_jobs(
             from_store = []
     bar = tqdm(total=len(jobs), initial=len(done), desc=desc, disable=not progress)
 
+    computed_seconds = [0.0]
+
     def finish(job, timed: tuple[dict, float]) -> None:
         result, seconds = timed
+        computed_seconds[0] += seconds
         if paths[job] is not None:
+            made = {**here, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "load": round(os.getloadavg()[0], 2)}  # when and under what load: provenance for people
             write_run(paths[job], seal(keys[job], result, fingerprint=fp, job=_jsonable(job), run=run_name,
-                                       seconds=round(seconds, 3), machine=here))
+                                       seconds=round(seconds, 3), machine=made))
         done[job] = result
         bar.update(1)
 
@@ -294,6 +403,8 @@ def run_jobs(
                             progress=lambda: (len(done), len(jobs)))
     finally:
         bar.close()
+    _note_provenance([keys[j] for j in jobs], computed=len(todo), seconds=computed_seconds[0], cached=len(cached),
+                     stored=len(from_store), origins=[origins[j] for j in cached + from_store])
     return done
 
 
@@ -372,9 +483,9 @@ def _made_elsewhere(origins: list[dict], here: dict) -> str:
     device), as a phrase; "" when they do not (older run files that recorded no machine count as the same)."""
     other = set()
     for m in origins:
-        for field in ("torch", "device"):
-            if m.get(field) and m[field] != here.get(field):
-                other.add(f"{field} {m[field]} (here: {here.get(field)})")
+        for name in ("torch", "device"):
+            if m.get(name) and m[name] != here.get(name):
+                other.add(f"{name} {m[name]} (here: {here.get(name)})")
     return ", ".join(sorted(other))
 
 
