@@ -92,6 +92,16 @@ def cmd_run(args) -> int:
     if args.reuse_stored and not args.update_notebook:
         raise ParameterError("--reuse-stored", "--reuse-stored goes with --update-notebook (maintainers re-rendering "
                                                "a committed notebook); a plain run reuses stored runs already")
+    if args.decide:
+        if args.update_notebook or args.prepare_only or args.html:
+            raise ParameterError("--decide", "--decide runs the study in this process, without a notebook: drop "
+                                             "--update-notebook, --prepare-only and --html")
+        from dsopt.chapters.decide import run_decide
+
+        res = run_decide(args.chapter, params, args.out, max_seeds=args.max_seeds, batch=args.batch)
+        print(res["text"])
+        print(f"decide:   {display_path(res['path'])}")
+        return 0
     if args.update_notebook:
         if params or args.out:
             raise ParameterError("-p", "--update-notebook runs the committed defaults; drop the -p and --out options")
@@ -147,6 +157,13 @@ def register(sub) -> None:
     p.add_argument("--reuse-stored", action="store_true",
                    help="with --update-notebook: use the stored runs whose keys are still current (a verdict, "
                         "table or plot change re-renders in minutes); compute only the rest")
+    p.add_argument("--decide", action="store_true",
+                   help="add seeds in looks until each claim is decided (alpha spending keeps false decisions at "
+                        "5 %%), up to --max-seeds; runs are cached in .dsopt-cache/NN, so it resumes")
+    p.add_argument("--max-seeds", type=int, default=12, metavar="K", help="with --decide: the budget in seeds "
+                   "(default 12)")
+    p.add_argument("--batch", type=int, default=None, metavar="B",
+                   help="with --decide: seeds added per look (default: the chapter's n_seeds)")
     p.add_argument("--timeout", type=_seconds, default=0, metavar="SECONDS",
                    help="stop the run when one cell takes longer (default 0: no limit)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

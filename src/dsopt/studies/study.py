@@ -118,6 +118,44 @@ class Study:
             raise NotImplementedError(f"chapter {self.id}'s Study sets no {name} (or overrides the verb that uses it)")
         return fn
 
+    def claim_verdicts(self, verdict: dict) -> dict:
+        """``{claim name: Verdict}`` of a :meth:`compute` result, one entry per claim and setting (what decide
+        mode stops on; the names are the rows of the verdict table)."""
+        raise NotImplementedError(f"chapter {self.id}'s Study does not list its claims (claim_verdicts)")
+
+    def decide(self, params: Mapping[str, Any] | None = None, *, max_seeds: int = 12, batch: int | None = None,
+               alpha: float = 0.05, spending: str = "obrien-fleming", cache_dir: str | None = None,
+               workers: int | None = None, progress: Callable | None = None) -> Any:
+        """Decide mode: measure the first ``n_seeds`` seeds, then add ``batch`` seeds per look up to
+        ``max_seeds`` until every claim is decided (:func:`dsopt.stats.sequential.decide`: alpha spending over
+        the planned looks keeps the chance of any false decision at ``alpha``). Every seed's runs go through
+        :meth:`measure` (cached in ``cache_dir``; stored runs reused), so a look only computes its new seeds and
+        an interrupted decide resumes where it stopped. ``progress(look, n_looks, seeds, open_claims)``.
+
+        Returns a :class:`~dsopt.stats.sequential.DecideResult`; its ``verdict`` attribute is the last look's
+        :meth:`compute` result (the chapter's full verdict at the seeds spent).
+        """
+        from dsopt.stats.sequential import SequentialDesign, decide
+
+        p = self.parameters(params)
+        start = max(3, int(p["n_seeds"]))
+        self.parameters({**p, "n_seeds": max_seeds})  # the chapter's own range for n_seeds names a bad max_seeds
+        design = SequentialDesign(alpha=alpha, start=min(start, max_seeds), max_seeds=max_seeds,
+                                  batch=batch or start, spending=spending)
+        last: dict = {}
+
+        def measure(n: int) -> dict:
+            return self.measure({**p, "n_seeds": n}, cache_dir=cache_dir, progress=False, workers=workers)
+
+        def judge(results: dict, level: float, open_claims) -> dict:
+            last["verdict"] = verdict = self.compute(self.summarize(results), alpha=level)
+            return {name: v for name, v in self.claim_verdicts(verdict).items()
+                    if open_claims is None or name in open_claims}
+
+        result = decide(design, measure, judge, progress=progress)
+        result.verdict = last.get("verdict")
+        return result
+
     def live(self, params: Mapping[str, Any], **context: Any) -> Callable[[], Any]:
         """A factory of fresh live runs for the panel (each call: a new, seeded run handle)."""
         raise NotImplementedError
