@@ -269,10 +269,13 @@ def _num(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def _t_stat(x: np.ndarray, q: float = 0.0) -> float:
+def _t_stat(x: np.ndarray, q: float = 0.0, tol: float = 0.0) -> float:
     """t statistic of mean(x) vs 0 with ``q`` (quantisation variance per unit) added to the sample
-    variance; +-inf without any spread (0 when the mean is exactly 0)."""
+    variance; +-inf without any spread (0 when the mean is 0 within the float tolerance ``tol``: a
+    difference of float rounding, with spread of float rounding, is no evidence either way)."""
     m = float(x.mean())
+    if abs(m) <= tol and float(x.std(ddof=1)) <= tol:
+        return 0.0
     var = float(x.var(ddof=1)) + q
     if var == 0 or not math.isfinite(var):
         return 0.0 if m == 0 else math.copysign(math.inf, m)
@@ -291,7 +294,8 @@ def _evidence(est, claim: Claim) -> tuple[float, float]:
     ends = []
     for end, c in (("low", claim.low), ("high", claim.high)):
         if c is not None:
-            ends.append((end, _t_stat(est.contrast(claim.on, c), est.quantisation_var(claim.on, c))))
+            ends.append((end, _t_stat(est.contrast(claim.on, c), est.quantisation_var(claim.on, c),
+                                      _contrast_tol(est, claim, c))))
     p_in = max(_p_side(t, df, above=(end == "low")) for end, t in ends)
     p_out = min(_p_side(t, df, above=(end == "high")) for end, t in ends)
     return p_in, p_out
@@ -306,7 +310,7 @@ def _decisive(est, claim: Claim, inside: bool) -> tuple[np.ndarray, bool]:
         if c is None:
             continue
         x = est.contrast(claim.on, c)
-        t = _t_stat(x, est.quantisation_var(claim.on, c))
+        t = _t_stat(x, est.quantisation_var(claim.on, c), _contrast_tol(est, claim, c))
         above = (end == "low") if inside else (end == "high")
         p = _p_side(t, df, above=above)
         if best is None or (p > best[0] if inside else p < best[0]):
@@ -336,11 +340,17 @@ def _on_end(est, claim: Claim) -> bool:
         if c is None:
             continue
         x = est.contrast(claim.on, c)
-        scale = 1.0 + abs(c + 1.0 if claim.on == "relative" else c) if claim.on in ("ratio", "relative") else 1.0
-        tol = est.tol * scale
+        tol = _contrast_tol(est, claim, c)
         if abs(float(x.mean())) <= tol and (x.size < 2 or float(x.std(ddof=1)) <= tol):
             return True
     return False
+
+
+def _contrast_tol(est, claim: Claim, c: float) -> float:
+    """Float tolerance of the per-unit contrast at ``c`` (``t - R b`` scales with 1 + |R|)."""
+    if claim.on in ("ratio", "relative"):
+        return est.tol * (1.0 + abs(c + 1.0 if claim.on == "relative" else c))
+    return est.tol
 
 
 def _smallest_n(effect: float, alpha: float) -> int | None:
@@ -514,17 +524,16 @@ def _judge_family(rows, alpha: float, verdicts: list) -> None:
             reason = ("Holm's step-down stopped at a comparison with stronger evidence" if stopped
                       else "the interval overlaps an end of the claimed range")
             stopped = True  # Holm: every comparison with weaker evidence stays undecided too
-            if _on_end(est, claim):
+            if est.equal_within_resolution(claim.on) and _excludes_null(est, claim):
+                v = make(INCONCLUSIVE, f"{reason}; " + _equal_reason(est))
+                v.more_units_help = False
+            elif _on_end(est, claim):
                 v = make(NOT_DECIDABLE, f"{reason}; every {est.unit} sits exactly on the claim's end (no spread), "
                                         f"so no number of {est.unit}s decides it")
                 v.more_units_help = False
             else:
                 v = make(INCONCLUSIVE, reason)
-                if v.equal_within_resolution and _excludes_null(est, claim):
-                    v.more_units_help = False
-                    v.reason += "; " + _equal_reason(v)
-                else:
-                    _add_power(v, est, claim, a_i)
+                _add_power(v, est, claim, a_i)
         if est.n >= permutation.MIN_UNITS and not undefined[k]:
             _add_permutation(v, est, claim, a_i, p_in, p_out)
         verdicts[i] = v
@@ -539,8 +548,8 @@ def _excludes_null(est, claim: Claim) -> bool:
         claim.high is not None and claim.high == null and claim.low is None)
 
 
-def _equal_reason(v: Verdict) -> str:
-    res = f"the resolution {v.claim.fmt(v.resolution).lstrip('+')}" if v.resolution > 0 else "float rounding"
+def _equal_reason(est) -> str:
+    res = f"the resolution {est.resolution:.4g}" if est.resolution > 0 else "float rounding"
     return (f"the arms are equal within resolution (mean difference below {res}): this cannot support a claim "
             "that excludes no change, and more units would not show a difference below the resolution")
 
@@ -549,7 +558,7 @@ def _guard_support(v: Verdict, est, claim: Claim) -> Verdict:
     """Rules (b) and (c): equal-within-resolution estimates and zero-width intervals support nothing they can't."""
     if v.equal_within_resolution and _excludes_null(est, claim):
         v.status, v.more_units_help = INCONCLUSIVE, False
-        v.reason = _equal_reason(v)
+        v.reason = _equal_reason(est)
         return v
     null = est.null.get(claim.on)
     if (null is not None and claim.low is not None and claim.high is not None and claim.low < null < claim.high

@@ -29,9 +29,9 @@ examples, a timer's tick). Values that are rounded to a grid are not known bette
   + ``FLOAT_ATOL`` are equal (float rounding, ~1e-16, is not a difference). It enters only the
   "equal within resolution" flag and the degenerate-interval check, never the variance.
 - **Equal within resolution** (:meth:`PairedComparison.equal_within_resolution`): the mean paired
-  difference is smaller than the resolution (strictly; plus the float tolerance). Then every
-  per-unit difference averages out below one grid step and such an estimate never supports a claim
-  whose range excludes "no change" (see :mod:`dsopt.stats.claims`).
+  difference is below one grid step (strictly, by more than the float tolerance), or within the
+  float tolerance of 0 (a consistent shift of exactly one grid step is a difference). Such an
+  estimate never supports a claim whose range excludes "no change" (see :mod:`dsopt.stats.claims`).
 - A baseline mean within resolution of 0 counts as a zero baseline (its relative change is undefined).
 
 Units (``unit=``): what one value counts, one of :data:`UNITS`; every printed count uses it
@@ -319,13 +319,14 @@ class PairedComparison:
         return float(2 * sps.t.sf(abs(t), self.n - 1))
 
     def equal_within_resolution(self, on: str = "difference") -> bool:
-        """The arms are equal within resolution: |mean difference| < resolution (+ float tolerance).
+        """The arms are equal within resolution: |mean difference| below one grid step (by more than the
+        float tolerance), or within the float tolerance of 0 when no resolution is declared.
 
         The same for every quantity (difference, relative, ratio): the arms' difference is what is
         below the grid. Such an estimate never supports a claim that excludes "no change".
         """
         m = abs(self.diff)
-        return bool(m <= self.tol or (self.resolution > 0 and m < self.resolution + self.tol))
+        return bool(m <= self.tol or (self.resolution > 0 and m < self.resolution - self.tol))
 
     def quantisation_var(self, on: str = "difference", c: float = 0.0) -> float:
         """Quantisation variance of one unit's contrast for ``on`` at ``c`` (see the module doc)."""
