@@ -399,8 +399,10 @@ def test_as_dict_carries_every_new_field_json_safe():
         assess(paired([0.01], [0.001]), Claim.at_least(0.5, on="relative")),
     ]
     keys = {"measured", "equal_within_resolution", "resolution", "unit", "p_permutation", "permutation_exact",
-            "permutation_confirms", "normality", "decision_probability", "seeds_needed", "details", "alpha"}
+            "permutation_confirms", "normality", "decision_probability", "seeds_needed", "details", "alpha",
+            "line_text"}
     for v in cases:
         assert v.status in STATUSES
         d = _json_round_trip(v)
         assert keys <= set(d) and d["label"] == v.label and isinstance(d["details"], list)
+        assert d["line_text"].startswith(v.label) and "**" not in d["line_text"]

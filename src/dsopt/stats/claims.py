@@ -251,7 +251,8 @@ class Verdict:
     def as_dict(self) -> dict:
         """JSON-safe numbers and status (what a chapter's ``compute`` stores)."""
         return {
-            "status": self.status, "label": self.label, "line": self.line(), "line_without_claim": self.line(claim=False), "claim": self.claim.as_dict(),
+            "status": self.status, "label": self.label, "line": self.line(), "line_without_claim": self.line(claim=False),
+            "line_text": self.line(fmt="text"), "claim": self.claim.as_dict(),
             "point": None if math.isnan(self.point) else self.point, "interval": self.interval.as_dict(),
             "n": self.n, "reason": self.reason, "seeds_needed": self.seeds_needed, "correction": self.correction,
             "p_decisive": None if math.isnan(self.p_decisive) else self.p_decisive, "estimate": self.estimate,
@@ -445,7 +446,7 @@ def assess_all(items: Sequence[tuple], *, alpha: float = 0.05, measured: Setting
         beyond = claim.beyond_reach()
         if diffs:
             reason = (f"the claim is about another setting (claim: {claim.setting.describe()}; measured: "
-                      f"{meas.describe()}; differs in {'; '.join(diffs)}): the estimate is a fact about the "
+                      f"{meas.describe()}; differs in {', '.join(d.split(':')[0] for d in diffs)}): the estimate is a fact about the "
                       "measured setting, not a test of the claim")
             verdicts[i] = _verdict(est, claim, meas, NOT_TESTABLE, reason, 1 - alpha, alpha, None)
             verdicts[i].more_units_help = False
@@ -472,7 +473,7 @@ def _verdict(est, claim, meas, status, reason, level, a_i, correction, **kw) -> 
         v.absolute_point, v.absolute = est.diff, est.interval("difference", level)
         if n < MIN_SEEDS:
             v.point = math.nan
-    if MIN_SEEDS <= n < permutation.MIN_UNITS:
+    if MIN_SEEDS <= n < permutation.MIN_UNITS and status in (SUPPORTED, CONTRADICTED, INCONCLUSIVE):
         what = "differences" if getattr(est, "kind", "") == "paired" else "values"
         v.normality = f"the decision assumes normally distributed per-{est.unit} {what}"
     return v

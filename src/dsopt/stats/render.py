@@ -205,7 +205,7 @@ def _rows(name: str, v: "Verdict", measured) -> list[tuple[str, str]]:
 
 
 def _md_cell(x: str) -> str:
-    return x.replace("|", "\\|").replace("\n", " ")
+    return html.escape(x, quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def render_verdicts(items: Iterable[tuple[str, "Verdict"]], *, fmt: str = "markdown",
