@@ -32,6 +32,7 @@ from dsopt.stats import (
     assess_all,
     count,
     decision_probability,
+    format_mean_sd,
     paired,
     render_verdicts,
     sample,
@@ -234,6 +235,8 @@ def test_units_are_validated_and_every_count_uses_them():
     assert f"about {v.seeds_needed} repeats give an 80 % chance of a decision" in line
     v = assess(paired(t, b, unit="block"), Claim.at_least(0.0))
     assert f"about {v.seeds_needed} blocks give" in v.line() and "seed" not in " ".join(v.details())
+    assert format_mean_sd(5.0, None, per="repeat") == "5.000 (1 repeat, sd unknown)"
+    assert assess_all([[paired(t, b, unit="repeat"), Claim.at_least(0.0)]])[0].n == 5  # a list item still works
     v = assess(paired([10.0], [9.0], unit="repeat"), Claim.at_least(0.0))
     assert "one repeat shows no noise (it is unknown): run at least 3 repeats" in v.line()
     assert "seed" not in v.line()

@@ -427,7 +427,11 @@ def assess_all(items: Sequence[tuple], *, alpha: float = 0.05, measured: Setting
         raise ParameterError("items", "assess_all needs at least one (estimate, claim) pair")
     rows = []
     for item in items:
-        if not isinstance(item, tuple) or len(item) not in (2, 3):
+        try:
+            item = tuple(item)
+        except TypeError:
+            item = ()
+        if len(item) not in (2, 3):
             raise ParameterError("items", f"each item is (estimate, claim) or (estimate, claim, measured); got {item!r}")
         est, claim = item[0], item[1]
         meas = item[2] if len(item) == 3 else measured

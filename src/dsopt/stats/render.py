@@ -46,11 +46,13 @@ def format_number(x: float, *, scale: float = 1.0, digits: int = 3, unit: str = 
     return f"{v:+.{digits}f}{unit}" if signed else f"{v:.{digits}f}{unit}"
 
 
-def format_mean_sd(mean: float, sd: float | None, *, scale: float = 1.0, digits: int = 3, unit: str = "") -> str:
-    """``"93.0 +- 0.4"`` (mean +- sd over seeds); one seed (sd nan/None) reads ``"93.0 (1 seed, sd unknown)"``."""
+def format_mean_sd(mean: float, sd: float | None, *, scale: float = 1.0, digits: int = 3, unit: str = "",
+                   per: str = "seed") -> str:
+    """``"93.0 +- 0.4"`` (mean +- sd over seeds); one seed (sd nan/None) reads ``"93.0 (1 seed, sd unknown)"``
+    (``per="repeat"``: ``"(1 repeat, sd unknown)"``)."""
     m = format_number(mean, scale=scale, digits=digits)
     if sd is None or (isinstance(sd, float) and math.isnan(sd)):
-        return f"{m}{unit} (1 seed, sd unknown)"
+        return f"{m}{unit} ({count(1, per)}, sd unknown)"
     return f"{m} +- {format_number(sd, scale=scale, digits=digits)}{unit}"
 
 
