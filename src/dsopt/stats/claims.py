@@ -13,7 +13,8 @@ compares the claim with the estimate's confidence interval:
   :class:`~dsopt.stats.setting.Setting` on the claim differs from the ``measured`` one): the local
   estimate and interval are still reported, as a fact about the local setting;
 - **not decidable by this design**: the claimed range lies entirely beyond what the design can show
-  (``reachable``), or the mean sits exactly on the claim's end, so no number of units decides it.
+  (``reachable``), or every unit sits exactly on the claim's end (no spread), so no number of units
+  decides it. (With spread, a mean on an end is "inconclusive at this budget": the true mean is uncertain.)
 
 Resolution (see :mod:`dsopt.stats.estimates`): an estimate whose arms are *equal within resolution*
 never supports a claim whose range excludes "no change" (0 for a difference or relative change, 1 for a
@@ -25,15 +26,18 @@ assumes normally distributed per-unit differences.
 
 Fewer than :data:`MIN_SEEDS` seeds are never supported or contradicted, whatever their numbers say. A
 relative or ratio claim against a zero (or statistically indistinguishable from zero) baseline is
-inconclusive with that reason; the absolute change is still reported.
+inconclusive with that reason; the absolute change is still reported. With fewer than MIN_SEEDS
+units no relative number or ratio is reported at all (``point`` is nan, the absolute change instead).
 
 Several comparisons judged together (several settings or arms against one baseline) are corrected
 with Holm's step-down procedure over the family (:func:`assess_all`); each verdict says so and shows
 its interval at the level Holm used for it. Claims that are not testable here or not decidable by the
 design (``reachable``) are not in the family: m counts only the others (comparisons with fewer than
-MIN_SEEDS units or an undefined relative change count in m but take no place in the step-down). Each decision is the t-test that matches the interval:
-the interval at level 1 - a excludes ``c`` exactly when the contrast test of "quantity = c" has a
-two-sided p-value below a, so an interval and a status can never disagree.
+MIN_SEEDS units or an undefined relative change count in m but take no place in the step-down).
+Each decision is the t-test that matches the interval (quantisation variance included): the interval
+at level 1 - a excludes ``c`` exactly when the contrast test of "quantity = c" has a two-sided p-value
+below a, so an interval and a status never disagree, except that the resolution rules above may
+refuse a support that the interval alone would give (the verdict then says why).
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ distinguishable from zero at the observed noise, that set is unbounded and the r
 
 Every quantity is tested against a value ``c`` the same way (:meth:`contrast`): a per-seed contrast
 whose mean is > 0 exactly when the quantity is > c. :mod:`dsopt.stats.claims` uses that for claim
-statuses and for "how many seeds would decide it".
+statuses and for the power of a larger experiment (:mod:`dsopt.stats.power`).
 
 Resolution (``resolution=``, in the values' units: 1 for whole epochs, 1/n for an accuracy on n
 examples, a timer's tick). Values that are rounded to a grid are not known better than that grid:
