@@ -73,7 +73,7 @@ def format_interval(interval: "Interval", *, point: float | None = None, scale: 
     seeds = count(interval.n, interval.unit)
     tail = f", {seeds}" if show_n else ""
     if not interval.defined:
-        return f"{head}{unit.strip()} (no interval from {seeds})".strip()
+        return " ".join(x for x in (head.strip(), unit.strip(), f"(no interval from {seeds})") if x)
     if not interval.bounded:
         return f"{head}{unit.strip()} (interval unbounded: {_level(interval.level)} {interval.method}{tail})"
     return f"{head}[{num(interval.low)}, {num(interval.high)}]{unit} ({_level(interval.level)} {interval.method}{tail})"
@@ -159,27 +159,28 @@ def verdict_details(v: "Verdict") -> list[str]:
     if reason:
         out.append(_cap(reason) + ".")
     u = v.unit
-    if v.claim.on in ("relative", "ratio") and v.absolute is not None and v.n < MIN_SEEDS:
+    if v.claim.on in ("relative", "ratio") and v.absolute is not None and v.n < MIN_SEEDS and "relative number" not in reason \
+            and "ratio number" not in reason:
         out.append(f"No {v.claim.on} number is printed from fewer than {count(MIN_SEEDS, u)}: the absolute change instead.")
     if v.resolution > 0:
         out.append(f"Resolution {v.resolution:.4g} per value (in the values' units): a quantisation variance of "
                    "resolution^2/12 per value is added to the spread used for the interval and the test.")
-    if v.equal_within_resolution:
+    if v.equal_within_resolution and "equal within resolution" not in reason:
         out.append("The arms are equal within resolution (float tolerance included): no improvement can be supported.")
     if v.normality:
         out.append(_cap(v.normality) + f" ({count(v.n, u)}; too few for a permutation check).")
     if not math.isnan(v.p_permutation):
         how = f"exact over {2 ** v.n} sign patterns" if v.permutation_exact else "Monte Carlo sign patterns"
         head = f"Sign-flip permutation test of the decisive contrast ({how}): p = {v.p_permutation:.3g}"
-        level = f"{100 * (1 - v.alpha_used):.4g} %"
+        level = f"the {100 * (1 - v.alpha_used):.4g} % level"
         if v.status in (SUPPORTED, CONTRADICTED):
             if v.permutation_confirms:
-                out.append(f"{head}, confirms the t decision at level {level}.")
+                out.append(f"{head}, confirms the t decision at {level}.")
             else:
                 floor = 2 / 2 ** v.n if v.permutation_exact else math.nan
                 extra = (f" (the smallest p it can reach with {count(v.n, u)} is {floor:.3g})"
                          if floor > v.alpha_used else "")
-                out.append(f"{head}: it does NOT confirm the t decision at level {level}{extra}.")
+                out.append(f"{head}: it does NOT confirm the t decision at {level}{extra}.")
         else:
             out.append(f"{head} (the t test did not decide either)." if v.p_permutation > v.alpha_used
                        else f"{head}: it would decide where the t test does not.")
