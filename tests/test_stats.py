@@ -180,21 +180,23 @@ def test_range_claim_overshot_above_its_upper_end_is_contradicted():
 
 
 def test_straddling_interval_is_inconclusive_with_the_seeds_that_would_decide():
+    """Changed with the power rule: N is now the number of seeds that gives an 80 % chance of a decision
+    counting the uncertainty of the 4-seed estimate (the old plug-in n assumed the observed mean and sd true)."""
+    from dsopt.stats import decision_probability
+
     rng = np.random.default_rng(3)
     b = rng.normal(0.80, 0.01, 4)
     t = b + 0.035 + np.array([0.02, -0.02, 0.015, -0.015])
     c = paired(t, b)
     v = assess(c, PLUS_2_TO_5)
     assert v.status == INCONCLUSIVE and v.seeds_needed is not None and v.seeds_needed > 4
-    # at that many seeds (same mean, same sd) the interval clears both ends; one fewer does not
     n = v.seeds_needed
-    sd = c.sd
-    for end in (0.02, 0.05):
-        eff = abs(c.diff - end) / sd
-        assert eff * math.sqrt(n) > t_quantile(0.95, n - 1) or n == 3
-    worst = min(abs(c.diff - 0.02), abs(c.diff - 0.05)) / sd
-    assert worst * math.sqrt(n - 1) <= t_quantile(0.95, n - 2)
-    assert f"about {n} seeds would decide it" in v.line()
+    assert v.decision_probability >= 0.8 and decision_probability(c, PLUS_2_TO_5, n) == v.decision_probability
+    assert decision_probability(c, PLUS_2_TO_5, n - 1) < 0.8
+    # the plug-in n (observed mean and sd taken as the truth) is far smaller than the honest one
+    plug_in = max(_smallest_n(abs(c.diff - e) / c.sd, 0.05) for e in (0.02, 0.05))
+    assert plug_in < n
+    assert f"about {n} seeds give an 80 % chance of a decision" in v.line()
 
 
 def test_seeds_needed_edges():

@@ -14,7 +14,28 @@ distinguishable from zero at the observed noise, that set is unbounded and the r
 
 Every quantity is tested against a value ``c`` the same way (:meth:`contrast`): a per-seed contrast
 whose mean is > 0 exactly when the quantity is > c. :mod:`dsopt.stats.claims` uses that for claim
-statuses and for "how many seeds would decide it".
+statuses and for the power of a larger experiment (:mod:`dsopt.stats.power`).
+
+Resolution (``resolution=``, in the values' units: 1 for whole epochs, 1/n for an accuracy on n
+examples, a timer's tick). Values that are rounded to a grid are not known better than that grid:
+
+- **Quantisation noise.** Each measured value carries a rounding error we model as uniform on one
+  grid step, variance ``resolution**2 / 12`` (Sheppard), independent of the seed noise. It is *added*
+  to the observed variance of every per-unit contrast used for intervals and tests (a difference of
+  two rounded values gets ``2 r**2 / 12``; the ratio contrast ``t - R b`` gets ``(1 + R**2) r**2 / 12``;
+  the same terms enter Fieller's variances). Adding it never narrows an interval, and a zero observed
+  spread then gives an interval of width ``2 t sqrt(q / n)``, never zero. Degrees of freedom stay n - 1.
+- **Float tolerance.** Whatever the resolution, values closer than ``FLOAT_RTOL`` x their magnitude
+  + ``FLOAT_ATOL`` are equal (float rounding, ~1e-16, is not a difference). It enters only the
+  "equal within resolution" flag and the degenerate-interval check, never the variance.
+- **Equal within resolution** (:meth:`PairedComparison.equal_within_resolution`): the mean paired
+  difference is below one grid step (strictly, by more than the float tolerance), or within the
+  float tolerance of 0 (a consistent shift of exactly one grid step is a difference). Such an
+  estimate never supports a claim whose range excludes "no change" (see :mod:`dsopt.stats.claims`).
+- A baseline mean within resolution of 0 counts as a zero baseline (its relative change is undefined).
+
+Units (``unit=``): what one value counts, one of :data:`UNITS`; every printed count uses it
+("5 repeats", never "5 seeds" for repeats), see :func:`count`.
 """
 from __future__ import annotations
 
@@ -28,7 +49,33 @@ from scipy import stats as sps
 from dsopt.stats.summary import as_values
 from dsopt.util.validation import ParameterError, check_choice, check_number
 
-__all__ = ["QUANTITIES", "Interval", "Sample", "PairedComparison", "sample", "paired", "t_quantile"]
+__all__ = ["FLOAT_ATOL", "FLOAT_RTOL", "QUANTITIES", "UNITS", "Interval", "Sample", "PairedComparison", "count",
+           "sample", "paired", "t_quantile"]
+
+#: What one per-unit value counts (``Interval.unit``, ``paired(..., unit=)``).
+UNITS = ("seed", "repeat", "batch", "block", "stream order")
+#: Float tolerance, always applied: values within FLOAT_RTOL x magnitude + FLOAT_ATOL are equal.
+FLOAT_RTOL, FLOAT_ATOL = 1e-9, 1e-12
+
+
+def check_unit(unit: str) -> str:
+    """``unit`` if it is one of :data:`UNITS` (ParameterError naming "unit" otherwise)."""
+    return check_choice("unit", unit, UNITS)
+
+
+def count(n: int, unit: str) -> str:
+    """``"5 repeats"``, ``"1 seed"``: a count in its unit (the one plural rule every text uses)."""
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
+def float_tolerance(*arrays) -> float:
+    """The float tolerance for values like ``arrays``: FLOAT_RTOL x their largest magnitude + FLOAT_ATOL."""
+    mag = max((float(np.max(np.abs(a))) for a in arrays if np.size(a)), default=0.0)
+    return FLOAT_RTOL * mag + FLOAT_ATOL
+
+
+def _check_resolution(resolution) -> float:
+    return float(check_number("resolution", resolution, low=0.0))
 
 #: What a claim can be about: a paired comparison's ``difference`` (treatment - baseline),
 #: ``relative`` change (difference / baseline mean), ``ratio`` (treatment mean / baseline mean),
@@ -54,8 +101,11 @@ class Interval:
     level: float
     method: str
     n: int
-    #: What ``n`` counts: "seed" for runs over seeds, "repeat" for timing repeats, ...
+    #: What ``n`` counts, one of :data:`UNITS`: "seed" for runs over seeds, "repeat" for timing repeats, ...
     unit: str = "seed"
+
+    def __post_init__(self):
+        check_unit(self.unit)
 
     @property
     def defined(self) -> bool:
@@ -91,11 +141,12 @@ class Interval:
                 "unit": self.unit}
 
 
-def _t_interval(x: np.ndarray, level: float, method: str, unit: str) -> Interval:
+def _t_interval(x: np.ndarray, level: float, method: str, unit: str, q: float = 0.0) -> Interval:
+    """t interval of mean(x); ``q`` is the quantisation variance per unit added to the sample variance."""
     n = x.size
     if n < 2:
         return Interval(math.nan, math.nan, level, method, n, unit)
-    m, se = float(x.mean()), float(x.std(ddof=1) / math.sqrt(n))
+    m, se = float(x.mean()), math.sqrt((float(x.var(ddof=1)) + q) / n)
     h = t_quantile(level, n - 1) * se
     return Interval(m - h, m + h, level, method, n, unit)
 
@@ -110,7 +161,10 @@ class Sample:
     kind = "sample"
     quantities = ("level",)
 
-    def __init__(self, values: Iterable[float] | Mapping, *, name: str = "", unit: str = "seed"):
+    def __init__(self, values: Iterable[float] | Mapping, *, name: str = "", unit: str = "seed",
+                 resolution: float = 0.0):
+        self.unit = check_unit(unit)
+        self.resolution = _check_resolution(resolution)
         if isinstance(values, Mapping):
             self.seeds = list(values)
             values = [values[s] for s in self.seeds]
@@ -119,7 +173,7 @@ class Sample:
             self.seeds = list(range(len(values)))
         self.values = as_values(values, "values")
         self.name = name
-        self.unit = unit
+        self.tol = float_tolerance(self.values)
 
     @property
     def n(self) -> int:
@@ -148,12 +202,25 @@ class Sample:
 
     def interval(self, on: str = "level", level: float = 0.95) -> Interval:
         self._check_on(on)
-        return _t_interval(self.values, _check_level(level), "t", self.unit)
+        return _t_interval(self.values, _check_level(level), "t", self.unit, self.quantisation_var())
 
     def contrast(self, on: str, c: float) -> np.ndarray:
         """Per-seed values whose mean is > 0 exactly when the mean is > ``c``."""
         self._check_on(on)
         return self.values - c
+
+    def quantisation_var(self, on: str = "level", c: float = 0.0) -> float:
+        """Quantisation variance of one unit's contrast: resolution**2 / 12."""
+        return self.resolution ** 2 / 12
+
+    def equal_within_resolution(self, on: str = "level") -> bool:
+        """Always False: one arm's level has no "no change" to be equal to."""
+        return False
+
+    @property
+    def null(self) -> dict:
+        """No "no change" value: a level claim is about the level itself."""
+        return {}
 
     def method(self, on: str = "level") -> str:
         return "t"
@@ -164,8 +231,8 @@ class Sample:
                                        "(use paired(treatment, baseline) for differences and ratios)")
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "name": self.name, "n": self.n, "mean": self.mean,
-                "sd": None if self.n < 2 else self.sd}
+        return {"kind": self.kind, "name": self.name, "n": self.n, "unit": self.unit, "mean": self.mean,
+                "sd": None if self.n < 2 else self.sd, "resolution": self.resolution}
 
 
 class PairedComparison:
@@ -182,7 +249,10 @@ class PairedComparison:
     quantities = ("difference", "relative", "ratio")
 
     def __init__(self, treatment: Sequence[float] | Mapping, baseline: Sequence[float] | Mapping, *,
-                 seeds: Sequence | None = None, name: str = "", tiny: float = 1e-12, unit: str = "seed"):
+                 seeds: Sequence | None = None, name: str = "", tiny: float = 1e-12, unit: str = "seed",
+                 resolution: float = 0.0):
+        check_unit(unit)
+        resolution = _check_resolution(resolution)
         if isinstance(treatment, Mapping) != isinstance(baseline, Mapping):
             raise ParameterError("baseline", "treatment and baseline must both be sequences (aligned by seed) "
                                              "or both be mappings seed -> value")
@@ -206,6 +276,8 @@ class PairedComparison:
         self.name = name
         self.unit = unit
         self.tiny = float(check_number("tiny", tiny, low=0.0))
+        self.resolution = resolution
+        self.tol = float_tolerance(self.treatment, self.baseline)
 
     # -- the difference ---------------------------------------------------------------------
     @property
@@ -233,13 +305,36 @@ class PairedComparison:
 
     @property
     def p_value(self) -> float:
-        """Two-sided paired t-test of "no difference" (nan below 2 seeds; 1 or 0 without any spread)."""
+        """Two-sided paired t-test of "no difference" (nan below 2 seeds), quantisation variance included;
+        without any spread (and no resolution): 1 when the arms are equal within float tolerance, else 0."""
         if self.n < 2:
             return math.nan
         d = self.differences
-        if np.all(d == d[0]):
-            return 1.0 if d[0] == 0 else 0.0
-        return float(sps.ttest_rel(self.treatment, self.baseline).pvalue)
+        q = self.quantisation_var()
+        if q == 0 and np.all(d == d[0]):
+            return 1.0 if abs(d[0]) <= self.tol else 0.0
+        if q == 0:
+            return float(sps.ttest_rel(self.treatment, self.baseline).pvalue)
+        t = float(d.mean()) / math.sqrt((float(d.var(ddof=1)) + q) / self.n)
+        return float(2 * sps.t.sf(abs(t), self.n - 1))
+
+    def equal_within_resolution(self, on: str = "difference") -> bool:
+        """The arms are equal within resolution: |mean difference| below one grid step (by more than the
+        float tolerance), or within the float tolerance of 0 when no resolution is declared.
+
+        The same for every quantity (difference, relative, ratio): the arms' difference is what is
+        below the grid. Such an estimate never supports a claim that excludes "no change".
+        """
+        m = abs(self.diff)
+        return bool(m <= self.tol or (self.resolution > 0 and m < self.resolution - self.tol))
+
+    def quantisation_var(self, on: str = "difference", c: float = 0.0) -> float:
+        """Quantisation variance of one unit's contrast for ``on`` at ``c`` (see the module doc)."""
+        one = self.resolution ** 2 / 12
+        if on == "difference":
+            return 2 * one
+        r = c + 1.0 if on == "relative" else c
+        return (1 + r * r) * one
 
     @property
     def treatment_mean(self) -> float:
@@ -267,10 +362,11 @@ class PairedComparison:
             return None
         b = self.baseline_mean
         if self._zero_baseline():
-            return f"the baseline mean is {b:.3g} (zero), so a {on} change is undefined"
+            zero = "zero" if abs(b) <= self.tiny else f"zero within the resolution {self.resolution:.3g}"
+            return f"the baseline mean is {b:.3g} ({zero}), so a {on} change is undefined"
         if self.n >= 2 and not self._fieller(level)[2]:
             return (f"the baseline mean {b:.3g} is not distinguishable from zero at this noise "
-                    f"({100 * level:g} % level, {self.n} seeds), so the {on} change is unbounded")
+                    f"({100 * level:g} % level, {count(self.n, self.unit)}), so the {on} change is unbounded")
         return None
 
     def interval(self, on: str = "difference", level: float = 0.95) -> Interval:
@@ -278,7 +374,7 @@ class PairedComparison:
         self._check_on(on)
         level = _check_level(level)
         if on == "difference":
-            return _t_interval(self.differences, level, "paired t", self.unit)
+            return _t_interval(self.differences, level, "paired t", self.unit, self.quantisation_var())
         method = "Fieller, paired t"
         if self.n < 2 or self._zero_baseline():
             return Interval(math.nan, math.nan, level, method, self.n, self.unit)
@@ -305,8 +401,14 @@ class PairedComparison:
     def _check_on(self, on: str) -> None:
         check_choice("on", on, self.quantities)
 
+    @property
+    def null(self) -> dict:
+        """The "no change" value of each quantity."""
+        return {"difference": 0.0, "relative": 0.0, "ratio": 1.0}
+
     def _zero_baseline(self) -> bool:
-        return abs(self.baseline_mean) <= self.tiny
+        b = abs(self.baseline_mean)
+        return b <= self.tiny or (self.resolution > 0 and b < self.resolution + self.tol)
 
     def _fieller(self, level: float) -> tuple[float, float, bool]:
         """Fieller's interval for mean(t) / mean(b) with paired (correlated) seeds: (low, high, bounded)."""
@@ -314,7 +416,8 @@ class PairedComparison:
         q2 = t_quantile(level, n - 1) ** 2
         a, b = self.treatment_mean, self.baseline_mean
         cov = np.cov(self.treatment, self.baseline, ddof=1) / n  # variances and covariance of the two means
-        s_tt, s_bb, s_tb = float(cov[0, 0]), float(cov[1, 1]), float(cov[0, 1])
+        q = self.resolution ** 2 / 12 / n  # each arm's quantisation variance of its mean (independent)
+        s_tt, s_bb, s_tb = float(cov[0, 0]) + q, float(cov[1, 1]) + q, float(cov[0, 1])
         A = b * b - q2 * s_bb
         if A <= 0:
             return -math.inf, math.inf, False
@@ -328,18 +431,23 @@ class PairedComparison:
         return {"kind": self.kind, "name": self.name, "n": self.n, "treatment_mean": self.treatment_mean,
                 "baseline_mean": self.baseline_mean, "difference": self.diff,
                 "difference_sd": None if self.n < 2 else self.sd, "difference_se": None if self.n < 2 else self.se,
-                "p_value": None if self.n < 2 else self.p_value}
+                "p_value": None if self.n < 2 else self.p_value, "unit": self.unit, "resolution": self.resolution,
+                "equal_within_resolution": self.equal_within_resolution()}
 
 
-def sample(values: Iterable[float] | Mapping, *, name: str = "", unit: str = "seed") -> Sample:
-    """One arm's values over seeds (a list, or a mapping seed -> value). ``unit`` names what is counted."""
-    return Sample(values, name=name, unit=unit)
+def sample(values: Iterable[float] | Mapping, *, name: str = "", unit: str = "seed",
+           resolution: float = 0.0) -> Sample:
+    """One arm's values over seeds (a list, or a mapping seed -> value). ``unit`` names what is counted
+    (one of :data:`UNITS`); ``resolution`` is the values' grid (>= 0, see the module doc)."""
+    return Sample(values, name=name, unit=unit, resolution=resolution)
 
 
 def paired(treatment: Sequence[float] | Mapping, baseline: Sequence[float] | Mapping, *, seeds: Sequence | None = None,
-           name: str = "", tiny: float = 1e-12, unit: str = "seed") -> PairedComparison:
+           name: str = "", tiny: float = 1e-12, unit: str = "seed", resolution: float = 0.0) -> PairedComparison:
     """Compare ``treatment`` with ``baseline`` seed by seed (lists aligned by seed, or mappings seed -> value).
 
-    ``unit`` names what pairs them when it is not a seed (e.g. "repeat" for interleaved timings).
+    ``unit`` names what pairs them when it is not a seed (e.g. "repeat" for interleaved timings; one of
+    :data:`UNITS`). ``resolution`` (>= 0, in the values' units) is the grid the values are rounded to:
+    1 for whole epochs, 1/n for an accuracy on n examples (see the module doc for how it is used).
     """
-    return PairedComparison(treatment, baseline, seeds=seeds, name=name, tiny=tiny, unit=unit)
+    return PairedComparison(treatment, baseline, seeds=seeds, name=name, tiny=tiny, unit=unit, resolution=resolution)

@@ -1,18 +1,37 @@
-"""Text for numbers, intervals and verdicts: one line each, status first.
+"""Text for numbers, intervals and verdicts: one line each, status first; one renderer for tables.
 
 Rendering only formats what :mod:`dsopt.stats.claims` decided; it never decides anything itself, so
 a chapter's ``compute`` result (numbers + status) and its Markdown cannot disagree.
+
+- :func:`verdict_line`: one line per verdict, status first (``fmt="markdown"``: the status in bold;
+  ``fmt="text"``: no Markdown at all).
+- :func:`verdict_details`: the notes folded beneath a verdict (reason, setting, resolution,
+  normality / permutation check, power, Holm).
+- :func:`render_verdicts`: per claim a compact table (claim, setting claimed vs measured, status,
+  estimate with interval, n and its unit) with the details folded beneath, in Markdown, HTML or
+  plain terminal text, and one provenance line above all tables.
+
+Counts always carry their unit ("5 repeats", "8 blocks"); a relative change or ratio is never printed
+from fewer than MIN_SEEDS units or when it is undefined (the absolute change is printed instead).
 """
 from __future__ import annotations
 
+import html
 import math
 from typing import TYPE_CHECKING, Iterable
+
+from dsopt.stats.estimates import count
+from dsopt.util.validation import check_choice
 
 if TYPE_CHECKING:  # pragma: no cover
     from dsopt.stats.claims import Verdict
     from dsopt.stats.estimates import Interval
+    from dsopt.stats.setting import Setting
 
-__all__ = ["format_interval", "format_mean_sd", "format_number", "verdict_line", "verdicts_markdown"]
+__all__ = ["FORMATS", "format_interval", "format_mean_sd", "format_number", "render_verdicts", "verdict_details",
+           "verdict_line", "verdicts_markdown"]
+
+FORMATS = ("markdown", "text", "html")
 
 
 def format_number(x: float, *, scale: float = 1.0, digits: int = 3, unit: str = "", signed: bool = False) -> str:
@@ -27,11 +46,13 @@ def format_number(x: float, *, scale: float = 1.0, digits: int = 3, unit: str = 
     return f"{v:+.{digits}f}{unit}" if signed else f"{v:.{digits}f}{unit}"
 
 
-def format_mean_sd(mean: float, sd: float | None, *, scale: float = 1.0, digits: int = 3, unit: str = "") -> str:
-    """``"93.0 +- 0.4"`` (mean +- sd over seeds); one seed (sd nan/None) reads ``"93.0 (1 seed, sd unknown)"``."""
+def format_mean_sd(mean: float, sd: float | None, *, scale: float = 1.0, digits: int = 3, unit: str = "",
+                   per: str = "seed") -> str:
+    """``"93.0 +- 0.4"`` (mean +- sd over seeds); one seed (sd nan/None) reads ``"93.0 (1 seed, sd unknown)"``
+    (``per="repeat"``: ``"(1 repeat, sd unknown)"``)."""
     m = format_number(mean, scale=scale, digits=digits)
     if sd is None or (isinstance(sd, float) and math.isnan(sd)):
-        return f"{m}{unit} (1 seed, sd unknown)"
+        return f"{m}{unit} ({count(1, per)}, sd unknown)"
     return f"{m} +- {format_number(sd, scale=scale, digits=digits)}{unit}"
 
 
@@ -40,8 +61,8 @@ def _level(level: float) -> str:
 
 
 def format_interval(interval: "Interval", *, point: float | None = None, scale: float = 1.0, digits: int = 3,
-                    unit: str = "", signed: bool = False) -> str:
-    """One line, e.g. ``"+3.1 points [+1.2, +5.0] (95 % paired t, 5 seeds)"``.
+                    unit: str = "", signed: bool = False, show_n: bool = True) -> str:
+    """One line, e.g. ``"+3.1 points [+1.2, +5.0] (95 % paired t, 5 seeds)"`` (``show_n=False``: no count).
 
     An interval that cannot exist (one seed) reads "no interval from 1 seed"; an unbounded one
     (a ratio against a baseline not distinguishable from 0) reads "unbounded".
@@ -49,49 +70,177 @@ def format_interval(interval: "Interval", *, point: float | None = None, scale: 
     def num(x):
         return format_number(x, scale=scale, digits=digits, signed=signed)
     head = f"{num(point)} " if point is not None else ""
-    seeds = f"{interval.n} {interval.unit}{'s' if interval.n != 1 else ''}"
+    seeds = count(interval.n, interval.unit)
+    tail = f", {seeds}" if show_n else ""
     if not interval.defined:
-        return f"{head}{unit.strip()} (no interval from {seeds})".strip()
+        return " ".join(x for x in (head.strip(), unit.strip(), f"(no interval from {seeds})") if x)
     if not interval.bounded:
-        return f"{head}{unit.strip()} (interval unbounded: {_level(interval.level)} {interval.method}, {seeds})"
-    return f"{head}[{num(interval.low)}, {num(interval.high)}]{unit} ({_level(interval.level)} {interval.method}, {seeds})"
+        return f"{head}{unit.strip()} (interval unbounded: {_level(interval.level)} {interval.method}{tail})"
+    return f"{head}[{num(interval.low)}, {num(interval.high)}]{unit} ({_level(interval.level)} {interval.method}{tail})"
+
+
+def _estimate(v: "Verdict", *, show_n: bool = True) -> str:
+    c = v.claim
+    if v.absolute is not None:  # no relative number: the absolute change instead
+        return "absolute change " + format_interval(v.absolute, point=v.absolute_point, signed=True, show_n=show_n)
+    return format_interval(v.interval, point=v.point, scale=c.scale, digits=c.digits, unit=c.unit, signed=c.signed,
+                           show_n=show_n)
 
 
 def _budget(v: "Verdict") -> str:
+    """The power clause: "about 8 blocks give an 80 % chance of a decision" (or why no number is given)."""
     from dsopt.stats.claims import MAX_SEEDS, MIN_SEEDS
+    from dsopt.stats.power import POWER
 
     if not v.budget_limited:
         return ""
-    u = v.interval.unit
+    u = v.unit
     if v.n < 2:
-        return f"one {u} shows no noise: run at least {MIN_SEEDS}"
+        return f"one {u} shows no noise (it is unknown): run at least {count(MIN_SEEDS, u)}"
     if v.seeds_needed is not None:
-        return f"about {v.seeds_needed} {u}s would decide it at the observed noise"
-    point = v.point
-    on_edge = any(c is not None and point == c for c in (v.claim.low, v.claim.high))
-    return (f"no number of {u}s decides it: the mean sits on the claim's end" if on_edge
-            else f"more than {MAX_SEEDS} {u}s would be needed at the observed noise")
+        return f"about {count(v.seeds_needed, u)} give an {100 * POWER:.0f} % chance of a decision"
+    return f"more than {count(MAX_SEEDS, u)} would be needed for an {100 * POWER:.0f} % chance of a decision"
 
 
-def verdict_line(v: "Verdict", name: str = "", *, claim: bool = True) -> str:
-    """``**status** (name): 'claim' (range): measured estimate [interval] (...). Reason; seeds needed; correction.``
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
-    ``claim=False`` leaves the claim out (for lists under a heading that already states it).
+
+def _reason(v: "Verdict") -> str:
+    r = v.reason
+    for prefix in ("undefined: ", "design: "):
+        if r.startswith(prefix):
+            r = r[len(prefix):]
+    return r
+
+
+def _check_fmt(fmt: str) -> str:
+    return check_choice("fmt", fmt, FORMATS)
+
+
+def verdict_line(v: "Verdict", name: str = "", *, claim: bool = True, fmt: str = "markdown") -> str:
+    """``**status** (name): 'claim' (range): measured estimate [interval] (...). Reason; power; correction.``
+
+    One line, status first. ``claim=False`` leaves the claim out (for lists under a heading that already
+    states it); ``fmt="text"`` prints the status without Markdown bold. The longer notes (resolution,
+    normality / permutation check) are in :func:`verdict_details` / :func:`render_verdicts`.
     """
+    _check_fmt(fmt)
     c = v.claim
     what = f" ({name})" if name else ""
     claim_text = f"'{c.text}'" + (f" ({c.describe()})" if c.text != c.describe() else "")
-    reason = v.reason[len("undefined: "):] if v.reason.startswith("undefined:") else v.reason
-    notes = [n for n in (reason, _budget(v), v.correction) if n]
-    if v.absolute is not None:  # a relative claim without a defined relative change: the absolute change instead
-        measured = "absolute change " + format_interval(v.absolute, point=v.absolute_point, signed=True)
-    else:
-        measured = format_interval(v.interval, point=v.point, scale=c.scale, digits=c.digits, unit=c.unit, signed=c.signed)
+    notes = [n for n in (_reason(v), _budget(v), v.correction) if n]
     text = "; ".join(notes)
     claim_part = f" {claim_text}:" if claim else ""
-    return f"**{v.label}**{what}:{claim_part} measured {measured}. " + (text[:1].upper() + text[1:] + "." if text else "")
+    status = f"**{v.label}**" if fmt == "markdown" else f"<b>{html.escape(v.label)}</b>" if fmt == "html" else v.label
+    line = f"{status}{what}:{claim_part} measured {_estimate(v)}. " + (_cap(text) + "." if text else "")
+    return line.rstrip()
 
 
-def verdicts_markdown(lines: Iterable[tuple[str, "Verdict"]]) -> str:
-    """A Markdown bullet list of ``(name, verdict)`` lines, status first on each."""
-    return "\n".join(f"- {verdict_line(v, name)}" for name, v in lines)
+def verdicts_markdown(lines: Iterable[tuple[str, "Verdict"]], *, fmt: str = "markdown") -> str:
+    """A bullet list of ``(name, verdict)`` lines, status first on each (``fmt="text"``: no bold)."""
+    return "\n".join(f"- {verdict_line(v, name, fmt=fmt)}" for name, v in lines)
+
+
+def _setting_text(v: "Verdict", measured: "Setting | None" = None) -> str | None:
+    claimed = v.claim.setting
+    meas = v.measured if v.measured is not None else measured
+    if claimed is None and meas is None:
+        return None
+    return f"claimed: {claimed.describe() if claimed else 'any'}; measured: {meas.describe() if meas else 'not stated'}"
+
+
+def verdict_details(v: "Verdict") -> list[str]:
+    """The notes beneath a verdict, one sentence each: reason, resolution, small-sample check, power, Holm."""
+    from dsopt.stats.claims import CONTRADICTED, MIN_SEEDS, SUPPORTED
+
+    out = []
+    reason = _reason(v)
+    if reason:
+        out.append(_cap(reason) + ".")
+    u = v.unit
+    if v.claim.on in ("relative", "ratio") and v.absolute is not None and v.n < MIN_SEEDS and "relative number" not in reason \
+            and "ratio number" not in reason:
+        out.append(f"No {v.claim.on} number is printed from fewer than {count(MIN_SEEDS, u)}: the absolute change instead.")
+    if v.resolution > 0:
+        out.append(f"Resolution {v.resolution:.4g} per value (in the values' units): a quantisation variance of "
+                   "resolution^2/12 per value is added to the spread used for the interval and the test.")
+    if v.equal_within_resolution and "equal within resolution" not in reason:
+        out.append("The arms are equal within resolution (float tolerance included): no improvement can be supported.")
+    if v.normality:
+        out.append(_cap(v.normality) + f" ({count(v.n, u)}; too few for a permutation check).")
+    if not math.isnan(v.p_permutation):
+        how = f"exact over {2 ** v.n} sign patterns" if v.permutation_exact else "Monte Carlo sign patterns"
+        head = f"Sign-flip permutation test of the decisive contrast ({how}): p = {v.p_permutation:.3g}"
+        level = f"the {100 * (1 - v.alpha_used):.4g} % level"
+        if v.status in (SUPPORTED, CONTRADICTED):
+            if v.permutation_confirms:
+                out.append(f"{head}, confirms the t decision at {level}.")
+            else:
+                floor = 2 / 2 ** v.n if v.permutation_exact else math.nan
+                extra = (f" (the smallest p it can reach with {count(v.n, u)} is {floor:.3g})"
+                         if floor > v.alpha_used else "")
+                out.append(f"{head}: it does NOT confirm the t decision at {level}{extra}.")
+        else:
+            out.append(f"{head} (the t test did not decide either)." if v.p_permutation > v.alpha_used
+                       else f"{head}: it would decide where the t test does not.")
+    budget = _budget(v)
+    if budget:
+        if v.seeds_needed is not None and not math.isnan(v.decision_probability):
+            budget += (f" (simulated probability {100 * v.decision_probability:.0f} % at {count(v.seeds_needed, u)}, "
+                       f"counting the uncertainty of this {v.n}-{u} estimate)")
+        out.append(_cap(budget) + ".")
+    if v.correction:
+        out.append(v.correction + ".")
+    if not math.isnan(v.p_decisive):
+        out.append(f"Decisive p-value {v.p_decisive:.3g}" + (" (Holm-adjusted)." if v.correction else "."))
+    return out
+
+
+def _rows(name: str, v: "Verdict", measured) -> list[tuple[str, str]]:
+    c = v.claim
+    rows = [("claim", f"{c.text}" + (f" ({c.describe()})" if c.text != c.describe() else ""))]
+    setting = _setting_text(v, measured)
+    if setting:
+        rows.append(("setting", setting))
+    rows += [("status", v.label), ("estimate", _estimate(v, show_n=False)), ("n", count(v.n, v.unit))]
+    return rows
+
+
+def _md_cell(x: str) -> str:
+    return html.escape(x, quote=False).replace("|", "\\|").replace("\n", " ")
+
+
+def render_verdicts(items: Iterable[tuple[str, "Verdict"]], *, fmt: str = "markdown",
+                    measured: "Setting | None" = None, provenance: str | None = None) -> str:
+    """Every ``(name, verdict)`` as a compact table with its details folded beneath.
+
+    ``fmt``: "markdown" (a table, then ``<details><summary>details</summary>`` with a bullet list),
+    "html" (the same as HTML) or "text" (an aligned plain table and indented notes: no Markdown).
+    ``measured``: the setting measured, shown where a verdict does not carry its own. ``provenance``:
+    a line from the caller (data, commit, machine), printed once above the tables.
+    """
+    _check_fmt(fmt)
+    blocks = []
+    if provenance:
+        blocks.append({"markdown": f"_{provenance}_", "html": f'<p class="provenance">{html.escape(provenance)}</p>',
+                       "text": provenance}[fmt])
+    for name, v in items:
+        rows = _rows(name, v, measured)
+        details = verdict_details(v)
+        title = name or v.claim.text
+        if fmt == "markdown":
+            table = [f"**{_md_cell(title)}**", "", "| | |", "|---|---|"] + [f"| {k} | {_md_cell(x)} |" for k, x in rows]
+            folded = ["", "<details><summary>details</summary>", ""] + [f"- {d}" for d in details] + ["", "</details>"]
+            blocks.append("\n".join(table + folded))
+        elif fmt == "html":
+            trs = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(x)}</td></tr>" for k, x in rows)
+            lis = "".join(f"<li>{html.escape(d)}</li>" for d in details)
+            blocks.append(f"<h4>{html.escape(title)}</h4>\n<table>{trs}</table>\n"
+                          f"<details><summary>details</summary><ul>{lis}</ul></details>")
+        else:
+            width = max(len(k) for k, _ in rows)
+            lines = [title] + [f"  {k.ljust(width)}  {x}" for k, x in rows] + ["  details:"]
+            lines += [f"    - {d}" for d in details]
+            blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
