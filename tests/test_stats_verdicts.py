@@ -164,13 +164,15 @@ def test_whole_epochs_with_repeated_values():
     """Epoch counts [12, 12, 12] vs [12, 13, 12]: resolution 1 epoch."""
     fast, slow = [12, 12, 12], [12, 13, 12]
     c = paired(fast, slow, resolution=1)
-    assert c.equal_within_resolution() and c.diff == pytest.approx(-1 / 3)
+    # one seed differs by a whole epoch: a measured difference (not "equal within resolution"); its interval decides
+    assert not c.equal_within_resolution() and c.diff == pytest.approx(-1 / 3)
+    assert paired([12, 12, 12], [12, 12, 12], resolution=1).equal_within_resolution()
     iv = c.interval()
     q = 2 / 12  # two rounded values per difference
     half = sps.t.ppf(0.975, 2) * math.sqrt((np.var([0, -1, 0], ddof=1) + q) / 3)
     assert (iv.low, iv.high) == (pytest.approx(-1 / 3 - half), pytest.approx(-1 / 3 + half))
     v = assess(c, Claim.at_most(0.0, text="converges in fewer epochs"))
-    assert v.status != SUPPORTED and v.equal_within_resolution
+    assert v.status == INCONCLUSIVE and not v.equal_within_resolution and v.more_units_help
     # zero observed spread never gives a zero-width interval once the resolution is declared
     same = paired([12, 12, 12], [12, 12, 12], resolution=1)
     w = same.interval()
@@ -363,22 +365,24 @@ def test_render_verdicts_in_three_formats():
     prov = "data: SST-2 sample; commit abc123; machine: 2 CPU cores"
     md = render_verdicts(items, fmt="markdown", provenance=prov)
     assert md.count(prov) == 1 and md.index(prov) < md.index("arm A")
-    assert md.count("<details><summary>details</summary>") == 2 and "|---|---|" in md
-    assert "| status | supported |" in md and "| status | not testable here |" in md
+    assert md.count("<details><summary>details: ") == 2 and "|---|---|" in md
+    assert md.count("\n| arm ") == 2  # one compact row per comparison, status in bold
+    assert "| **supported** |" in md and "| **not testable here** |" in md
     assert "helps \\| a lot" in md  # a pipe in a cell cannot break the table
-    assert "| n | 4 seeds |" in md and "claimed: BERT pre-training on 8 x V100" in md
+    assert "| 4 seeds |" in md and "claimed: BERT pre-training on 8 x V100" in md
 
     text = render_verdicts(items, fmt="text", provenance=prov)
     assert "**" not in text and "|---|" not in text and "<details>" not in text and "|" not in text.replace("helps | a lot", "")
     assert text.startswith(prov) and text.count(prov) == 1
     lines = text.splitlines()
-    status_lines = [ln for ln in lines if ln.strip().startswith("status")]
-    estimate_lines = [ln for ln in lines if ln.strip().startswith("estimate")]
-    assert len(status_lines) == 2 and status_lines[0].index("supported") == estimate_lines[0].index("+")  # aligned
-    assert "  details:" in text and "    - " in text
+    head = next(ln for ln in lines if "status" in ln and "estimate" in ln)
+    rows = [ln for ln in lines if ln.startswith("arm ") and not ln.endswith(":")]
+    assert len(rows) == 2 and rows[0].index("supported") == head.index("status") == rows[1].index("not testable")
+    assert rows[0].index("+0.051") == head.index("estimate")  # columns aligned
+    assert "arm A:" in text and "    - " in text
 
     page = render_verdicts(items, fmt="html", provenance=prov)
-    assert page.count("<table>") == 2 and "<details><summary>details</summary><ul>" in page
+    assert page.count("<table>") == 1 and page.count("<tr>") == 3 and "<details><summary>details: arm A</summary><ul>" in page
     assert "arm &lt;B&gt;" in page and "<B>" not in page and '<p class="provenance">' in page
     with pytest.raises(ParameterError, match="fmt"):
         render_verdicts(items, fmt="latex")
@@ -409,3 +413,25 @@ def test_as_dict_carries_every_new_field_json_safe():
         d = _json_round_trip(v)
         assert keys <= set(d) and d["label"] == v.label and isinstance(d["details"], list)
         assert d["line_text"].startswith(v.label) and "**" not in d["line_text"]
+
+
+def test_a_stored_verdict_renders_exactly_like_the_one_computed():
+    """Chapters store ``as_dict()`` in metrics JSON and render from it: ``Verdict.from_dict`` restores every field
+    the renderer reads, for every status (decide mode and re-rendering from stored results rely on it)."""
+    from dsopt.stats import Verdict
+
+    cases = [(n, v) for n, v in _family()] + [
+        ("float", assess(paired([1.0, 2.0, 3.0], [0.98, 1.98, 2.98]), Claim.at_least(0.02))),
+        ("epochs", assess(paired([12, 12, 12], [12, 13, 12], resolution=1), Claim.at_most(0.0))),
+        ("six", assess(paired(np.linspace(1, 2, 6) + 0.1, np.linspace(1, 2, 6)), Claim.at_least(0.0))),
+        ("one seed", assess(paired([0.01], [0.001]), Claim.at_least(0.5, on="relative"))),
+        ("gpu", assess(paired([1.0, 1.1, 1.2], [1.0, 1.0, 1.0]), Claim.at_least(2.3, on="ratio", setting=BERT),
+                       measured=LOCAL)),
+        ("reach", assess(paired([2.0, 3.0, 4.0], [1.0, 1.0, 1.0]), Claim.at_least(6.4, on="ratio",
+                                                                                   reachable=(None, 5.0)))),
+    ]
+    for fmt in ("markdown", "text", "html"):
+        again = [(n, Verdict.from_dict(json.loads(json.dumps(v.as_dict())))) for n, v in cases]
+        assert render_verdicts(again, fmt=fmt) == render_verdicts(cases, fmt=fmt)
+    for (_, v), (_, w) in zip(cases, again):
+        assert w.as_dict() == v.as_dict() and w.label == v.label

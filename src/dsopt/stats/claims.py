@@ -173,7 +173,17 @@ class Claim:
     def as_dict(self) -> dict:
         return {"text": self.text, "on": self.on, "low": self.low, "high": self.high, "range": self.describe(),
                 "setting": None if self.setting is None else self.setting.as_dict(),
-                "reachable": None if self.reachable is None else list(self.reachable)}
+                "reachable": None if self.reachable is None else list(self.reachable),
+                "scale": self.scale, "unit": self.unit, "digits": self.digits}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Claim":
+        """The claim :meth:`as_dict` described (display fields default by ``on`` when absent: older files)."""
+        setting = d.get("setting")
+        return cls(low=d.get("low"), high=d.get("high"), on=d.get("on", "difference"), text=d.get("text", ""),
+                   scale=d.get("scale"), unit=d.get("unit"), digits=d.get("digits"),
+                   setting=None if setting is None else Setting.from_dict(setting),
+                   reachable=None if d.get("reachable") is None else tuple(d["reachable"]))
 
 
 def _check_reachable(r) -> tuple[float | None, float | None]:
@@ -251,6 +261,31 @@ class Verdict:
         from dsopt.stats.render import verdict_details
 
         return verdict_details(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Verdict":
+        """The verdict :meth:`as_dict` stored (a metrics JSON, a chapter's verdict dict): renders the same.
+
+        Fields a file does not carry (written before they existed) take their defaults."""
+        def num(x):
+            return math.nan if x is None else float(x)
+
+        absolute = d.get("absolute")
+        measured = d.get("measured")
+        return cls(
+            claim=Claim.from_dict(d["claim"]), status=d["status"], point=num(d.get("point")),
+            interval=Interval.from_dict(d["interval"]), n=int(d["n"]), reason=d.get("reason", ""),
+            seeds_needed=d.get("seeds_needed"), correction=d.get("correction"), p_decisive=num(d.get("p_decisive")),
+            estimate=dict(d.get("estimate") or {}),
+            absolute=None if absolute is None else Interval.from_dict(absolute["interval"]),
+            absolute_point=None if absolute is None else absolute.get("point"),
+            measured=None if measured is None else Setting.from_dict(measured),
+            equal_within_resolution=bool(d.get("equal_within_resolution", False)),
+            resolution=float(d.get("resolution") or 0.0), unit=d.get("unit") or d["interval"].get("unit", "seed"),
+            p_permutation=num(d.get("p_permutation")), permutation_exact=d.get("permutation_exact"),
+            permutation_confirms=d.get("permutation_confirms"), normality=d.get("normality", ""),
+            decision_probability=num(d.get("decision_probability")), more_units_help=d.get("more_units_help", True),
+            alpha_used=num(d.get("alpha")))
 
     def as_dict(self) -> dict:
         """JSON-safe numbers and status (what a chapter's ``compute`` stores)."""

@@ -133,6 +133,14 @@ class Interval:
 
         return format_interval(self, point=point, scale=scale, digits=digits, unit=unit, signed=signed)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Interval":
+        """The interval :meth:`as_dict` wrote ("-inf"/"inf" and None ends included)."""
+        def end(x):
+            return math.nan if x is None else float(x)
+        return cls(end(d.get("low")), end(d.get("high")), float(d["level"]), d.get("method", ""), int(d["n"]),
+                   d.get("unit", "seed"))
+
     def as_dict(self) -> dict:
         """JSON-safe: unbounded ends are the strings "-inf"/"inf", a missing interval is None."""
         def end(x):
@@ -319,14 +327,17 @@ class PairedComparison:
         return float(2 * sps.t.sf(abs(t), self.n - 1))
 
     def equal_within_resolution(self, on: str = "difference") -> bool:
-        """The arms are equal within resolution: |mean difference| below one grid step (by more than the
-        float tolerance), or within the float tolerance of 0 when no resolution is declared.
+        """The arms are equal within resolution in every unit: each per-unit difference is below one grid step
+        (by more than the float tolerance), or within the float tolerance of 0 when no resolution is declared
+        (e.g. whole epochs [12, 12, 12] vs [12, 12, 12]; differences of ~1e-16).
 
-        The same for every quantity (difference, relative, ratio): the arms' difference is what is
-        below the grid. Such an estimate never supports a claim that excludes "no change".
+        The same for every quantity (difference, relative, ratio): the arms' difference is what is below the
+        grid. Such an estimate never supports a claim that excludes "no change". One unit that differs by a
+        whole step is a measured difference (the mean of noisy quantised values resolves below the grid), so
+        [12, 12, 12] vs [12, 13, 12] is not "equal within resolution": its interval decides.
         """
-        m = abs(self.diff)
-        return bool(m <= self.tol or (self.resolution > 0 and m < self.resolution - self.tol))
+        m = np.abs(self.differences)
+        return bool(np.all(m <= self.tol) or (self.resolution > 0 and np.all(m < self.resolution - self.tol)))
 
     def quantisation_var(self, on: str = "difference", c: float = 0.0) -> float:
         """Quantisation variance of one unit's contrast for ``on`` at ``c`` (see the module doc)."""

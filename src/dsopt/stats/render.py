@@ -197,14 +197,16 @@ def verdict_details(v: "Verdict") -> list[str]:
     return out
 
 
-def _rows(name: str, v: "Verdict", measured) -> list[tuple[str, str]]:
+def _claim_text(v: "Verdict") -> str:
     c = v.claim
-    rows = [("claim", f"{c.text}" + (f" ({c.describe()})" if c.text != c.describe() else ""))]
-    setting = _setting_text(v, measured)
-    if setting:
-        rows.append(("setting", setting))
-    rows += [("status", v.label), ("estimate", _estimate(v, show_n=False)), ("n", count(v.n, v.unit))]
-    return rows
+    return c.text + (f" ({c.describe()})" if c.text != c.describe() else "")
+
+
+def _row(name: str, v: "Verdict", measured, with_claim: bool, with_setting: bool) -> list[str]:
+    row = [name or v.claim.text] + ([_claim_text(v)] if with_claim else [])
+    if with_setting:
+        row.append(_setting_text(v, measured) or "any")
+    return row + [v.label, _estimate(v, show_n=False), count(v.n, v.unit)]
 
 
 def _md_cell(x: str) -> str:
@@ -213,34 +215,60 @@ def _md_cell(x: str) -> str:
 
 def render_verdicts(items: Iterable[tuple[str, "Verdict"]], *, fmt: str = "markdown",
                     measured: "Setting | None" = None, provenance: str | None = None) -> str:
-    """Every ``(name, verdict)`` as a compact table with its details folded beneath.
+    """Every ``(name, verdict)`` as one row of a compact table (what, claim, [setting claimed vs measured,]
+    status, estimate with its interval in the claim's units, n and its unit), read in seconds; each row's
+    details (reason, setting, resolution, normality/permutation, power, Holm) folded beneath the table.
 
-    ``fmt``: "markdown" (a table, then ``<details><summary>details</summary>`` with a bullet list),
-    "html" (the same as HTML) or "text" (an aligned plain table and indented notes: no Markdown).
-    ``measured``: the setting measured, shown where a verdict does not carry its own. ``provenance``:
-    a line from the caller (data, commit, machine), printed once above the tables.
+    ``fmt``: "markdown" (a table, then one ``<details><summary>`` per row), "html" (the same as HTML) or
+    "text" (an aligned plain table and indented notes: no Markdown, for the terminal). ``measured``: the setting
+    measured, shown where a verdict does not carry its own (the setting column appears when any row has a
+    claimed or measured setting). ``provenance``: a line from the caller (where the runs came from), printed once
+    above the table.
     """
     _check_fmt(fmt)
+    items = list(items)
+    claims = {_claim_text(v) for _, v in items}
+    settings = {_setting_text(v, measured) for _, v in items}
+    with_claim, with_setting = len(claims) > 1, len(settings) > 1
+    head = [""] + (["claim"] if with_claim else []) + (["setting"] if with_setting else []) + \
+        ["status", "estimate [interval]", "n"]
+    rows = [_row(name, v, measured, with_claim, with_setting) for name, v in items]
+    status_col = head.index("status")
+    notes = [(r[0], verdict_details(v)) for r, (_, v) in zip(rows, items)]
     blocks = []
     if provenance:
         blocks.append({"markdown": f"_{provenance}_", "html": f'<p class="provenance">{html.escape(provenance)}</p>',
                        "text": provenance}[fmt])
-    for name, v in items:
-        rows = _rows(name, v, measured)
-        details = verdict_details(v)
-        title = name or v.claim.text
-        if fmt == "markdown":
-            table = [f"**{_md_cell(title)}**", "", "| | |", "|---|---|"] + [f"| {k} | {_md_cell(x)} |" for k, x in rows]
-            folded = ["", "<details><summary>details</summary>", ""] + [f"- {d}" for d in details] + ["", "</details>"]
-            blocks.append("\n".join(table + folded))
-        elif fmt == "html":
-            trs = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(x)}</td></tr>" for k, x in rows)
-            lis = "".join(f"<li>{html.escape(d)}</li>" for d in details)
-            blocks.append(f"<h4>{html.escape(title)}</h4>\n<table>{trs}</table>\n"
-                          f"<details><summary>details</summary><ul>{lis}</ul></details>")
-        else:
-            width = max(len(k) for k, _ in rows)
-            lines = [title] + [f"  {k.ljust(width)}  {x}" for k, x in rows] + ["  details:"]
-            lines += [f"    - {d}" for d in details]
-            blocks.append("\n".join(lines))
+    common = ([f"claim: {next(iter(claims))}"] if items and not with_claim else []) + \
+        ([f"setting: {next(iter(settings))}"] if items and not with_setting and next(iter(settings)) else [])
+    if common:
+        blocks.append({"markdown": "  \n".join(_md_cell(c) for c in common),
+                       "html": "".join(f"<p>{html.escape(c)}</p>" for c in common), "text": "\n".join(common)}[fmt])
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in rows:
+            cells = [_md_cell(x) for x in r]
+            cells[status_col] = f"**{cells[status_col]}**"
+            lines.append("| " + " | ".join(cells) + " |")
+        blocks.append("\n".join(lines))
+        for title, details in notes:
+            if details:
+                blocks.append("\n".join([f"<details><summary>details: {_md_cell(title)}</summary>", ""]
+                                        + [f"- {_md_cell(d)}" for d in details] + ["", "</details>"]))
+    elif fmt == "html":
+        ths = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+        trs = "".join("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in r) + "</tr>" for r in rows)
+        blocks.append(f"<table><tr>{ths}</tr>{trs}</table>")
+        for title, details in notes:
+            if details:
+                lis = "".join(f"<li>{html.escape(d)}</li>" for d in details)
+                blocks.append(f"<details><summary>details: {html.escape(title)}</summary><ul>{lis}</ul></details>")
+    else:
+        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+        lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
+        lines += ["  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in rows]
+        blocks.append("\n".join(lines))
+        for title, details in notes:
+            if details:
+                blocks.append("\n".join([f"{title}:"] + [f"    - {d}" for d in details]))
     return "\n\n".join(blocks) + "\n"
