@@ -142,3 +142,29 @@ def test_per_batch_pitfall_counts_batches_not_epochs():
     assert jumps(d["no_fraction"]) == 6  # restarts after 5, 15, 35, 75, 155, 315 batches
     assert jumps(d["fractional"]) == 2  # epochs 5 and 15
     assert math.isclose(d["epoch"][20], 1.0)
+
+
+def test_verdict_tables_text_form_decide_hooks_and_resolution():
+    """One table per claim (a row per task), plain text for the terminal, Verdicts for decide mode, whole epochs
+    and 1/n_test as resolutions: identical accuracies on every seed are "equal within resolution", not support."""
+    from dsopt.stats import Verdict
+    from dsopt.studies.lr_restarts_verdict import claim_verdicts
+
+    rows = [row("constant", [10, 10, 11, 10], [0.80, 0.82, 0.81, 0.80]),
+            row(ART, [6, 6, 7, 6], [0.80, 0.82, 0.81, 0.80])]
+    for r in rows:
+        r["n_test"] = 270
+    v = compute_verdict(rows, epochs=20)
+    acc = v["per_task"]["t"]["accuracy"]
+    assert acc["equal_within_resolution"] and acc["status"] == "contradicted"  # +0 points is below +2: that is decided
+    assert acc["resolution"] == pytest.approx(1 / 270) and v["per_task"]["t"]["speed"]["resolution"] == 1.0
+    md = render_verdict(v, provenance="from 24 stored runs")
+    assert md.startswith("_from 24 stored runs_") and md.count("| **") == 2 and "\n\n**Claim: 'converges" in md
+    text = render_verdict(v, fmt="text")
+    assert "**" not in text and "|---|" not in text and "<details>" not in text and "contradicted" in text
+    cv = claim_verdicts(json.loads(json.dumps(v)))
+    assert set(cv) == {"speed / t", "accuracy / t"} and all(isinstance(x, Verdict) for x in cv.values())
+    assert cv["accuracy / t"].status == acc["status"]
+    wide = compute_verdict(rows, epochs=20, alpha=0.01)["per_task"]["t"]["speed"]["interval"]
+    narrow = v["per_task"]["t"]["speed"]["interval"]
+    assert wide["low"] < narrow["low"] and wide["high"] > narrow["high"]

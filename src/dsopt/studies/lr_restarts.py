@@ -247,16 +247,22 @@ class LRRestartsStudy(Study):
 
     summarize_runs, format_table = staticmethod(summarize), staticmethod(format_table)
 
-    def compute(self, summary: dict) -> dict:
+    def compute(self, summary: dict, *, alpha: float = 0.05) -> dict:
         from dsopt.studies.lr_restarts_verdict import compute_verdict
 
         p = summary["params"]
-        return compute_verdict(summary["table"], epochs=p["epochs"], article=(p["article_T_0"], p["article_T_mult"]))
+        return compute_verdict(summary["table"], epochs=p["epochs"], article=(p["article_T_0"], p["article_T_mult"]),
+                               alpha=alpha)
 
-    def render(self, verdict: dict) -> str:
+    def render(self, verdict: dict, *, provenance: str | None = None, fmt: str = "markdown") -> str:
         from dsopt.studies.lr_restarts_verdict import render_verdict
 
-        return render_verdict(verdict)
+        return render_verdict(verdict, provenance=provenance, fmt=fmt)
+
+    def claim_verdicts(self, verdict: dict) -> dict:
+        from dsopt.studies.lr_restarts_verdict import claim_verdicts
+
+        return claim_verdicts(verdict)
 
     def live(self, params: Mapping[str, Any], *, task=None):
         """Fresh seeded runs of the article's schedule on digits, replaying ``control_schedule``."""

@@ -6,13 +6,19 @@ run, so its code is not part of any run's fingerprint (editing it stales no stor
 from __future__ import annotations
 
 from dsopt.lr import restart_positions
-from dsopt.stats import Claim, assess_all, format_mean_sd, paired
+from dsopt.stats import Claim, Setting, Verdict, assess_all, format_mean_sd, paired, render_verdicts
 from dsopt.util.validation import ParameterError, check_number
 
+#: What the article's numbers are about (../shared/notes/CLAIMS.md): "NLP tasks", AdamW lr 1e-3, model and data
+#: unnamed. Nothing in it rules a small real task out, so the schedule itself is testable here.
+CLAIM_SETTING = Setting(text="'NLP tasks', AdamW lr 1e-3, model and data unnamed")
 #: "Converges 30 % faster": relative change in epochs to 95 % of the best validation accuracy, at most -30 %.
-SPEED_CLAIM = Claim.at_most(-0.30, on="relative", text="converges 30 % faster")
+SPEED_CLAIM = Claim.at_most(-0.30, on="relative", text="converges 30 % faster", setting=CLAIM_SETTING)
 #: "+2 to +5 points": the change in final test accuracy, between +2 and +5 points (both ends checked).
-ACCURACY_CLAIM = Claim.between(0.02, 0.05, text="+2 to +5 points of accuracy", scale=100, unit=" points", digits=1)
+ACCURACY_CLAIM = Claim.between(0.02, 0.05, text="+2 to +5 points of accuracy", scale=100, unit=" points", digits=1,
+                               setting=CLAIM_SETTING)
+#: Whole epochs: the resolution of "epochs to 95 %".
+EPOCH = 1.0
 
 
 def _arm(by: dict[str, dict], task: str, *, label: str | None = None, part: str | None = None) -> dict:
@@ -42,13 +48,18 @@ def compute_verdict(rows: list[dict], *, epochs: int, article: tuple[int, int] =
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     if not tasks:
         raise ParameterError("rows", "the verdict needs a non-empty table (see summarize)")
-    pairs, per_task = {}, {}
+    pairs, per_task, measured = {}, {}, {}
     for task in tasks:
         by = {r["schedule"]: r for r in rows if r["task"] == task}
         art = _arm(by, task, part=article_label_part)
         base = _arm(by, task, label=baseline)
-        pairs[task] = (paired(_by_seed(art, "epochs_to_95"), _by_seed(base, "epochs_to_95"), name=task),
-                       paired(_by_seed(art, "test_acc"), _by_seed(base, "test_acc"), name=task))
+        n_test = art.get("n_test")  # an accuracy on n examples moves in steps of 1/n (absent in older tables)
+        pairs[task] = (paired(_by_seed(art, "epochs_to_95"), _by_seed(base, "epochs_to_95"), name=task,
+                              resolution=EPOCH),
+                       paired(_by_seed(art, "test_acc"), _by_seed(base, "test_acc"), name=task,
+                              resolution=1.0 / n_test if n_test else 0.0))
+        measured[task] = Setting(dataset=task, text=f"{task}, AdamW, {epochs} epochs"
+                                                    + (f", {n_test} test examples" if n_test else ""))
         best = max(by.values(), key=lambda r: r["val_acc_final"])
         per_task[task] = {
             "article": art["schedule"], "baseline": base["schedule"], "n_seeds": pairs[task][0].n,
@@ -58,8 +69,8 @@ def compute_verdict(rows: list[dict], *, epochs: int, article: tuple[int, int] =
             "best_on_validation": {"schedule": best["schedule"], "val_acc_final": best["val_acc_final"],
                                    "test_acc": best["test_acc"], "test_acc_sd": best["test_acc_sd"]},
         }
-    speed = assess_all([(pairs[t][0], speed_claim) for t in tasks], alpha=alpha)
-    accuracy = assess_all([(pairs[t][1], accuracy_claim) for t in tasks], alpha=alpha)
+    speed = assess_all([(pairs[t][0], speed_claim, measured[t]) for t in tasks], alpha=alpha)
+    accuracy = assess_all([(pairs[t][1], accuracy_claim, measured[t]) for t in tasks], alpha=alpha)
     for t, vs, va in zip(tasks, speed, accuracy):
         per_task[t]["speed"], per_task[t]["accuracy"] = vs.as_dict(), va.as_dict()
     restarts = restart_positions({"base_lr": 1e-3, "T_0": article[0], "T_mult": article[1]}, epochs + 1e-9)
@@ -68,33 +79,44 @@ def compute_verdict(rows: list[dict], *, epochs: int, article: tuple[int, int] =
             "restarts_in_budget": restarts}
 
 
-def render_verdict(v: dict) -> str:
-    """Markdown for :func:`compute_verdict`'s result: each claim with a status per task first, then the numbers."""
-    lines = []
-    for key, what in (("speed", "epochs until the validation accuracy first reaches 95 % of the best any schedule "
-                               "reached with that seed"),
-                      ("accuracy", "final test accuracy")):
+def claim_verdicts(v: dict) -> dict[str, Verdict]:
+    """``{"speed / TASK": Verdict, "accuracy / TASK": Verdict}`` of :func:`compute_verdict`'s result (stored JSON too)."""
+    return {f"{key} / {task}": Verdict.from_dict(v["per_task"][task][key])
+            for key in ("speed", "accuracy") for task in v["tasks"]}
+
+
+#: What each claim's number is, in words (shown above its table).
+MEASURES = {
+    "speed": "epochs until the validation accuracy first reaches 95 % of the best any schedule reached with that "
+             "seed (whole epochs; a seed that never reaches it counts as budget + 1, a lower bound)",
+    "accuracy": "final test accuracy",
+}
+
+
+def render_verdict(v: dict, *, provenance: str | None = None, fmt: str = "markdown") -> str:
+    """Each claim as one compact table (a row per task: status, estimate and interval, seeds), details folded
+    beneath; then the schedule chosen on validation and where the article's restarts fall in the budget.
+    ``fmt``: "markdown" (notebooks), "html" or "text" (the terminal: no Markdown)."""
+    md = fmt != "text"
+    blocks = [provenance and (f"_{provenance}_" if md else provenance)]
+    for key in ("speed", "accuracy"):
         c = v["claims"][key]
-        lines.append(f"**Claim: '{c['text']}'** ({c['range']}; {what}; the article's restarts vs a {v['baseline']} "
-                     "learning rate, paired over seeds):")
-        for task in v["tasks"]:  # the stored JSON sorts dict keys: keep the measured order
-            t = v["per_task"][task]
-            lines.append(f"- {task}: {t[key]['line_without_claim']}")
-            if key == "speed" and any(t["censored"].values()):
-                lines.append(f"  ({t['censored']['article']} article and {t['censored']['baseline']} baseline seeds never "
-                             f"reached the bar; counted as budget + 1 epochs, a lower bound.)")
-    lines.append("**Best schedule, chosen on validation** (mean final validation accuracy; its test accuracy "
-                 "reported once, for that choice):")
-    for task in v["tasks"]:
-        b = v["per_task"][task]["best_on_validation"]
-        lines.append(f"- {task}: {b['schedule']}: validation {100 * b['val_acc_final']:.1f} %, test "
-                     f"{format_mean_sd(b['test_acc'], b['test_acc_sd'], scale=100, digits=1)} %.")
+        what = f"Claim: '{c['text']}' ({c['range']})"
+        blocks.append((f"**{what}**" if md else what) + f": {MEASURES[key]}; the article's restarts vs a "
+                      f"{v['baseline']} learning rate, paired over seeds.")
+        items = [(task, Verdict.from_dict(v["per_task"][task][key])) for task in v["tasks"]]
+        blocks.append(render_verdicts(items, fmt=fmt).rstrip())
+    best = "; ".join(
+        f"{task}: {b['schedule']} (validation {100 * b['val_acc_final']:.1f} %, test "
+        f"{format_mean_sd(b['test_acc'], b['test_acc_sd'], scale=100, digits=1)} %)"
+        for task in v["tasks"] for b in [v["per_task"][task]["best_on_validation"]])
+    head = "Best schedule, chosen on validation"
+    blocks.append((f"**{head}**" if md else head) + f" (its test accuracy reported once, for that choice): {best}.")
     restarts, epochs = v["restarts_in_budget"], v["epochs"]
     a0, am = v["article"]
     mid = restarts and restarts[-1] < epochs
-    lines.append(
+    blocks.append(
         f"With T_0={a0}, T_mult={am} stepped per epoch the restarts fall at epochs "
         f"{', '.join(f'{r:g}' for r in restarts) or 'none'} inside a {epochs}-epoch budget"
-        + (f", so training ends mid-cycle, {epochs - restarts[-1]:g} epochs after the last restart." if mid else ".")
-    )
-    return "\n".join(lines)
+        + (f", so training ends mid-cycle, {epochs - restarts[-1]:g} epochs after the last restart." if mid else "."))
+    return "\n\n".join(b for b in blocks if b)
