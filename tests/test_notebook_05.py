@@ -28,8 +28,9 @@ def test_chapter_05_headless_records_table_verdict_and_session(tmp_path):
     # the stored verdict is exactly what the library computes from the stored numbers
     v = m["verdict"]
     assert to_jsonable(compute(m["table"], m["speed"], m["memory"])) == v
-    for claim in ("speed", "memory", "accuracy"):
-        assert {v[claim][mode]["status"] for mode in ("bf16", "fp16")} == {"inconclusive"}  # 2 repeats/seeds/batches
+    for claim in ("speed", "memory"):  # the article's GPU claims, measured on a CPU: a fact, not a test
+        assert {v[claim][mode]["status"] for mode in ("bf16", "fp16")} == {"not testable here"}
+    assert {v["accuracy"][mode]["status"] for mode in ("bf16", "fp16")} == {"inconclusive"}  # 2 seeds never decide
     assert v["numbers"]["fp16"]["skipped_steps"] >= 0 and 0 < v["activation_share"] < 1
     text = render(v)
     md = [o["data"]["text/markdown"] for c in nbformat.read(res["notebook"], as_version=4).cells

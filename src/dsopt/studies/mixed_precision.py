@@ -471,15 +471,20 @@ class MixedPrecisionStudy(Study):
 
     format_table = staticmethod(format_table)
 
-    def compute(self, summary: dict) -> dict:
+    def compute(self, summary: dict, *, alpha: float = 0.05) -> dict:
         from dsopt.studies.mixed_precision_verdict import compute
 
-        return compute(summary["table"], summary["speed"], summary["memory"])
+        return compute(summary["table"], summary["speed"], summary["memory"], alpha=alpha)
 
-    def render(self, verdict: dict) -> str:
+    def render(self, verdict: dict, *, provenance: str | None = None, fmt: str = "markdown") -> str:
         from dsopt.studies.mixed_precision_verdict import render
 
-        return render(verdict)
+        return render(verdict, provenance=provenance, fmt=fmt)
+
+    def claim_verdicts(self, verdict: dict) -> dict:
+        from dsopt.studies.mixed_precision_verdict import claim_verdicts
+
+        return claim_verdicts(verdict)
 
     def live(self, params: Mapping[str, Any]):
         """Fresh seeded MLM runs in the panel's precision (fp16 shows the loss scaler)."""
