@@ -359,15 +359,21 @@ class DistributedStudy(Study):
 
     summarize_runs, format_table = staticmethod(summarize), staticmethod(format_table)
 
-    def compute(self, summary: dict) -> dict:
+    def compute(self, summary: dict, *, alpha: float = 0.05, device: str = "cpu") -> dict:
+        """The verdict; ``device``: where the arms ran (what :meth:`measure` was given), the measured setting."""
         from dsopt.studies.distributed_verdict import compute_verdict
 
-        return compute_verdict(summary["table"])
+        return compute_verdict(summary["table"], alpha=alpha, device=device)
 
-    def render(self, verdict: dict) -> str:
+    def render(self, verdict: dict, *, provenance: str | None = None, fmt: str = "markdown") -> str:
         from dsopt.studies.distributed_verdict import render_verdict
 
-        return render_verdict(verdict)
+        return render_verdict(verdict, provenance=provenance, fmt=fmt)
+
+    def claim_verdicts(self, verdict: dict) -> dict:
+        from dsopt.studies.distributed_verdict import claim_verdicts
+
+        return claim_verdicts(verdict)
 
     @staticmethod
     def verdict_json(verdict: dict) -> dict:
