@@ -132,6 +132,11 @@ def test_provenance_says_which_runs_were_computed_cached_or_stored_and_where_the
     with provenance() as empty:
         pass
     assert empty.describe() == "no runs"
+    from dsopt.studies.jobs import execution
+
+    with provenance() as here, execution(stored_runs=False):  # "measure on this machine": stored runs not read
+        run_jobs([1, 2], power, call, key=key, cache_dir=tmp_path / "fresh", workers=1, progress=False)
+    assert (here.stored, here.computed) == (0, 2) and "measured here" in here.describe()
 
 
 def test_spot_check_reexecutes_stored_runs_and_catches_a_wrong_one(tmp_path, monkeypatch):

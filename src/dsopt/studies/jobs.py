@@ -256,12 +256,16 @@ class Execution:
         notebook's UI keep their core while a comparison uses what is left.
     isolate: always run in spawned worker processes, even one job or ``workers=1`` (never in the
         calling process, whose global RNG and threads belong to the notebook).
+    stored_runs: read the stored runs beside a notebook (default); False measures here what the cache lacks
+        ("measure on this machine": a chapter's ``stored_runs`` parameter and its panel button).
     """
 
     on_progress: Callable[[str, int, int], None] | None = None
     cancel: threading.Event | None = None
     nice: int = 0
     isolate: bool = False
+    #: False: stored runs are not read (every run not in ``cache_dir`` is measured on this machine).
+    stored_runs: bool = True
 
 
 _EXECUTION: contextvars.ContextVar[Execution] = contextvars.ContextVar("dsopt_jobs_execution", default=Execution())
@@ -321,7 +325,8 @@ def run_jobs(
     here = machine()
     keys = {job: _run_key(key(job), fp, run_name) for job in jobs}
     paths = {job: (Path(cache_dir) / f"{keys[job]}.json" if cache_dir else None) for job in jobs}
-    stored_index = {p.stem: p for d in stored_run_dirs() for p in d.rglob("*.json")}
+    ex = _EXECUTION.get()
+    stored_index = {p.stem: p for d in stored_run_dirs() for p in d.rglob("*.json")} if ex.stored_runs else {}
     done: dict[Hashable, dict] = {}
     from_store: list[Hashable] = []
     seconds: dict[Hashable, float] = {}
@@ -380,8 +385,6 @@ def run_jobs(
                                        seconds=round(seconds, 3), machine=made))
         done[job] = result
         bar.update(1)
-
-    ex = _EXECUTION.get()
 
     def report() -> None:
         if ex.on_progress is not None:

@@ -88,6 +88,18 @@ class Study:
         """Run the grid through ``run_jobs`` (cached, stored runs reused) and return the raw results."""
         raise NotImplementedError
 
+    def measure_with_provenance(self, params: Mapping[str, Any], *, stored_runs: bool = True,
+                                **options: Any) -> dict:
+        """:meth:`measure`, plus ``results["provenance"]``: how many runs were measured here (and how long they
+        took), read from this machine's cache, or read from stored runs, and the CPU, torch build, date and load
+        that made the reused ones (:class:`dsopt.studies.jobs.Provenance`). ``stored_runs=False`` measures on this
+        machine every run the cache lacks, ignoring the stored runs beside the notebook."""
+        from dsopt.studies.jobs import execution, provenance
+
+        with provenance() as prov, execution(stored_runs=stored_runs):
+            results = self.measure(params, **options)
+        return {**results, "provenance": prov.as_dict()}
+
     #: The chapter's own functions behind the default verbs below (``staticmethod(...)`` in a subclass): runs ->
     #: table rows, rows -> Markdown, rows -> verdict, verdict -> Markdown. A chapter whose summary is more than a
     #: table (02, 05, 07) overrides the verb instead.
