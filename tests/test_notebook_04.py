@@ -31,6 +31,11 @@ def test_chapter_04_headless_records_table_and_verdict(tmp_path):
     v = m["verdict"]
     assert len(v["settings"]) == 4 and all("Holm over 4" in s["recall"]["correction"] for s in v["per_setting"].values())
     assert all(s["recall"]["status"] == "inconclusive" for s in v["per_setting"].values())  # 2 seeds never decide
+    # neither task is the ULB set the article's AUC came from: its AUC is a fact, not a test of the claim
+    assert all(s["auc"]["status"] == "not testable here" and s["auc"]["point"] is not None
+               for s in v["per_setting"].values())
+    assert all(r["n_test_positive"] and r["n_test"] for r in rows)  # the recall's resolution: 1 / minority examples
+    assert all(s["recall"]["resolution"] == 1 / s["n_test_positive"] for s in v["per_setting"].values())
     text = render_verdict(v)
     assert "recall @ threshold 0.5" in text and "recall @ precision >= 0.8" in text and "recall @ FPR <= 1 %" in text
     assert "**Claim: 'minority recall +27 %'**" in text and "chosen on validation PR-AUC" in text

@@ -64,14 +64,20 @@ def test_verdict_statuses_and_operating_points_from_the_table():
     s = v["per_setting"]["credit_card_default / natural"]
     # +0.107 absolute on 0.313 (+34 %), nearly identical per seed: the relative interval lies above +27 %
     assert s["recall"]["status"] == "supported" and s["recall"]["point"] == pytest.approx(0.42 / 0.31333 - 1, abs=1e-4)
-    assert "Holm over 2 comparisons" in s["recall"]["correction"]
-    assert s["auc"]["status"] == "contradicted"  # 0.77 +- 0.01 is nowhere near 0.94
+    assert "Holm over 2 comparisons" in s["recall"]["correction"] and s["recall"]["unit"] == "seed"
+    assert s["recall"]["resolution"] == 0  # the table states no test counts: no resolution is invented
+    # 0.77 +- 0.01 is nowhere near 0.94, but credit default is not the ULB set: a fact, not a test of the claim
+    assert s["auc"]["status"] == "not testable here" and s["auc"]["point"] == pytest.approx(0.77)
     assert s["changes"]["recall_at_precision"]["change"] == pytest.approx(0.107 / 2, abs=1e-3)
     text = render_verdict(v)
     assert render_verdict(json.loads(json.dumps(v, sort_keys=True))) == text  # as stored by save_metrics
     assert text.startswith("**Claim: 'minority recall +27 %'**")
-    assert "- credit_card_default / natural: **supported**" in text
+    row = next(line for line in text.splitlines() if line.startswith("| credit_card_default / natural |"))
+    assert "measured: UCI credit-card default |" in row and "| **supported** | +34 [" in row  # relative: percent
+    assert row.endswith("| 3 seeds |") and "\n\n**Claim: 'AUC 0.94'**" in text
+    assert "| **not testable here** | 0.770 [" in text
     assert "recall @ precision >= 0.8 0.157 -> 0.210" in text and "recall @ FPR <= 1 % 0.078 -> 0.105" in text
+    assert text.index("chosen on validation PR-AUC") < text.index("<details><summary>Changes by")
 
 
 def test_verdict_noisy_gain_is_inconclusive_not_supported():
@@ -172,3 +178,96 @@ def test_per_task_epoch_budget_and_its_validation():
         ch.validate({"epochs": {"digits": 3}})
     with pytest.raises(ParameterError, match=r"epochs\['sms_spam_collection'\] must be an integer in \[1, 500\]"):
         ch.validate({"epochs": {"sms_spam_collection": 0}})
+
+
+# ----------------------------------------------------------------------------- issue #19: verdicts a person can act on
+from dsopt.stats import Verdict  # noqa: E402
+from dsopt.studies.catalog import get_study  # noqa: E402
+from dsopt.studies.dynamic_weighting_verdict import ULB_DATASET, claim_verdicts, dataset_name  # noqa: E402
+
+
+def _with_counts(runs, n=1000, n_positive=200):
+    for r in runs:
+        r["test"].update(n=n, n_positive=n_positive)
+    return runs
+
+
+def test_auc_claim_is_not_testable_off_the_ulb_set_and_judged_on_it():
+    runs = constructed_runs(tasks=("credit_card_default", "creditcard"))
+    for r in runs:  # the ULB-named task reaches an AUC well above 0.94
+        if r["task"] == "creditcard" and r["scheme"] == "article (probability)":
+            r["test"]["roc_auc"] = 0.975 + 0.002 * r["seed"]
+    v = compute_verdict(summarize(runs))
+    assert dataset_name("creditcard") == dataset_name("ULB_Credit_Card_Fraud") == ULB_DATASET
+    auc = {name: s["auc"] for name, s in v["per_setting"].items()}
+    off = auc["credit_card_default / natural"]
+    assert off["status"] == "not testable here" and off["point"] == pytest.approx(0.77)  # the fact is still shown
+    assert off["interval"]["low"] < 0.77 < off["interval"]["high"] and "differs in dataset" in off["reason"]
+    assert auc["creditcard / natural"]["status"] == "supported"  # the ULB set at its natural ratio: judged
+    assert auc["creditcard / 100:1"]["status"] == "not testable here"  # another train split than the claim's
+    assert auc["creditcard / natural"]["correction"] is None  # Holm's family holds only the testable settings
+    # the recall claim's setting is text only: testable on every imbalanced task
+    assert all(s["recall"]["status"] != "not testable here" for s in v["per_setting"].values())
+    text = render_verdict(v)
+    assert "| credit_card_default / natural | claimed: ULB credit-card fraud; measured: UCI credit-card default " \
+           "| **not testable here** | 0.770 [" in text
+    assert "| creditcard / natural | claimed: ULB credit-card fraud; measured: ULB credit-card fraud " \
+           "| **supported** |" in text
+
+
+def test_study_summarize_carries_test_counts_and_the_recall_resolution():
+    study = get_study("04")
+    summary = study.summarize({"runs": _with_counts(constructed_runs()), "params": {}})
+    assert all(r["n_test"] == 1000 and r["n_test_positive"] == 200 for r in summary["table"])
+    v = study.compute(summary)
+    s = v["per_setting"]["credit_card_default / natural"]
+    assert s["recall"]["resolution"] == pytest.approx(1 / 200) and s["auc"]["resolution"] == 0
+    assert s["n_test_positive"] == 200 and "1000 test examples (200 minority)" in study.render(v)
+    assert "Resolution 0.005 per value" in study.render(v)
+    bare = study.summarize({"runs": constructed_runs(), "params": {}})  # runs without counts: none invented
+    assert all(r["n_test"] is None for r in bare["table"])
+    assert study.compute(bare)["per_setting"]["credit_card_default / natural"]["recall"]["resolution"] == 0
+
+
+def test_stored_verdict_renders_identically_and_claim_verdicts_are_verdicts():
+    study = get_study("04")
+    runs = _with_counts(constructed_runs(tasks=("credit_card_default", "sms_spam_collection")))
+    v = study.compute(study.summarize({"runs": runs, "params": {}}))
+    stored = json.loads(json.dumps(v, sort_keys=True))
+    for fmt in ("markdown", "text", "html"):
+        prov = "stored runs"
+        assert study.render(stored, fmt=fmt, provenance=prov) == study.render(v, fmt=fmt, provenance=prov)
+    cv = study.claim_verdicts(stored)
+    assert len(cv) == 8 and all(isinstance(x, Verdict) for x in cv.values())
+    for name, s in v["per_setting"].items():
+        assert cv[f"recall / {name}"].status == s["recall"]["status"]
+        assert cv[f"auc / {name}"].status == s["auc"]["status"] == "not testable here"
+    assert claim_verdicts(v).keys() == cv.keys()
+
+
+def test_text_rendering_has_no_markdown_and_provenance_comes_first():
+    study = get_study("04")
+    v = study.compute(study.summarize({"runs": constructed_runs(), "params": {}}))
+    text = study.render(v, fmt="text", provenance="computed here")
+    assert "**" not in text and "|---|" not in text and "<details>" not in text and "`" not in text
+    assert text.startswith("computed here\n\nClaim: 'minority recall +27 %'")
+    assert "Changes by article (probability) against unweighted at every operating point" in text
+    assert "\n    - credit_card_default / natural (" in text  # the folded part: plain indented text
+    md = study.render(v, provenance="computed here")
+    assert md.startswith("_computed here_\n\n**Claim:") and "<details><summary>details: " in md
+    page = study.render(v, fmt="html")
+    assert "<table>" in page and "**" not in page and "<details><summary>Changes by" in page
+
+
+def test_alpha_is_passed_on_and_widens_the_intervals():
+    study = get_study("04")
+    summary = study.summarize({"runs": constructed_runs(), "params": {}})
+    v05, v01 = study.compute(summary), study.compute(summary, alpha=0.01)
+    assert v01["alpha"] == 0.01
+    for name in v05["settings"]:
+        for key in ("recall", "auc"):
+            a, b = v05["per_setting"][name][key]["interval"], v01["per_setting"][name][key]["interval"]
+            assert b["low"] < a["low"] and b["high"] > a["high"]
+        a, b = (v["per_setting"][name]["changes"]["recall_at_threshold"]["interval"] for v in (v05, v01))
+        assert b["level"] == pytest.approx(0.99) and b["high"] - b["low"] > a["high"] - a["low"]
+    assert "99 % intervals" in study.render(v01)

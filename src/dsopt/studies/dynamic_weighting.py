@@ -316,15 +316,39 @@ class DynamicWeightingStudy(Study):
         return {**out, "params": p}
 
     summarize_runs, format_table = staticmethod(summarize), staticmethod(format_table)
-    def compute(self, summary: dict) -> dict:
+
+    def summarize(self, results: dict) -> dict:
+        """The comparison table (:func:`summarize`), each row with its test split's counts from the runs' test
+        reports: ``n_test`` and ``n_test_positive`` (a recall's resolution is 1 / minority test examples), None
+        where a run does not state them or the seeds' runs disagree."""
+        runs = results["runs"]
+        table = self.summarize_runs(runs)
+        for row in table:
+            sel = [r for r in runs if (r["task"], r["ratio_label"], r["scheme"]) ==
+                   (row["task"], row["ratio_label"], row["scheme"])]
+            for key, field in (("n_test", "n"), ("n_test_positive", "n_positive")):
+                values = {r["test"].get(field) for r in sel}
+                row[key] = int(values.pop()) if len(values) == 1 and None not in values else None
+        return {"table": table, "params": results["params"]}
+
+    def compute(self, summary: dict, *, alpha: float = 0.05) -> dict:
+        """The verdict per claim and (task, ratio) setting
+        (:func:`~dsopt.studies.dynamic_weighting_verdict.compute_verdict`), Holm at level 1 - ``alpha``."""
         from dsopt.studies.dynamic_weighting_verdict import compute_verdict
 
-        return compute_verdict(summary["table"])
+        return compute_verdict(summary["table"], alpha=alpha)
 
-    def render(self, verdict: dict) -> str:
+    def render(self, verdict: dict, *, provenance: str | None = None, fmt: str = "markdown") -> str:
+        """The verdict as Markdown, HTML or terminal text (``fmt="text"``: no Markdown at all)."""
         from dsopt.studies.dynamic_weighting_verdict import render_verdict
 
-        return render_verdict(verdict)
+        return render_verdict(verdict, provenance=provenance, fmt=fmt)
+
+    def claim_verdicts(self, verdict: dict) -> dict:
+        """``{"recall / TASK / RATIO": Verdict, "auc / TASK / RATIO": Verdict}`` (what decide mode stops on)."""
+        from dsopt.studies.dynamic_weighting_verdict import claim_verdicts
+
+        return claim_verdicts(verdict)
 
     def live(self, params: Mapping[str, Any], *, task=None):
         """Fresh seeded runs of the article's rule on credit default at the fraud-like ratio."""
