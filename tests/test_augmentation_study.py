@@ -62,6 +62,12 @@ def test_verdict_supported_contradicted_inconclusive_and_holm():
     text = render(v)
     assert text.index("**supported**") < text.index("Every arm") and "Wei & Zou" in text and "Longpre" in text
     assert "relative change" in text
+    # one compact table: a row per learner and size, the relative change in percent, seeds counted
+    assert "| MiniLM linear probe, 2 per class | **supported** | +" in text and "| 5 seeds |" in text
+    assert "| MiniLM linear probe, 10 per class | **inconclusive** |" in text and "| 2 seeds |" in text
+    assert text.index("\n\n**Best arm, chosen on validation**") < text.index("<details><summary>Every arm")
+    assert "\n\n**Published anchors:**" in text
+    assert all(c["verdict"]["unit"] == "seed" and c["verdict"]["resolution"] == 0 for c in v["cells"])
 
 
 def test_best_arm_is_chosen_on_validation_not_test():
@@ -148,3 +154,58 @@ def test_small_transformer_selects_on_validation(shared_data):
     r2 = train_transformer([tr.texts[i] for i in idx], tr.y[idx], va.texts, va.y, te.texts, te.y, n_classes=24,
                            n_originals=len(idx), seed=0, scale="tiny", epochs=3)
     assert r2 == r  # seeded: bitwise the same run
+
+
+# ----------------------------------------------------------------------------- issue #19: verdicts a person can act on
+def _table():
+    big = _runs({s: 0.50 + 0.01 * s for s in range(5)}, {s: 0.70 + 0.01 * s + 0.002 * (s % 2) for s in range(5)})
+    other = _runs({s: 0.50 + 0.01 * s for s in range(5)}, {s: 0.55 + 0.01 * s + 0.003 * (s % 2) for s in range(5)},
+                  arm="wordnet_swap x3")
+    none = _runs({s: 0.70 + 0.01 * s for s in range(5)}, {s: 0.70 + 0.01 * s + 0.001 * (-1) ** s for s in range(5)},
+                  size=5, learner="transformer")
+    return summarize(big + [r for r in other if r["arm"] != BASELINE] + none)
+
+
+def test_study_verbs_setting_claim_verdicts_and_stored_rendering():
+    import json
+
+    from dsopt.stats import Verdict
+    from dsopt.studies.catalog import get_study
+
+    study = get_study("03")
+    v = study.compute({"table": _table(), "params": {"dataset": "symptom2disease"}})
+    assert v["measured"]["text"].startswith("Symptom2Disease at 2, 5 examples per class")
+    assert all(c["verdict"]["status"] != "not testable here" for c in v["cells"])  # the article's setting: text only
+    cv = study.claim_verdicts(v)
+    assert list(cv) == ["MiniLM linear probe, 2 per class", "small transformer (from scratch), 5 per class"]
+    assert all(isinstance(x, Verdict) for x in cv.values())
+    assert {k: x.status for k, x in cv.items()} == {"MiniLM linear probe, 2 per class": "supported",
+                                                   "small transformer (from scratch), 5 per class": "contradicted"}
+    stored = json.loads(json.dumps(v, sort_keys=True))  # as save_metrics stores it
+    for fmt in ("markdown", "text", "html"):
+        prov = "stored runs"
+        assert study.render(stored, fmt=fmt, provenance=prov) == study.render(v, fmt=fmt, provenance=prov)
+    assert study.claim_verdicts(stored).keys() == cv.keys()
+    md = study.render(v)
+    assert "claimed: medical consultations, small samples, model unnamed; measured: Symptom2Disease at 2, 5" in md
+    assert "`wordnet_swap x3` +5." in md  # every arm's difference, in points, inside the folded part
+
+
+def test_text_rendering_has_no_markdown_and_alpha_widens_the_intervals():
+    from dsopt.studies.catalog import get_study
+
+    study = get_study("03")
+    summary = {"table": _table(), "params": {"dataset": "symptom2disease"}}
+    v05, v01 = study.compute(summary), study.compute(summary, alpha=0.01)
+    text = study.render(v05, fmt="text", provenance="computed here")
+    assert "**" not in text and "|---|" not in text and "<details>" not in text and "`" not in text
+    assert text.startswith("computed here\n\nClaim: 'F1 +12 %'")
+    assert "\n    - MiniLM linear probe, 2 per class: " in text
+    assert v01["alpha"] == 0.01
+    for a, b in zip(v05["cells"], v01["cells"]):
+        ia, ib = a["verdict"]["interval"], b["verdict"]["interval"]
+        assert ib["low"] < ia["low"] and ib["high"] > ia["high"]
+        (da,), (db,) = ([x["interval_points"] for x in c["arms"] if x["arm"] == CLAIM_ARM] for c in (a, b))
+        assert db[0] < da[0] and db[1] > da[1]
+    assert "99 % paired t interval per cell" in study.render(v01)
+    assert compute(summary["table"])["measured"]["text"].startswith("2, 5 examples per class")  # no data set named

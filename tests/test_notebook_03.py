@@ -22,8 +22,10 @@ def test_chapter_03_headless_records_table_and_verdict(tmp_path, nltk_data, monk
     assert {r["arm"] for r in m["table"]} == {"none", "embedding_swap x3"}
     assert all(r["n_seeds"] == 2 and 0 <= r["f1_mean"] <= 1 for r in m["table"])
     # the stored verdict is what the library computes from the stored table; 2 seeds never decide
-    assert to_jsonable(compute(m["table"])) == m["verdict"]
+    assert to_jsonable(compute(m["table"], dataset=m["parameters"]["dataset"])) == m["verdict"]
     assert {c["verdict"]["status"] for c in m["verdict"]["cells"]} == {"inconclusive"}
+    assert m["verdict"]["measured"]["text"].startswith("Symptom2Disease at 2 examples per class")
+    assert "| **inconclusive at this budget** |" in render(m["verdict"]) or "| **inconclusive** |" in render(m["verdict"])
     errors = [s["error"] for s in m["article_recipe"]]
     assert errors == ["ImportError", "OfflineError", "TypeError"]
     assert m["live"]["live_size"] == 1 and m["live"]["live_recipe"] == "embedding_swap"

@@ -6,7 +6,6 @@ from typing import Any
 
 from dsopt.studies.augmentation.measure import GRIDS, Setup, augment_job, learn_job, probe_job, run_study, setup
 from dsopt.studies.augmentation.summary import format_table, summarize
-from dsopt.studies.augmentation.verdict import compute, render
 from dsopt.studies.study import DATA, TRAINING, Study
 
 
@@ -43,7 +42,26 @@ class AugmentationStudy(Study):
         return {**out, "params": p}
 
     summarize_runs, format_table = staticmethod(summarize), staticmethod(format_table)
-    verdict_of, render_verdict = staticmethod(compute), staticmethod(render)
+
+    def compute(self, summary: Mapping[str, Any], *, alpha: float = 0.05) -> dict:
+        """The verdict per learner and size (:func:`~dsopt.studies.augmentation.verdict.compute`), Holm at
+        level 1 - ``alpha``; the measured setting names the chapter's data set."""
+        from dsopt.studies.augmentation.verdict import compute
+
+        return compute(summary["table"], alpha=alpha, dataset=(summary.get("params") or {}).get("dataset"))
+
+    def render(self, verdict: dict, *, provenance: str | None = None, fmt: str = "markdown") -> str:
+        """The verdict as Markdown, HTML or terminal text (``fmt="text"``: no Markdown at all)."""
+        from dsopt.studies.augmentation.verdict import render
+
+        return render(verdict, provenance=provenance, fmt=fmt)
+
+    def claim_verdicts(self, verdict: dict) -> dict:
+        """``{"MiniLM linear probe, 2 per class": Verdict, ...}``: one per learner and size (what decide mode
+        stops on)."""
+        from dsopt.studies.augmentation.verdict import claim_verdicts
+
+        return claim_verdicts(verdict)
 
     def live(self, params: Mapping[str, Any], *, setup: Setup):
         """The panel's "try it": both seeded runs (without and with augmentation) of the live settings."""
