@@ -202,7 +202,7 @@ def render_verdict(v: dict, *, provenance: str | None = None, fmt: str = "markdo
         s = per[name]
         counts = (f", {s['n_test']} test examples ({s['n_test_positive']} minority)" if s.get("n_test") and
                   s.get("n_test_positive") else "")
-        changes.append(f"{name} ({s['dataset']}; train {s['train_ratio']:.1f}:1, test prevalence "
+        changes.append(f"{name} ({s.get('dataset') or s['task']}; train {s['train_ratio']:.1f}:1, test prevalence "
                        f"{100 * s['test_prevalence']:.1f} %{counts}, {s['epochs']} epochs): "
                        + "; ".join(s["changes"][m]["text"] for m, _ in CHANGES if m in s["changes"]) + ".")
     blocks.append(_folded(f"Changes by {v['article']} against {v['baseline']} at every operating point (test split, "
