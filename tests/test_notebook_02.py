@@ -37,7 +37,8 @@ def test_chapter_02_headless_records_table_and_verdict(tmp_path):
     share = {c["length"]: c["attention_share"] for c in m["costs"]}
     a = m["article_rule"]
     again = compute_verdict(m["table"], m["latency"], share,
-                            {"accuracy": a["test_accuracy"], "rows_kept": a["rows_kept"], "threshold": a["threshold"]})
+                            {"accuracy": a["test_accuracy"], "rows_kept": a["rows_kept"], "threshold": a["threshold"]},
+                            n_test=m["classifier"]["n_test"])  # each accuracy on n_test examples: resolution 1/n_test
     assert to_jsonable(again) == m["verdict"]
     v = m["verdict"]
     assert v["status"] in ("supported", "contradicted", "inconclusive") and v["n_seeds"] == 3
@@ -47,6 +48,8 @@ def test_chapter_02_headless_records_table_and_verdict(tmp_path):
     md = [o["data"]["text/markdown"] for c in nbformat.read(res["notebook"], as_version=4).cells
           if c.cell_type == "code" for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
     assert text in md and "Chosen on validation" in text
+    assert v["kept"]["resolution"] == pytest.approx(1 / 96) and v["kept"]["unit"] == "seed"
+    assert all(c["unit"] == "repeat" for c in v["compute"]) and "| 3 seeds |" in text
     nb = nbformat.read(res["notebook"], as_version=4)
     assert "widgets" not in nb.metadata
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]

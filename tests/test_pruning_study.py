@@ -9,7 +9,7 @@ import torch
 from dsopt.models import TransformerClassifier, load_minilm_tokenizer
 from dsopt.pruning import count_heads
 from dsopt.studies.attention_pruning import BucketBatchSampler, fpb_split, sorted_batches, trained_minilm_classifier
-from dsopt.stats import Claim
+from dsopt.stats import Claim, Verdict
 from dsopt.studies.attention_pruning.measure import (
     accuracy,
     accuracy_sweep,
@@ -22,7 +22,7 @@ from dsopt.studies.attention_pruning.measure import (
     summarize,
     verdict_heads,
 )
-from dsopt.studies.attention_pruning.verdict import compute_verdict, render_verdict
+from dsopt.studies.attention_pruning.verdict import claim_verdicts, compute_verdict, render_verdict
 from dsopt.util.validation import ParameterError
 
 
@@ -135,10 +135,60 @@ def test_verdict_reports_the_test_accuracy_of_the_validation_choice():
     assert v["compute_status"] == "contradicted" and v["status"] == "contradicted"
     assert v["head_pruning_cap_below_claim"]
     text = render_verdict(v)
-    assert render_verdict(json.loads(json.dumps(v, sort_keys=True))) == text  # as stored by save_metrics
+    stored = json.loads(json.dumps(v, sort_keys=True))  # as stored by save_metrics
+    assert render_verdict(stored) == text
+    assert render_verdict(stored, fmt="text") == render_verdict(v, fmt="text")
     assert text.startswith("**Claim: '40 % less compute, > 98 % of the accuracy kept' -- contradicted**")
-    assert "Chosen on validation: **b**" in text and "cannot reach 40 % less compute" in text
+    assert "Chosen on validation: b, the largest" in text and "cannot reach 40 % less compute" in text
     assert "accuracy 60.0 %" in text and "- a: 20 % of heads, test kept" in text
+    # one compact table per claim, in the claim's units, every count with its unit (accuracy: seeds, latency: repeats)
+    assert "| kept / test | **supported** | 98.3 [" in text and "] % (95 % Fieller" in text and "| 3 seeds |" in text
+    assert "| batch 8 x 64 tokens | **contradicted** | -10 [" in text and "| 5 repeats |" in text
+    assert "5 seeds" not in text and "<details><summary>Per method" in text
+    assert "claimed: financial text classification with a BERT-class encoder; measured: MiniLM" in text
+    assert render_verdict(v, provenance="stored runs").startswith("_stored runs_\n\n" + text[:20])
+
+
+def test_verdict_text_format_has_no_markdown_and_stored_verdicts_name_their_claims():
+    table = summarize(runs_ab())
+    v = compute_verdict(table, lat(0.15, (10, 10.2, 9.9, 10.1, 10), (9.0, 9.1, 8.9, 9.0, 9.1)), {64: 0.35}, ARTICLE)
+    text = render_verdict(v, fmt="text", provenance="computed here")
+    assert "**" not in text and "|---|" not in text and "<details>" not in text and "&gt;" not in text
+    assert text.startswith("computed here\n\nClaim: '40 % less compute") and "kept / test  supported" in text
+    assert "<details>" in render_verdict(v, fmt="html") and "**" not in render_verdict(v, fmt="html")
+    cv = claim_verdicts(json.loads(json.dumps(v)))
+    assert list(cv) == ["kept / test", "compute / batch 8 x 64 tokens"]
+    assert all(isinstance(x, Verdict) for x in cv.values())
+    assert [x.status for x in cv.values()] == [v["kept"]["status"], v["compute"][0]["status"]]
+    assert cv["kept / test"].unit == "seed" and cv["compute / batch 8 x 64 tokens"].unit == "repeat"
+    from dsopt.studies.attention_pruning import STUDY
+
+    assert {k: x.status for k, x in STUDY.claim_verdicts(v).items()} == {k: x.status for k, x in cv.items()}
+    assert STUDY.render(v, fmt="text") == render_verdict(v, fmt="text")
+
+
+def test_verdict_alpha_widens_intervals_and_test_size_sets_the_resolution():
+    table = summarize(runs_ab(test_b04=(0.88, 0.89, 0.885)))
+    times = lat(0.15, (10, 10.2, 9.9, 10.1, 10), (9.0, 9.1, 8.9, 9.0, 9.1))
+    v5 = compute_verdict(table, times, {64: 0.35})
+    v1 = compute_verdict(table, times, {64: 0.35}, alpha=0.01)
+    for a, b in ((v5["kept"], v1["kept"]), (v5["compute"][0], v1["compute"][0])):
+        assert b["interval"]["low"] < a["interval"]["low"] and b["interval"]["high"] > a["interval"]["high"]
+        assert b["interval"]["level"] == pytest.approx(0.99)
+    assert v5["kept"]["resolution"] == 0 and v5["n_test"] is None  # no n: no resolution invented
+    v = compute_verdict(table, times, {64: 0.35}, n_test=200)
+    assert v["kept"]["resolution"] == pytest.approx(1 / 200) and v["compute"][0]["resolution"] == 0
+    assert "accuracy on 200 test examples" in render_verdict(v)
+    from dsopt.studies.attention_pruning import STUDY
+
+    results = {"params": {"article_threshold": 0.1}, "latency": times, "share": {64: 0.35}, "article_accuracy": 0.6,
+               "rows_kept": 0.0, "info": {"n_test": 200},
+               "study": {"runs": [{**r, "classifier": {"n_test": 200}} for r in runs_ab(test_b04=(0.88, 0.89, 0.885))]}}
+    summary = STUDY.summarize(results)
+    assert summary["n_test"] == 200 and summary["table"] == table  # n from the runs, never invented
+    assert STUDY.summarize({**results, "info": {}, "study": {"runs": runs_ab()}})["n_test"] is None
+    assert STUDY.compute(summary, alpha=0.01)["kept"]["interval"] == \
+        compute_verdict(table, times, {64: 0.35}, ARTICLE, n_test=200, alpha=0.01)["kept"]["interval"]
 
 
 def test_verdict_one_seed_is_never_decisive_and_noise_is_not_ignored():

@@ -48,15 +48,29 @@ class AttentionPruningStudy(Study):
 
     def summarize(self, results: dict) -> dict:
         p = results["params"]
-        return {"table": summarize(results["study"]["runs"]), "latency": results["latency"], "share": results["share"],
+        runs = results["study"]["runs"]
+        n_tests = {(r.get("classifier") or {}).get("n_test") for r in runs} | {(results.get("info") or {}).get("n_test")}
+        n_tests.discard(None)
+        return {"table": summarize(runs), "latency": results["latency"], "share": results["share"],
                 "article": {"accuracy": results["article_accuracy"], "rows_kept": results["rows_kept"],
-                            "threshold": p["article_threshold"]}, "params": p}
+                            "threshold": p["article_threshold"]},
+                # test examples behind each accuracy (its resolution is 1/n); None when the runs do not say
+                "n_test": n_tests.pop() if len(n_tests) == 1 else None, "params": p}
 
     def table(self, summary: dict) -> str:
         return format_table(summary["table"], baseline_accuracy(summary["table"], "val"))
 
-    def compute(self, summary: dict) -> dict:
-        return compute_verdict(summary["table"], summary["latency"], summary["share"], summary["article"])
+    def compute(self, summary: dict, *, alpha: float = 0.05) -> dict:
+        return compute_verdict(summary["table"], summary["latency"], summary["share"], summary["article"],
+                               n_test=summary.get("n_test"), alpha=alpha)
+
+    def render(self, verdict: dict, *, provenance: str | None = None, fmt: str = "markdown") -> str:
+        return render_verdict(verdict, provenance=provenance, fmt=fmt)
+
+    def claim_verdicts(self, verdict: dict) -> dict:
+        from dsopt.studies.attention_pruning.verdict import claim_verdicts
+
+        return claim_verdicts(verdict)
 
     render_verdict = staticmethod(render_verdict)
 
