@@ -9,11 +9,11 @@ import pytest
 from monitoring_fixtures import synthetic_features
 
 from dsopt.core.handle import Progress, RunHandle
-from dsopt.stats import CONTRADICTED, INCONCLUSIVE, SUPPORTED
+from dsopt.stats import CONTRADICTED, INCONCLUSIVE, NOT_DECIDABLE, SUPPORTED, Verdict
 from dsopt.studies.monitoring import StreamConfig, StudyConfig, build_stream, summarize
 from dsopt.studies.monitoring.live import StreamReplay, default_knobs
 from dsopt.studies.monitoring.measure import StreamSession, decay_period, detection
-from dsopt.studies.monitoring.verdict import compute, render
+from dsopt.studies.monitoring.verdict import claim_verdicts, compute, render
 from dsopt.util.validation import ParameterError
 
 TINY = StudyConfig.at_scale("tiny")
@@ -100,30 +100,100 @@ def test_verdict_supported_contradicted_and_censored():
         runs += [_run("none", s, _decaying(d0)), _run("monitor", s, _decaying(d1), labels=20 + 5 * (s % 2), steps=200),
                  _run("periodic", s, _decaying(3), labels=100, steps=1000)]
     v = compute(summarize(runs, margin=0.1, smooth=1))
+    assert set(v["claims"]) == {"decay", "upkeep"}  # compute is context, not a second verdict
     assert v["claims"]["decay"]["status"] == SUPPORTED
-    assert v["claims"]["upkeep_labels"]["status"] == SUPPORTED
-    assert v["claims"]["upkeep_compute"]["status"] == SUPPORTED
+    assert v["claims"]["upkeep"]["status"] == SUPPORTED
     text = render(v)
-    assert text.startswith("- **Decay period: supported**") and "Upkeep (labels): supported" in text
+    assert text.startswith("**Decay period**") and "| decay period | **supported** |" in text
+    assert "| upkeep (labels) | **supported** | -" in text and "] % (95 % Fieller" in text
+    assert "| 4 stream orders |" in text and " seeds" not in text
 
-    # equal decay and equal labels: contradicted
+    # about equal decay (an early unmonitored decay keeps x6.4 within the stream's reach) and equal labels
     runs = []
-    for s, d in enumerate([3, 4, 5, 4]):
+    for s, d in enumerate([1, 2, 1, 2]):
         runs += [_run("none", s, _decaying(d)), _run("monitor", s, _decaying(d + (s % 2)), labels=100, steps=1000),
                  _run("periodic", s, _decaying(d), labels=100, steps=1000)]
     v = compute(summarize(runs, margin=0.1, smooth=1))
     assert v["claims"]["decay"]["status"] == CONTRADICTED
-    assert v["claims"]["upkeep_labels"]["status"] == CONTRADICTED
+    assert v["claims"]["upkeep"]["status"] == CONTRADICTED
 
     # the monitored model never decayed in one stream: a contradiction is not safe -> inconclusive, said so
-    runs[1] = _run("monitor", 0, [0.8] * 40, labels=100, steps=1000)
+    runs = []
+    for s, d in enumerate([0] + [9] * 7):  # stream 0: an early unmonitored decay keeps x6.4 in reach
+        runs += [_run("none", s, _decaying(d)), _run("periodic", s, _decaying(d), labels=100, steps=1000),
+                 _run("monitor", s, [0.8] * 40 if s == 0 else _decaying(9 + s % 2), labels=100, steps=1000)]
     v = compute(summarize(runs, margin=0.1, smooth=1))
-    assert v["claims"]["decay"]["status"] == INCONCLUSIVE and "censored" in v["claims"]["decay"]["reason"]
+    d = v["claims"]["decay"]
+    assert d["status"] == INCONCLUSIVE and "censored" in d["reason"] and d["label"] == "inconclusive"
+    assert "Censored: in 1 stream order the monitored model" in render(v)
 
     # no decay at all without monitoring: nothing to stretch
     runs = [_run(a, s, [0.8] * 40) for s in range(3) for a in ("none", "monitor", "periodic")]
     v = compute(summarize(runs, margin=0.1, smooth=1))
     assert v["claims"]["decay"]["status"] == INCONCLUSIVE and "no decay to stretch" in v["claims"]["decay"]["reason"]
+
+
+def _constructed(none_decay=(3, 3, 4, 3), monitor_decay=(17, 18, 16, 17), steps_per_label=10, monitor_steps=None):
+    runs = []
+    for s, (d0, d1) in enumerate(zip(none_decay, monitor_decay)):
+        labels = 20 + 5 * (s % 2)
+        steps = steps_per_label * labels if monitor_steps is None else monitor_steps[s]
+        runs += [_run("none", s, _decaying(d0)), _run("monitor", s, _decaying(d1), labels=labels, steps=steps),
+                 _run("periodic", s, _decaying(3), labels=100, steps=100 * steps_per_label)]
+    return summarize(runs, margin=0.1, smooth=1)
+
+
+def test_decay_claim_beyond_the_streams_reach_is_not_decidable_by_this_design():
+    # 20 windows after the shift, the unmonitored model decays in 4 to 5: the stream can show at most x5.0 < x6.4
+    v = compute(_constructed())
+    d = v["claims"]["decay"]
+    assert d["status"] == NOT_DECIDABLE and d["label"] == "not decidable by this design"
+    assert d["max_measurable_ratio"] == pytest.approx(5.0) and d["claim"]["reachable"] == [None, 5.0]
+    assert "this design can show at most 5.00x" in d["reason"] and d["seeds_needed"] is None
+    assert d["unit"] == "stream order" and d["resolution"] == 1.0  # whole windows
+    text = render(v)
+    assert "| decay period | **not decidable by this design** |" in text and "inconclusive" not in text
+    assert "at most x5.0 the shortest unmonitored one" in text
+    # an earlier decay without monitoring puts x6.4 within reach: then the data decide
+    assert compute(_constructed(none_decay=(1, 1, 1, 1)))["claims"]["decay"]["status"] == SUPPORTED
+
+
+def test_upkeep_is_judged_once_compute_is_context():
+    v = compute(_constructed())
+    assert [k for k in v["claims"] if "upkeep" in k] == ["upkeep"]
+    c = v["context"]["upkeep_compute"]
+    assert c["same_as_labels"] and c["point"] == pytest.approx(v["claims"]["upkeep"]["point"])
+    text = render(v)
+    assert text.count("| upkeep") == 1 and "same measurement: judged once, as labels" in text
+    other = compute(_constructed(monitor_steps=(900, 950, 800, 900)))["context"]["upkeep_compute"]
+    assert not other["same_as_labels"] and "context only" in render(compute(_constructed(monitor_steps=(900, 950, 800, 900))))
+
+
+def test_verdict_round_trip_text_format_claim_verdicts_and_alpha():
+    import json
+
+    from dsopt.studies.monitoring import STUDY
+
+    v = compute(_constructed(none_decay=(1, 1, 2, 1)))
+    stored = json.loads(json.dumps(v, sort_keys=True))  # as save_metrics stores it
+    for fmt in ("markdown", "text", "html"):
+        assert render(stored, fmt=fmt) == render(v, fmt=fmt)
+    text = render(v, fmt="text", provenance="stored runs")
+    assert text.startswith("stored runs\n\nDecay period:")
+    assert "**" not in text and "|---|" not in text and "<details>" not in text and "&gt;" not in text
+    assert "<details><summary>" in render(v) and render(v, provenance="p").startswith("_p_\n\n")
+    cv = claim_verdicts(stored)
+    assert list(cv) == ["decay", "upkeep"] and all(isinstance(x, Verdict) for x in cv.values())
+    assert {k: x.status for k, x in cv.items()} == {k: d["status"] for k, d in v["claims"].items()}
+    assert {k: x.status for k, x in STUDY.claim_verdicts(v).items()} == {k: x.status for k, x in cv.items()}
+    assert STUDY.render(v, fmt="text") == render(v, fmt="text")
+    s = _constructed(none_decay=(1, 1, 2, 1))
+    wide = STUDY.compute(s, alpha=0.01)
+    for k in ("decay", "upkeep"):
+        a, b = v["claims"][k]["interval"], wide["claims"][k]["interval"]
+        assert b["low"] < a["low"] and b["high"] > a["high"] and b["level"] == pytest.approx(0.99)
+    a, b = v["context"]["accuracy_monitor_vs_none"]["interval"], wide["context"]["accuracy_monitor_vs_none"]["interval"]
+    assert b["low"] < a["low"] and "(99 % paired t, 4 stream orders)" in render(wide)
 
 
 def test_fewer_than_three_streams_never_decide():

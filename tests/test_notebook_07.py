@@ -10,7 +10,7 @@ from conftest import assert_portable
 
 from dsopt.chapters.runner import run_chapter
 from dsopt.stats import STATUSES
-from dsopt.studies.monitoring.verdict import compute
+from dsopt.studies.monitoring.verdict import compute, render
 
 pytestmark = pytest.mark.notebook
 
@@ -33,11 +33,15 @@ def test_chapter_07_headless_records_arl_table_comparison_and_verdict(tmp_path, 
     drift = [r for r in s["detection"] if r["signal"] == "drift"]
     assert all(r["detected"] == 3 for r in drift)  # the shift to news is seen on the inputs in every stream
     v = m["verdict"]
-    assert set(v["claims"]) == {"decay", "upkeep_labels", "upkeep_compute"}
+    assert set(v["claims"]) == {"decay", "upkeep"}  # upkeep judged once (labels); compute is context
     assert all(c["status"] in STATUSES for c in v["claims"].values())
+    assert all(c["unit"] == "stream order" for c in v["claims"].values())
     again = compute(s)  # the verdict follows from the stored table
     assert {k: c["status"] for k, c in again["claims"].items()} == {k: c["status"] for k, c in v["claims"].items()}
     nb = nbformat.read(res["notebook"], as_version=4)
+    md = [o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+          if "text/markdown" in o.get("data", {})]
+    assert render(v) in md  # the stored verdict renders exactly as the notebook showed it
     assert "widgets" not in nb.metadata
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert [o for o in outputs if o.output_type == "error"] == []

@@ -44,8 +44,16 @@ class MonitoringStudy(Study):
 
     render_verdict = staticmethod(render)
 
-    def compute(self, summary: dict) -> dict:
-        return compute(summary)
+    def compute(self, summary: dict, *, alpha: float = 0.05) -> dict:
+        return compute(summary, alpha=alpha)
+
+    def render(self, verdict: dict, *, provenance: str | None = None, fmt: str = "markdown") -> str:
+        return render(verdict, provenance=provenance, fmt=fmt)
+
+    def claim_verdicts(self, verdict: dict) -> dict:
+        from dsopt.studies.monitoring.verdict import claim_verdicts
+
+        return claim_verdicts(verdict)
 
     def live(self, params: Mapping[str, Any], *, cache_dir: str | None = None, pace: float = 0.0):
         """A factory of stream replays for the panel (``factory(epochs=..., control_schedule=...)``)."""
