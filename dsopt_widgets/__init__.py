@@ -11,6 +11,8 @@ from dsopt_widgets.frontend import has_frontend, markdown_table, show_static
 from dsopt_widgets.live import RecorderFeed, poll
 from dsopt_widgets.lr_restarts_panel import LRPanel
 from dsopt_widgets.mixed_precision_panel import MixedPrecisionPanel
+from dsopt_widgets.verdict_actions import VerdictActions
 
 __all__ = ["AugmentationPanel", "BackgroundJob", "LRPanel", "MixedPrecisionPanel", "PruningPanel", "RecorderFeed",
-           "WeightingPanel", "has_frontend", "markdown_table", "poll", "run_in_background", "show_static"]
+           "VerdictActions", "WeightingPanel", "has_frontend", "markdown_table", "poll", "run_in_background",
+           "show_static"]

@@ -114,15 +114,20 @@ def test_success_prints_the_verdict_headline(monkeypatch, tmp_path, capsys):
     def fake(src, dst, parameters, **kw):
         import shutil
         shutil.copy(src, dst)
-        claim = {"status": "inconclusive", "line": "inconclusive at this budget: '30 % faster' ...", "point": 0.1}
+        claim = {"status": "inconclusive", "line": "**inconclusive at this budget**: '30 % faster' ...", "point": 0.1,
+                 "line_text": "inconclusive at this budget: '30 % faster' ..."}
+        old = {"status": "not testable here", "line": "**not testable here**: '2.3x faster' ...", "point": 0.2}
         (tmp_path / parameters["metrics_path"]).write_text(json.dumps({"verdict": {
-            "claims": {"speed": {"text": "30 % faster"}}, "per_task": {"digits": {"speed": claim}}}}))
+            "claims": {"speed": {"text": "30 % faster"}}, "per_task": {"digits": {"speed": claim, "old": old}}}}))
 
     monkeypatch.setattr(papermill, "execute_notebook", fake)
     monkeypatch.chdir(tmp_path)
     assert main(["run", "01", "-p", "tasks", "digits", "--out", "o", "-q"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[:2] == ["verdict:", "  digits: inconclusive at this budget: '30 % faster' ..."]
+    # the terminal gets plain text: line_text, or the Markdown line without its emphasis (older metrics files)
+    assert out[:3] == ["verdict:", "  digits: inconclusive at this budget: '30 % faster' ...",
+                       "  digits: not testable here: '2.3x faster' ..."]
+    assert "**" not in "\n".join(out)
 
 
 def test_start_validates_and_sets_threads():
@@ -273,3 +278,62 @@ def test_a_bad_timeout_is_refused_before_a_kernel_starts(monkeypatch, capsys, va
     with pytest.raises(SystemExit) as info:
         main(["run", "01", "--timeout", value])
     assert info.value.code == 2 and message in capsys.readouterr().err and started == []
+
+
+def test_decide_adds_seeds_in_looks_until_decided_and_writes_its_record(monkeypatch, tmp_path, capsys):
+    """`dsopt run NN --decide`: looks of n_seeds seeds through the Study's measure (cached per seed), each claim
+    stopping once decided, the outcome printed as plain text and written to OUT/decide.json."""
+    import numpy as np
+
+    import dsopt.studies.catalog as catalog
+    from dsopt.stats import Claim, Verdict, assess_all, paired
+    from dsopt.studies.study import Study
+
+    measured = []
+
+    class Probe(Study):  # chapter 01's parameters, a constructed measurement: a clear effect, one on the claim's end
+        id = "01"
+
+        def measure(self, params, *, cache_dir=None, progress=True, **options):
+            seeds = self.seeds(params)
+            measured.append(len(seeds))
+            rng = np.random.default_rng(7)
+            noise = rng.normal(0, 1, size=(2, 64))
+            return {"params": params, "runs": {"clear": 3.0 + noise[0, :len(seeds)], "null": 1.0 + noise[1, :len(seeds)]}}
+
+        def summarize(self, results):
+            return results["runs"]
+
+        def compute(self, summary, *, alpha=0.05):
+            claim = Claim.at_least(1.0, text="helps")
+            vs = assess_all([(paired(summary[k], np.zeros(len(summary[k]))), claim) for k in ("clear", "null")],
+                            alpha=alpha)
+            return {k: v.as_dict() for k, v in zip(("clear", "null"), vs)}
+
+        def claim_verdicts(self, verdict):
+            return {k: Verdict.from_dict(d) for k, d in verdict.items()}
+
+    monkeypatch.setattr(catalog, "get_study", lambda cid: Probe())
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "01", "-p", "tasks", "digits", "--decide", "--max-seeds", "9", "--out", "d"]) == 0
+    out, err = capsys.readouterr()
+    assert "look 1/3 done, 3 seeds spent" in err and "**" not in out
+    record = json.loads((tmp_path / "d" / "decide.json").read_text())
+    assert record["max_seeds"] == 9 and record["design"]["looks"] == [3, 6, 9]
+    assert record["provenance"]["text"] and record["seeds_spent"] == 9
+    outcomes = record["claims"]
+    assert outcomes["clear"]["status"] == "supported" and outcomes["null"]["label"] == "inconclusive at 9 seeds"
+    assert measured == sorted(measured) and measured[0] == 3 and measured[-1] == 9  # one look per batch of 3
+    assert "inconclusive at 9 seeds" in out and "decide:" in out
+    # refusals name the option: a budget beyond the chapter's seeds, a combination that makes no sense
+    assert main(["run", "01", "--decide", "--max-seeds", "500"]) == 2
+    assert "--max-seeds" in capsys.readouterr().err
+    assert main(["run", "01", "--decide", "--update-notebook"]) == 2
+
+
+def test_stored_runs_parameter_is_a_boolean(capsys):
+    """Every chapter has `stored_runs` (false: measure every run on this machine); 1 or "yes" are refused by name."""
+    for cid in ("01", "07"):
+        assert get_chapter(cid).validate({"stored_runs": False}) == {"stored_runs": False}
+    assert main(["run", "01", "-p", "stored_runs", "1"]) == 2
+    assert "stored_runs must be true or false" in capsys.readouterr().err

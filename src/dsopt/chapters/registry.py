@@ -113,6 +113,16 @@ def per_task_integer(name: str, tasks: list[str], low: int, high: int) -> Callab
     return check
 
 
+def boolean(name: str) -> Callable[[Any], bool]:
+    """True or False (``-p NAME true`` / ``false`` on the command line); nothing else, not even 0 or 1."""
+
+    def check(v):
+        if isinstance(v, bool):
+            return v
+        raise ParameterError(name, f"{name} must be true or false; got {v!r}")
+    return check
+
+
 def text(name: str) -> Callable[[Any], str]:
     def check(v):
         if not isinstance(v, str):
@@ -140,6 +150,8 @@ def control_schedule(name: str = "control_schedule") -> Callable[[Any], list]:
 COMMON = {
     "seed": Param(0, integer("seed", 0, 2**31 - 1), "base random seed; seeds used are seed, seed+1, ..."),
     "metrics_path": Param("", text("metrics_path"), "where the notebook writes its metrics JSON (set by `dsopt run`)"),
+    "stored_runs": Param(True, boolean("stored_runs"), "read the runs stored beside the notebook when they match "
+                                                       "the code (false: measure every run on this machine)"),
 }
 
 CHAPTERS: dict[str, Chapter] = {}

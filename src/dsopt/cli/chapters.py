@@ -55,11 +55,16 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _plain(markdown: str) -> str:
+    """A verdict line without Markdown emphasis (older metrics files have no ``line_text``)."""
+    return markdown.replace("**", "").replace("__", "")
+
+
 def _claim_lines(node, path=()) -> list[tuple[tuple, str]]:
     """Every stored claim verdict (a dict with ``status`` and ``line``, as dsopt.stats writes it) with its path."""
     if isinstance(node, dict):
         if "status" in node and isinstance(node.get("line"), str):
-            return [(path, node["line"])]
+            return [(path, node.get("line_text") or _plain(node["line"]))]  # the terminal gets no Markdown
         return [x for k, v in node.items() for x in _claim_lines(v, (*path, str(k)))]
     if isinstance(node, list):
         return [x for i, v in enumerate(node) for x in _claim_lines(v, path)]
@@ -78,8 +83,9 @@ def _headline(metrics: dict | None, limit: int = 8) -> list[str]:
         where = " / ".join(p for p in path[:-1] if p not in containers)
         out.append(f"{where}: {line}" if where else line)
     if not out:  # an older chapter: the lines of its text that carry a status word
-        words = ("supported", "contradicted", "inconclusive", "holds", "not reproduced")
-        out = [ln for ln in str(verdict.get("text", "")).splitlines() if any(w in ln for w in words)]
+        words = ("supported", "contradicted", "inconclusive", "not testable here", "not decidable", "holds",
+                 "not reproduced")
+        out = [_plain(ln) for ln in str(verdict.get("text", "")).splitlines() if any(w in ln for w in words)]
     return out[:limit] + ([f"... and {len(out) - limit} more in the metrics file"] if len(out) > limit else [])
 
 

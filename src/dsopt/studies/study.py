@@ -137,12 +137,14 @@ class Study:
 
     def decide(self, params: Mapping[str, Any] | None = None, *, max_seeds: int = 12, batch: int | None = None,
                alpha: float = 0.05, spending: str = "obrien-fleming", cache_dir: str | None = None,
-               workers: int | None = None, progress: Callable | None = None) -> Any:
+               workers: int | None = None, progress: Callable | None = None,
+               measure_options: Mapping[str, Any] | None = None, compute_options: Mapping[str, Any] | None = None) -> Any:
         """Decide mode: measure the first ``n_seeds`` seeds, then add ``batch`` seeds per look up to
         ``max_seeds`` until every claim is decided (:func:`dsopt.stats.sequential.decide`: alpha spending over
         the planned looks keeps the chance of any false decision at ``alpha``). Every seed's runs go through
         :meth:`measure` (cached in ``cache_dir``; stored runs reused), so a look only computes its new seeds and
-        an interrupted decide resumes where it stopped. ``progress(look, n_looks, seeds, open_claims)``.
+        an interrupted decide resumes where it stopped. ``progress(look, n_looks, seeds, open_claims)``;
+        ``measure_options``/``compute_options``: the chapter's extra arguments of :meth:`measure` / :meth:`compute`.
 
         Returns a :class:`~dsopt.stats.sequential.DecideResult`; its ``verdict`` attribute is the last look's
         :meth:`compute` result (the chapter's full verdict at the seeds spent).
@@ -156,11 +158,15 @@ class Study:
                                   batch=batch or start, spending=spending)
         last: dict = {}
 
+        extra = dict(measure_options or {})
+        if workers is not None:
+            extra["workers"] = workers
+
         def measure(n: int) -> dict:
-            return self.measure({**p, "n_seeds": n}, cache_dir=cache_dir, progress=False, workers=workers)
+            return self.measure({**p, "n_seeds": n}, cache_dir=cache_dir, progress=False, **extra)
 
         def judge(results: dict, level: float, open_claims) -> dict:
-            last["verdict"] = verdict = self.compute(self.summarize(results), alpha=level)
+            last["verdict"] = verdict = self.compute(self.summarize(results), alpha=level, **(compute_options or {}))
             return {name: v for name, v in self.claim_verdicts(verdict).items()
                     if open_claims is None or name in open_claims}
 
