@@ -74,7 +74,7 @@ def test_verdict_and_presentation_edits_invalidate_no_stored_run(package_copy):
     verdict module, or what a declared module imports from one, stales nothing; editing ``measure`` does."""
     before = _hashes(package_copy)
     edits = [
-        (package_copy / "studies/lr_restarts.py", "        return render_verdict(verdict)\n",
+        (package_copy / "studies/lr_restarts.py", "        return render_verdict(verdict, provenance=provenance, fmt=fmt)\n",
          "        return render_verdict(verdict) + '\\n(edited)'\n"),
         (package_copy / "studies/attention_pruning/chapter.py", "    def live(self, params: Mapping[str, Any]):\n",
          "    def live(self, params: Mapping[str, Any], extra=None):\n"),

@@ -28,11 +28,12 @@ examples, a timer's tick). Values that are rounded to a grid are not known bette
 - **Float tolerance.** Whatever the resolution, values closer than ``FLOAT_RTOL`` x their magnitude
   + ``FLOAT_ATOL`` are equal (float rounding, ~1e-16, is not a difference). It enters only the
   "equal within resolution" flag and the degenerate-interval check, never the variance.
-- **Equal within resolution** (:meth:`PairedComparison.equal_within_resolution`): the mean paired
+- **Equal within resolution** (:meth:`PairedComparison.equal_within_resolution`): every unit's paired
   difference is below one grid step (strictly, by more than the float tolerance), or within the
-  float tolerance of 0 (a consistent shift of exactly one grid step is a difference). Such an
+  float tolerance of 0 (one unit that differs by a whole step is a measured difference). Such an
   estimate never supports a claim whose range excludes "no change" (see :mod:`dsopt.stats.claims`).
-- A baseline mean within resolution of 0 counts as a zero baseline (its relative change is undefined).
+- A baseline mean below one resolution step (|mean| < resolution) counts as a zero baseline (its relative change is
+  undefined): one whole step, e.g. a decay period of 1 window, is a measured baseline.
 
 Units (``unit=``): what one value counts, one of :data:`UNITS`; every printed count uses it
 ("5 repeats", never "5 seeds" for repeats), see :func:`count`.
@@ -419,7 +420,7 @@ class PairedComparison:
 
     def _zero_baseline(self) -> bool:
         b = abs(self.baseline_mean)
-        return b <= self.tiny or (self.resolution > 0 and b < self.resolution + self.tol)
+        return b <= self.tiny or (self.resolution > 0 and b < self.resolution - self.tol)
 
     def _fieller(self, level: float) -> tuple[float, float, bool]:
         """Fieller's interval for mean(t) / mean(b) with paired (correlated) seeds: (low, high, bounded)."""
