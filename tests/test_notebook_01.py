@@ -30,7 +30,8 @@ def test_chapter_01_headless_records_table_and_verdict(tmp_path):
         for claim in ("speed", "accuracy"):
             assert m["verdict"]["per_task"][task][claim]["status"] == "inconclusive"  # 2 seeds never decide
     assert m["verdict"]["restarts_in_budget"] == []  # T_0=5 lies beyond a 3-epoch budget
-    text = render_verdict(m["verdict"])
+    assert "measured here" in m["provenance"]["text"] and m["provenance"]["computed"] > 0  # from nothing: all here
+    text = render_verdict(m["verdict"], provenance=m["provenance"]["text"])
     assert "inconclusive at this budget" in text and "chosen on validation" in text
     md = [o["data"]["text/markdown"] for c in nbformat.read(res["notebook"], as_version=4).cells
           if c.cell_type == "code" for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]

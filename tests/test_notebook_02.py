@@ -44,7 +44,7 @@ def test_chapter_02_headless_records_table_and_verdict(tmp_path):
     assert v["status"] in ("supported", "contradicted", "inconclusive") and v["n_seeds"] == 3
     chosen = next(r for r in m["table"] if (r["method"], r["fraction"]) == (v["chosen"]["method"], v["chosen"]["evaluated_fraction"]))
     assert v["kept"]["point"] == pytest.approx(chosen["accuracy"] / m["baseline_test_accuracy"])  # test of the val choice
-    text = render_verdict(v)
+    text = render_verdict(v, provenance=m["provenance"]["text"])
     md = [o["data"]["text/markdown"] for c in nbformat.read(res["notebook"], as_version=4).cells
           if c.cell_type == "code" for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
     assert text in md and "Chosen on validation" in text

@@ -32,7 +32,7 @@ def test_chapter_03_headless_records_table_and_verdict(tmp_path, nltk_data, monk
     nb = nbformat.read(res["notebook"], as_version=4)
     md = [o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code"
           for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
-    assert render(m["verdict"]) in md
+    assert render(m["verdict"], provenance=m["provenance"]["text"]) in md
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "cannot import name 'WordEmbeddingAugmenter'" in text and "[" in text  # the literal recipe; marked swaps
     assert "widgets" not in nb.metadata

@@ -36,7 +36,7 @@ def test_chapter_04_headless_records_table_and_verdict(tmp_path):
                for s in v["per_setting"].values())
     assert all(r["n_test_positive"] and r["n_test"] for r in rows)  # the recall's resolution: 1 / minority examples
     assert all(s["recall"]["resolution"] == 1 / s["n_test_positive"] for s in v["per_setting"].values())
-    text = render_verdict(v)
+    text = render_verdict(v, provenance=m["provenance"]["text"])
     assert "recall @ threshold 0.5" in text and "recall @ precision >= 0.8" in text and "recall @ FPR <= 1 %" in text
     assert "**Claim: 'minority recall +27 %'**" in text and "chosen on validation PR-AUC" in text
     md = [o["data"]["text/markdown"] for c in nbformat.read(res["notebook"], as_version=4).cells

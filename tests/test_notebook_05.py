@@ -32,7 +32,7 @@ def test_chapter_05_headless_records_table_verdict_and_session(tmp_path):
         assert {v[claim][mode]["status"] for mode in ("bf16", "fp16")} == {"not testable here"}
     assert {v["accuracy"][mode]["status"] for mode in ("bf16", "fp16")} == {"inconclusive"}  # 2 seeds never decide
     assert v["numbers"]["fp16"]["skipped_steps"] >= 0 and 0 < v["activation_share"] < 1
-    text = render(v)
+    text = render(v, provenance=m["provenance"]["text"])
     md = [o["data"]["text/markdown"] for c in nbformat.read(res["notebook"], as_version=4).cells
           if c.cell_type == "code" for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
     assert text in md and "NVIDIA" in text

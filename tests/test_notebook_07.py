@@ -41,7 +41,7 @@ def test_chapter_07_headless_records_arl_table_comparison_and_verdict(tmp_path, 
     nb = nbformat.read(res["notebook"], as_version=4)
     md = [o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
           if "text/markdown" in o.get("data", {})]
-    assert render(v) in md  # the stored verdict renders exactly as the notebook showed it
+    assert render(v, provenance=m["provenance"]["text"]) in md  # the stored verdict renders as the notebook showed it
     assert "widgets" not in nb.metadata
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert [o for o in outputs if o.output_type == "error"] == []
