@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import ipywidgets as W
 from IPython.display import Markdown, display
 
-from dsopt.chapters.decide import DEFAULT_MAX_SEEDS, render_decide
+from dsopt.studies.decide import DEFAULT_MAX_SEEDS, render_decide
 from dsopt.util.validation import ParameterError
 from dsopt_widgets.background import run_in_background
 from dsopt_widgets.fields import read_whole, whole_field

@@ -102,7 +102,7 @@ def cmd_run(args) -> int:
         if args.update_notebook or args.prepare_only or args.html:
             raise ParameterError("--decide", "--decide runs the study in this process, without a notebook: drop "
                                              "--update-notebook, --prepare-only and --html")
-        from dsopt.chapters.decide import run_decide
+        from dsopt.studies.decide import run_decide
 
         res = run_decide(args.chapter, params, args.out, max_seeds=args.max_seeds, batch=args.batch)
         print(res["text"])
