@@ -28,6 +28,7 @@ the same ``name`` (a re-run cell) cancels its predecessor; finished runs stay in
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 import threading
 import time
@@ -49,6 +50,14 @@ _ACTIVE: dict[str, "BackgroundJob"] = {}
 def _fmt_seconds(s: float) -> str:
     s = int(round(s))
     return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
+
+
+def _where_from(result: Any) -> str:
+    """" · N runs read from stored runs" when a result carries its provenance (Study.measure_with_provenance): a
+    job that took 0 s read its runs, it did not measure them."""
+    prov = result.get("provenance") if isinstance(result, dict) else None
+    text = prov.get("text") if isinstance(prov, dict) else None
+    return f" · {html.escape(text.split('. Reused')[0])}" if text else ""
 
 
 def _is_plotly_figure(obj: Any) -> bool:
@@ -138,7 +147,8 @@ class _View:
         self.rendered = True
         self.bar.layout.display = self.cancel.layout.display = "none"
         if job.state == "done":
-            self.label.value = f'<span style="color:#555">{job.desc}: finished in {_fmt_seconds(job.elapsed())}</span>'
+            self.label.value = (f'<span style="color:#555">{job.desc}: finished in {_fmt_seconds(job.elapsed())}'
+                                f'{_where_from(job._result)}</span>')
             self.output.outputs = tuple(self._render())
         elif job.state == "cancelled":
             self.label.value = f'<span style="color:#b00020">{job.desc}: cancelled ({job.error}); re-run the cell to resume</span>'

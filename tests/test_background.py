@@ -123,3 +123,14 @@ def test_to_outputs_kinds():
     outs = to_outputs(["text", None, Markdown("*m*"), go.Figure()])
     assert [o["output_type"] for o in outs] == ["stream", "display_data", "display_data"]
     assert outs[2]["data"]["application/vnd.plotly.v1+json"]["data"] == []
+
+
+def test_a_finished_job_says_where_its_runs_came_from():
+    """A comparison read from stored runs finishes in 0 s: its line says it read them, it did not measure them."""
+    job = run_in_background(lambda: {"provenance": {"text": "54 runs read from stored runs. Reused runs were made on X"}},
+                            desc="comparison", background=True)
+    job.show(lambda r: None)
+    job.result(timeout=30)
+    job._tick()
+    label = job._views[0].label.value
+    assert "finished in" in label and "54 runs read from stored runs" in label and "Reused" not in label
