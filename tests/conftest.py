@@ -291,6 +291,37 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def shared_lab(tmp_path_factory):
+    """One JupyterLab server and one Chromium for the session's browser tests (jupyterlab_harness.SharedLab),
+    serving the session's base temp folder, so each test opens its own notebook there (own kernel, fresh
+    browser context). Started on first use; stopped after the last browser test and at the session's end."""
+    import jupyterlab_harness
+
+    lab = jupyterlab_harness.SharedLab(tmp_path_factory.getbasetemp(), tmp_path_factory.mktemp("shared-lab"))
+    jupyterlab_harness.SHARED = lab
+    try:
+        yield lab
+    finally:
+        jupyterlab_harness.SHARED = None
+        lab.close()
+
+
+@pytest.fixture(autouse=True)
+def _browser_tests_share_one_lab(request):
+    if request.node.get_closest_marker("browser"):
+        request.getfixturevalue("shared_lab")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """The shared lab stops as soon as the browser tests are done (not idle through the rest of the session)."""
+    if item.get_closest_marker("browser") and (nextitem is None or not nextitem.get_closest_marker("browser")):
+        harness = sys.modules.get("jupyterlab_harness")
+        if harness is not None and harness.SHARED is not None:
+            harness.SHARED.close()
+
+
+@pytest.fixture(scope="session")
 def nltk_data() -> Path:
     """The NLTK data folder (stopwords + WordNet 3.0), built once per session offline (dsopt.data.nltk)."""
     from dsopt.data.nltk import NltkDataError, WordNetMissingError, ensure_nltk_data

@@ -6,6 +6,12 @@ browser: it uses /usr/bin/chromium (``apt-get install chromium``). Nothing outli
 server gets SIGTERM when the test process dies (even by ``kill -9``: a parent-death signal), its kernels
 exit when the server is gone, and Playwright's driver takes Chromium down with it.
 
+In a pytest session the browser tests share ONE server and ONE Chromium (:class:`SharedLab`, installed by
+conftest's ``shared_lab`` fixture for every ``browser`` test; stopped after the last browser test and at the
+session's end, pass or fail): ``lab_page`` then opens the test's own notebook (under the session's base
+folder) in a fresh browser context with a reset workspace, and afterwards shuts down every kernel the test
+started, so each test still gets its own kernel and a page that knows nothing of the previous test.
+
 Helpers do what a person does and wait on conditions, never on fixed sleeps (the machine may be shared
 and slow): ``run_all``, ``wait_cells_done``, ``slider``, ``log_console_errors`` (JupyterLab's log
 console, where kernel errors raised outside a cell -- e.g. in a widget callback -- appear).
@@ -22,6 +28,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -41,16 +48,18 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def lab_server(root: Path, env_extra: dict | None = None):
-    """Start JupyterLab serving ``root``; yield its base URL with the token."""
+def lab_server(root: Path, env_extra: dict | None = None, scratch: Path | None = None):
+    """Start JupyterLab serving ``root``; yield its base URL with the token. Its settings folder and log go
+    beside ``root`` (or into ``scratch``)."""
     port, token = _free_port(), secrets.token_hex(16)
-    settings = root.parent / (root.name + "-lab-settings")
+    scratch = Path(scratch) if scratch is not None else root.parent
+    settings = scratch / (root.name + "-lab-settings")
     (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True, exist_ok=True)
     (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
         json.dumps({"checkForUpdates": False, "fetchNews": "false"}))
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), **(env_extra or {})}
     env.pop("DSOPT_FRONTEND", None)
-    log = open(root.parent / (root.name + "-lab.log"), "w")
+    log = open(scratch / (root.name + "-lab.log"), "w")
     # The server gets SIGTERM the moment this process dies (even by kill -9): it then shuts its
     # kernels down, and each kernel also exits on its own when its parent (the server) is gone.
     proc = subprocess.Popen(
@@ -81,27 +90,134 @@ def lab_server(root: Path, env_extra: dict | None = None):
         log.close()
 
 
+def _prepare_page(page) -> None:
+    page.set_default_timeout(120_000)  # actions on a busy machine: generous, still bounded
+    page.console_errors = []
+    page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.console_errors.append(f"page error: {e}"))
+
+
+class SharedLab:
+    """One JupyterLab server (serving ``root``) and one headless Chromium, started on first use and shared by the
+    browser tests of a pytest session; :meth:`close` stops both (it can start again after)."""
+
+    def __init__(self, root: Path, scratch: Path):
+        self.root, self.scratch = Path(root).resolve(), Path(scratch)
+        self._stack: contextlib.ExitStack | None = None
+        self.base = self.token = self.browser = None
+
+    def serves(self, root: Path) -> bool:
+        return Path(root).resolve().is_relative_to(self.root)
+
+    def _alive(self) -> bool:
+        try:
+            self._api("GET", "status")
+        except OSError:
+            return False
+        return self.browser is not None and self.browser.is_connected()
+
+    def start(self) -> None:
+        """Start the server and Chromium, or start them again if an earlier test left either dead."""
+        if self._stack is not None and self._alive():
+            return
+        with contextlib.suppress(Exception):  # what is left of a dead pair (every part is stopped regardless)
+            self.close()
+        from playwright.sync_api import sync_playwright
+
+        stack = contextlib.ExitStack()
+        try:  # stopped in reverse: Chromium, Playwright's driver, then the server (and its kernels)
+            self.base, self.token = stack.enter_context(lab_server(self.root, scratch=self.scratch))
+            pw = stack.enter_context(sync_playwright())
+            self.browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            stack.callback(self.browser.close)
+        except BaseException:
+            stack.close()
+            raise
+        self._stack = stack
+
+    def close(self) -> None:
+        stack, self._stack, self.browser = self._stack, None, None
+        if stack is not None:
+            stack.close()
+
+    def _api(self, method: str, path: str):
+        req = urllib.request.Request(f"{self.base}/api/{path}?token={self.token}", method=method)
+        with urllib.request.urlopen(req, timeout=60) as r:
+            body = r.read()
+        return json.loads(body) if body else None
+
+    def end_kernels(self) -> None:
+        """Shut down every session and kernel (those of the test that just ran); the server waits for each.
+        A server that no longer answers is left to :meth:`start` (the next test) or :meth:`close`."""
+        with contextlib.suppress(OSError):
+            for session in self._api("GET", "sessions"):
+                with contextlib.suppress(OSError):
+                    self._api("DELETE", f"sessions/{session['id']}")
+            for kernel in self._api("GET", "kernels"):
+                with contextlib.suppress(OSError):
+                    self._api("DELETE", f"kernels/{kernel['id']}")
+
+    @contextlib.contextmanager
+    def page(self, root: Path, notebook: str):
+        """``root/notebook`` opened in a fresh browser context (reset workspace); its kernels end afterwards."""
+        self.start()
+        path = (Path(root).resolve() / notebook).relative_to(self.root).as_posix()
+        context = self.browser.new_context(viewport=VIEWPORT)
+        try:
+            page = context.new_page()
+            _prepare_page(page)
+            page.goto(f"{self.base}/lab/tree/{urllib.parse.quote(path)}?reset&token={self.token}")
+            page.get_by_text(IDLE).first.wait_for(timeout=180_000)
+            yield page
+        finally:
+            try:
+                context.close()
+            finally:
+                self.end_kernels()
+
+
+#: The session's shared lab while conftest's ``shared_lab`` fixture has installed one (browser tests).
+SHARED: SharedLab | None = None
+
+
+@contextlib.contextmanager
+def chromium():
+    """Headless Chromium: the shared lab's while it runs (one sync Playwright per process: a second one inside
+    the first's event loop is refused), else one of its own, closed afterwards. Use a context of your own in it."""
+    if SHARED is not None and SHARED.browser is not None:
+        yield SHARED.browser
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 @contextlib.contextmanager
 def lab_page(root: Path, notebook: str, env_extra: dict | None = None):
     """Open ``notebook`` in JupyterLab in headless Chromium at 1400x900; yield the Playwright page.
 
-    ``page.console_errors`` collects the browser console's errors and uncaught page errors.
+    ``page.console_errors`` collects the browser console's errors and uncaught page errors. In a session with a
+    :data:`SHARED` lab serving ``root`` (and no ``env_extra``), its server and Chromium are used.
     """
-    from playwright.sync_api import sync_playwright
-
-    with lab_server(root, env_extra) as (base, token), sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    if SHARED is not None and env_extra is None and SHARED.serves(root):
+        with SHARED.page(root, notebook) as page:
+            yield page
+        return
+    with lab_server(root, env_extra) as (base, token), chromium() as browser:
+        context = browser.new_context(viewport=VIEWPORT)
         try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.set_default_timeout(120_000)  # actions on a busy machine: generous, still bounded
-            page.console_errors = []
-            page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: page.console_errors.append(f"page error: {e}"))
+            page = context.new_page()
+            _prepare_page(page)
             page.goto(f"{base}/lab/tree/{notebook}?token={token}")
             page.get_by_text(IDLE).first.wait_for(timeout=180_000)
             yield page
         finally:
-            browser.close()
+            context.close()
 
 
 def run_all(page) -> None:

@@ -364,14 +364,24 @@ def test_everything_runs_with_the_network_forbidden_and_reproduces_across_proces
     of sets of strings, whose order follows the hash seed; dsopt sorts them, so both processes agree.
     """
     outs = []
-    for hash_seed in ("1", "2"):
+    procs = {}
+    for hash_seed in ("1", "2"):  # the two processes run at once (separate folders): one waits, not two
         env = {**os.environ, "DSOPT_NLTK_DATA": str(tmp_path / f"nltk{hash_seed}"), "NLTK_DATA": "",
                "DSOPT_TA_CACHE": str(tmp_path / f"ta{hash_seed}"), "DSOPT_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
                "TRANSFORMERS_OFFLINE": "1", "PYTHONHASHSEED": hash_seed}
-        r = subprocess.run([sys.executable, "-c", GUARDED], check=False, env=env, capture_output=True, text=True,
-                           timeout=900)
-        assert r.returncode == 0, r.stderr[-3000:]
-        assert "ATTEMPTS 0" in r.stdout, r.stdout + r.stderr[-2000:]
-        assert (tmp_path / f"ta{hash_seed}" / "post_install_check_3").is_file()
-        outs.append(next(line for line in r.stdout.splitlines() if line.startswith("OUT ")))
+        procs[hash_seed] = subprocess.Popen([sys.executable, "-c", GUARDED], env=env, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, text=True)
+    try:
+        for hash_seed, proc in procs.items():
+            stdout, stderr = proc.communicate(timeout=900)
+            r = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+            assert r.returncode == 0, r.stderr[-3000:]
+            assert "ATTEMPTS 0" in r.stdout, r.stdout + r.stderr[-2000:]
+            assert (tmp_path / f"ta{hash_seed}" / "post_install_check_3").is_file()
+            outs.append(next(line for line in r.stdout.splitlines() if line.startswith("OUT ")))
+    finally:  # a failure or timeout leaves no process behind
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     assert outs[0] == outs[1]

@@ -68,6 +68,9 @@ def test_mixed_precision_panel_in_lab(tmp_path):
         for _ in range(2):
             handle.press("ArrowLeft")
         expect(readout).to_have_text("17", timeout=30_000)
+        # the readout is the page's value; Apply acts on the kernel's: wait until Python has answered for 2^17
+        # (under load the page sends the key presses' values after a delay, and Apply queued 2^18)
+        page.get_by_text(re.compile(r"at scale 2\^17: [\d.]+ % of the non-zero")).first.wait_for(timeout=30_000)
         page.get_by_role("button", name="Apply", exact=True).click(force=True)
         page.get_by_text(re.compile(r"queued: init_scale=2\^17.*the run is paused")).first.wait_for(timeout=30_000)
         page.get_by_role("button", name="Resume", exact=True).click(force=True)

@@ -23,6 +23,11 @@ from playwright.sync_api import expect
 pytestmark = pytest.mark.browser
 
 LINES = "(el) => Array.from(el.querySelectorAll('.scatterlayer path.js-line')).map(p => p.getAttribute('d')).join('|')"
+#: The lines of the ARL preview as the page shows it NOW: the figure is looked up on every call, because the panel
+#: may replace the plotly element when it redraws (a handle held across redraws is "not attached to the DOM").
+PREVIEW_LINES = ("() => { const figs = Array.from(document.querySelectorAll('.js-plotly-plot'))"
+                 ".filter(f => f.textContent.includes(\"the knobs' charts\")); "
+                 f"return figs.length ? ({LINES})(figs[figs.length - 1]) : null; }}")
 
 
 def test_monitoring_panel_in_jupyterlab(tmp_path, shared_data):
@@ -54,7 +59,7 @@ def _session(page, tmp_path):
     page.get_by_text(re.compile(r"^(running|finished)")).first.wait_for(timeout=300_000)  # the replay's status line
     report_usable("07", t0, "knobs, ARL preview drawn, replay running")
     preview.scroll_into_view_if_needed()
-    before = preview.evaluate(LINES)
+    before = page.evaluate(PREVIEW_LINES)
     lam.scroll_into_view_if_needed()
     handle = lam.locator(".noUi-handle")
     handle.click()
@@ -63,9 +68,9 @@ def _session(page, tmp_path):
     for _ in range(4):
         handle.press("ArrowRight")
     page.get_by_text(re.compile(r"EWMA\(λ=0\.15, L=\d\.\d\d\): ARL0 \d+")).first.wait_for(timeout=120_000)
-    preview.scroll_into_view_if_needed()
-    page.wait_for_function(f"([el, d]) => ({LINES})(el) !== d", arg=[preview.element_handle(), before],
-                           timeout=120_000)
+    preview.scroll_into_view_if_needed()  # the locator finds the figure shown now (JupyterLab draws cells near the view)
+    page.wait_for_function(f"(d) => {{ const now = ({PREVIEW_LINES})(); return now !== null && now !== d; }}",
+                           arg=before, timeout=120_000, polling=250)
 
     # a bad window size is refused with its range, nothing restarts
     box = page.locator(".widget-text").filter(has=page.locator("label", has_text=re.compile("^window size$")))

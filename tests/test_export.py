@@ -39,21 +39,20 @@ def test_html_export_inlines_plotly_once_and_draws_every_figure():
 @pytest.mark.browser
 def test_html_export_renders_its_figures_without_network(tmp_path):
     """Open the export in headless Chromium with every network request refused: the figures draw."""
-    from jupyterlab_harness import CHROMIUM, CHROMIUM_ARGS
-    from playwright.sync_api import sync_playwright
+    from jupyterlab_harness import chromium
 
     path = tmp_path / "export.html"
     path.write_text(OfflineHTMLExporter().from_notebook_node(_notebook(2))[0])
     refused = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    with chromium() as browser:  # the browser tests' shared Chromium when it runs; a fresh context either way
+        context = browser.new_context()
         try:
-            page = browser.new_page()
+            page = context.new_page()
             page.route(re.compile(r"^https?://"), lambda route: (refused.append(route.request.url), route.abort()))
             page.goto(path.as_uri())
             page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=30_000)
             assert page.locator(".js-plotly-plot").count() == 2
             assert page.locator(".js-plotly-plot .scatterlayer .trace").count() == 2
         finally:
-            browser.close()
+            context.close()
     assert not [u for u in refused if "plot" in u]  # nothing of plotly was looked for online

@@ -263,3 +263,17 @@ def test_changing_a_library_source_file_is_a_cache_miss(tmp_path):
     unrelated = pkg / "dsopt" / "pruning" / "heads.py"  # not in the run's import closure
     unrelated.write_text(unrelated.read_text() + "\n_ELSEWHERE = 1\n")
     assert computed() == 0
+
+
+def test_spot_check_pick_is_cheap_deterministic_and_starts_with_the_grid_order():
+    """The first pick is the first cheap run in the caller's order (rounds of one comparison list the same seed
+    first, so their checks share its model); further picks follow the key order; slow runs are never picked."""
+    from dsopt.studies.jobs import spot_check_pick
+
+    jobs = [(0, "a"), (0, "b"), (1, "a"), (1, "b"), (2, "a")]
+    keys = {(0, "a"): "e", (0, "b"): "d", (1, "a"): "a", (1, "b"): "c", (2, "a"): "b"}
+    seconds = {(0, "a"): 30.0, (0, "b"): 10.0, (1, "a"): 12.0, (1, "b"): 40.0, (2, "a"): 20.0}  # median 20
+    assert spot_check_pick(jobs, keys, seconds, 1) == [(0, "b")]
+    assert spot_check_pick(jobs, keys, seconds, 3) == [(0, "b"), (1, "a"), (2, "a")]
+    assert spot_check_pick(list(jobs), dict(keys), dict(seconds), 3) == spot_check_pick(jobs, keys, seconds, 3)
+    assert spot_check_pick([], {}, {}, 1) == []
