@@ -224,6 +224,7 @@ def test_near_zero_baseline_relative_claim_prints_no_relative_number():
 def test_units_are_validated_and_every_count_uses_them():
     assert UNITS == ("seed", "repeat", "batch", "block", "stream order")
     assert count(1, "repeat") == "1 repeat" and count(5, "stream order") == "5 stream orders"
+    assert count(4, "batch") == "4 batches" and count(1, "batch") == "1 batch"
     with pytest.raises(ParameterError, match="unit"):
         paired([1, 2, 3], [1, 2, 3], unit="streams")
     with pytest.raises(ParameterError, match="unit"):

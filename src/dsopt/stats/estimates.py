@@ -65,8 +65,10 @@ def check_unit(unit: str) -> str:
 
 
 def count(n: int, unit: str) -> str:
-    """``"5 repeats"``, ``"1 seed"``: a count in its unit (the one plural rule every text uses)."""
-    return f"{n} {unit}{'' if n == 1 else 's'}"
+    """``"5 repeats"``, ``"1 seed"``, ``"4 batches"``: a count in its unit (the one plural rule every text uses)."""
+    if n == 1:
+        return f"{n} {unit}"
+    return f"{n} {unit}{'es' if unit.endswith(('ch', 'sh', 's', 'x')) else 's'}"
 
 
 def float_tolerance(*arrays) -> float:

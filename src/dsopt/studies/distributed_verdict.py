@@ -80,13 +80,13 @@ def render_verdict(result: dict, *, provenance: str | None = None, fmt: str = "m
     head = "The article's arithmetic:"
     blocks = [provenance and (f"_{provenance}_" if md else provenance),
               f"{'**' + head + '**' if md else head} {result['article']['text']} The claim contradicts its own numbers."]
-    for key, what in (("efficiency", "scaling efficiency = speed-up / workers, per seed"),
+    for key, what in (("efficiency", "Scaling efficiency = speed-up / workers, per seed"),
                       ("accuracy", "dsopt's question: final validation accuracy with N workers minus with 1, "
                                    "paired by seed")):
         rows = [(f"{arm}, by {result[key][arm]['basis']}" if key == "efficiency" else arm,
                  Verdict.from_dict(result[key][arm])) for arm in arms if arm in result[key]]
         if rows:
-            blocks.append(f"{'**' + what[0].upper() + what[1:] + '**' if md else what[0].upper() + what[1:]}:")
+            blocks.append(f"{'**' + what + '**' if md else what}:")
             blocks.append(render_verdicts(rows, fmt=fmt).rstrip())
     if result["horovod_vs_ddp"]:
         blocks.append(f"{result['horovod_vs_ddp']['text']} (no claim; measured side by side, paired by seed).")

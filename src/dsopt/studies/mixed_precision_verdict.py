@@ -52,7 +52,7 @@ def compute(table: list[dict], speed: dict, memory: dict, *, baseline: str = "fp
     kind = "cuda" if dev.startswith("cuda") else "cpu"
     measured = Setting(device=kind, hardware=(f"CPU ({speed['cpu_capability']})" if kind == "cpu" and
                                              speed.get("cpu_capability") else dev),
-                       text=f"masked-LM pre-training of the {speed.get('scale', 'workshop')}-scale encoder on {dev}")
+                       text=f"masked-LM pre-training of the {speed.get('scale', 'workshop')}-scale encoder")
     # speed: each block runs every mode's steps back to back in a rotating order; the block is the unit
     speed_items = [(paired(step[baseline], step[m], name=m, unit="block"), speed_claim, measured)
                    for m in modes if m in step]
