@@ -445,9 +445,10 @@ def _run_in_workers(todo, run, call, workers: int, ex: Execution, desc: str, fin
 
 
 def spot_check_pick(jobs: list, keys: dict, seconds: dict, k: int) -> list:
-    """The k stored runs to re-execute, among the runs that took at most the median time to make (so the
-    check stays cheap): the first of them in the caller's order, then the others in key order (a fixed
-    pseudo-random spread over the grid). Deterministic.
+    """The k stored runs to re-execute, among the runs that took at most twice the median time to make (so the
+    check stays cheap; a stored time also reflects the load it was made under, so a run a little slower than
+    the median is no reason to pick another seed): the first of them in the caller's order, then the others in
+    key order (a fixed pseudo-random spread over the grid). Deterministic.
 
     The caller's order comes first because the rounds of one comparison list their grids alike (the first
     seed first), so their checks land on runs that share what is expensive to rebuild: chapter 02's three
@@ -455,7 +456,7 @@ def spot_check_pick(jobs: list, keys: dict, seconds: dict, k: int) -> list:
     the chapter's measurements need anyway (in key order they needed two fine-tunes)."""
     times = sorted(seconds.get(j, 0.0) for j in jobs)
     median = times[(len(times) - 1) // 2] if times else 0.0
-    cheap = [j for j in jobs if seconds.get(j, 0.0) <= median]
+    cheap = [j for j in jobs if seconds.get(j, 0.0) <= 2 * median]
     return (cheap[:1] + sorted(cheap[1:], key=lambda j: keys[j]))[:k]
 
 
