@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from dsopt.stats.estimates import Interval
     from dsopt.stats.setting import Setting
 
-__all__ = ["FORMATS", "format_interval", "format_mean_sd", "format_number", "render_verdicts", "verdict_details",
+__all__ = ["FORMATS", "bullets", "folded", "heading", "format_interval", "format_mean_sd", "format_number", "render_verdicts", "verdict_details",
            "verdict_line", "verdicts_markdown"]
 
 FORMATS = ("markdown", "text", "html")
@@ -272,3 +272,32 @@ def render_verdicts(items: Iterable[tuple[str, "Verdict"]], *, fmt: str = "markd
             if details:
                 blocks.append("\n".join([f"{title}:"] + [f"    - {d}" for d in details]))
     return "\n\n".join(blocks) + "\n"
+
+
+def heading(title: str, rest: str = "", fmt: str = "markdown") -> str:
+    """A paragraph led by a bold ``title`` (plain in the terminal): how chapters head a claim's table."""
+    _check_fmt(fmt)
+    if fmt == "markdown":
+        return f"**{title}**{rest}"
+    if fmt == "html":
+        return f"<p><b>{html.escape(title)}</b>{html.escape(rest)}</p>"
+    return f"{title}{rest}"
+
+
+def bullets(lines: list[str], fmt: str = "markdown", indent: str = "") -> str:
+    """A bullet list (``<ul>`` in HTML)."""
+    if fmt == "html":
+        return "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines) + "</ul>"
+    return "\n".join(f"{indent}- {x}" for x in lines)
+
+
+def folded(summary: str, lines: list[str], fmt: str = "markdown") -> str:
+    """Longer notes beneath a verdict: ``<details>`` in Markdown and HTML, an indented list under a plain line in
+    the terminal."""
+    _check_fmt(fmt)
+    if fmt == "markdown":
+        return "\n".join([f"<details><summary>{html.escape(summary, quote=False)}</summary>", "",
+                          bullets(lines, fmt), "", "</details>"])
+    if fmt == "html":
+        return f"<details><summary>{html.escape(summary)}</summary>{bullets(lines, fmt)}</details>"
+    return f"{summary}:\n" + bullets(lines, fmt, indent="    ")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import html
 
 from dsopt.stats import Claim, Setting, Verdict, assess_all, format_mean_sd, paired, render_verdicts, sample
-from dsopt.stats.render import FORMATS
+from dsopt.stats.render import FORMATS, bullets, folded, heading
 from dsopt.studies.dynamic_weighting import FPR_TARGET, PRECISION_TARGET, THRESHOLD
 from dsopt.util.validation import ParameterError, check_choice
 
@@ -136,29 +136,6 @@ def claim_verdicts(v: dict) -> dict[str, Verdict]:
 
 
 # ----------------------------------------------------------------------------- rendering
-def _head(title: str, rest: str, fmt: str) -> str:
-    """A paragraph led by a bold title (plain in the terminal)."""
-    if fmt == "markdown":
-        return f"**{title}**{rest}"
-    if fmt == "html":
-        return f"<p><b>{html.escape(title)}</b>{html.escape(rest)}</p>"
-    return f"{title}{rest}"
-
-
-def _bullets(lines: list[str], fmt: str, indent: str = "") -> str:
-    if fmt == "html":
-        return "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines) + "</ul>"
-    return "\n".join(f"{indent}- {x}" for x in lines)
-
-
-def _folded(summary: str, lines: list[str], fmt: str) -> str:
-    """Longer notes: ``<details>`` in Markdown and HTML, an indented list under a plain line in the terminal."""
-    if fmt == "markdown":
-        return "\n".join([f"<details><summary>{html.escape(summary, quote=False)}</summary>", "",
-                          _bullets(lines, fmt), "", "</details>"])
-    if fmt == "html":
-        return f"<details><summary>{html.escape(summary)}</summary>{_bullets(lines, fmt)}</details>"
-    return f"{summary}:\n" + _bullets(lines, fmt, indent="    ")
 
 
 def render_verdict(v: dict, *, provenance: str | None = None, fmt: str = "markdown") -> str:
@@ -186,7 +163,7 @@ def render_verdict(v: dict, *, provenance: str | None = None, fmt: str = "markdo
                 "the measured AUC is a fact about that set, not a test of the claim (status: not testable here)."),
     }
     for key in CLAIM_KEYS:
-        blocks.append(_head(f"Claim: '{c[key]['text']}'", intro[key], fmt))
+        blocks.append(heading(f"Claim: '{c[key]['text']}'", intro[key], fmt))
         items = [(name, Verdict.from_dict(per[name][key])) for name in names]
         blocks.append(render_verdicts(items, fmt=fmt).rstrip())
     best = []
@@ -194,9 +171,9 @@ def render_verdict(v: dict, *, provenance: str | None = None, fmt: str = "markdo
         b = per[name]["best_on_validation"]
         best.append(f"{name}: {b['scheme']} (validation PR-AUC {b['val_pr_auc']:.3f}; test PR-AUC "
                     f"{format_mean_sd(b['test_pr_auc'], b['test_pr_auc_sd'])})")
-    blocks.append(_head("Best scheme, chosen on validation PR-AUC", " (its test PR-AUC reported once, for that "
+    blocks.append(heading("Best scheme, chosen on validation PR-AUC", " (its test PR-AUC reported once, for that "
                                                                      "choice):", fmt) + ("" if fmt == "html" else "\n")
-                  + _bullets(best, fmt))
+                  + bullets(best, fmt))
     changes = []
     for name in names:
         s = per[name]
@@ -205,6 +182,6 @@ def render_verdict(v: dict, *, provenance: str | None = None, fmt: str = "markdo
         changes.append(f"{name} ({s.get('dataset') or s['task']}; train {s['train_ratio']:.1f}:1, test prevalence "
                        f"{100 * s['test_prevalence']:.1f} %{counts}, {s['epochs']} epochs): "
                        + "; ".join(s["changes"][m]["text"] for m, _ in CHANGES if m in s["changes"]) + ".")
-    blocks.append(_folded(f"Changes by {v['article']} against {v['baseline']} at every operating point (test split, "
+    blocks.append(folded(f"Changes by {v['article']} against {v['baseline']} at every operating point (test split, "
                           f"paired over seeds, {level} intervals, not corrected: descriptive)", changes, fmt))
     return "\n\n".join(blocks)

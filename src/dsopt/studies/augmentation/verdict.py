@@ -20,7 +20,7 @@ from __future__ import annotations
 import html
 
 from dsopt.stats import Claim, Setting, Verdict, assess_all, format_interval, format_mean_sd, paired, render_verdicts
-from dsopt.stats.render import FORMATS
+from dsopt.stats.render import FORMATS, bullets, folded, heading
 from dsopt.studies.augmentation.measure import BASELINE, FULL
 from dsopt.util.validation import ParameterError, check_choice
 
@@ -127,32 +127,10 @@ def claim_verdicts(v: dict) -> dict[str, Verdict]:
 
 
 # ----------------------------------------------------------------------------- rendering
-def _head(title: str, rest: str, fmt: str) -> str:
-    if fmt == "markdown":
-        return f"**{title}**{rest}"
-    if fmt == "html":
-        return f"<p><b>{html.escape(title)}</b>{html.escape(rest)}</p>"
-    return f"{title}{rest}"
 
 
 def _code(x: str, fmt: str) -> str:
     return f"`{x}`" if fmt == "markdown" else x
-
-
-def _bullets(lines: list[str], fmt: str, indent: str = "") -> str:
-    if fmt == "html":
-        return "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in lines) + "</ul>"
-    return "\n".join(f"{indent}- {x}" for x in lines)
-
-
-def _folded(summary: str, lines: list[str], fmt: str) -> str:
-    """Longer notes: ``<details>`` in Markdown and HTML, an indented list under a plain line in the terminal."""
-    if fmt == "markdown":
-        return "\n".join([f"<details><summary>{html.escape(summary, quote=False)}</summary>", "",
-                          _bullets(lines, fmt), "", "</details>"])
-    if fmt == "html":
-        return f"<details><summary>{html.escape(summary)}</summary>{_bullets(lines, fmt)}</details>"
-    return f"{summary}:\n" + _bullets(lines, fmt, indent="    ")
 
 
 def _pct(mean, sd) -> str:
@@ -172,7 +150,7 @@ def render(v: dict, *, provenance: str | None = None, fmt: str = "markdown") -> 
         blocks.append({"markdown": f"_{provenance}_", "html": f'<p class="provenance">{html.escape(provenance)}</p>',
                        "text": provenance}[fmt])
     arm = _code(v["claim_arm"], fmt)
-    blocks.append(_head(f"Claim: '{c['text']}'", f" ({c['range']}, of test macro-F1): {arm} "
+    blocks.append(heading(f"Claim: '{c['text']}'", f" ({c['range']}, of test macro-F1): {arm} "
                         "(the closest real equivalent of the article's recipe) against no augmentation, paired over "
                         "seeds (same originals, same initial weights), Holm over every learner and size.", fmt))
     items = [(cell_name(cell), Verdict.from_dict(cell["verdict"])) for cell in v["cells"] if "verdict" in cell]
@@ -188,19 +166,19 @@ def render(v: dict, *, provenance: str | None = None, fmt: str = "markdown") -> 
         val = "n/a" if b["val_macro_f1"] is None else f"{100 * b['val_macro_f1']:.1f} %"
         best.append(f"{cell_name(cell)}: {_code(b['arm'], fmt)} (validation {val}; test "
                     f"{_pct(b['test_macro_f1'], b['test_macro_f1_sd'])})")
-    blocks.append(_head("Best arm, chosen on validation", " (mean validation macro-F1; its test macro-F1 reported "
+    blocks.append(heading("Best arm, chosen on validation", " (mean validation macro-F1; its test macro-F1 reported "
                                                           "once, for that choice):", fmt)
-                  + ("" if fmt == "html" else "\n") + _bullets(best, fmt))
+                  + ("" if fmt == "html" else "\n") + bullets(best, fmt))
     every = []
     for cell in v["cells"]:
         b = cell["baseline"]
         parts = [f"{_code(a['arm'], fmt)} {a['text']}" for a in cell["arms"]]
         every.append(f"{cell_name(cell)}: no augmentation {_pct(b['f1_mean'], b['f1_sd'])}; "
                      + ("; ".join(parts) if parts else "no augmented arm"))
-    blocks.append(_folded(f"Every arm against no augmentation (test macro-F1 without augmentation, mean +- sd over "
+    blocks.append(folded(f"Every arm against no augmentation (test macro-F1 without augmentation, mean +- sd over "
                           f"seeds; each arm's difference in points, {level} paired t interval per cell, not corrected "
                           "for the number of arms)", every, fmt))
-    blocks.append(_head("Published anchors:", " " + "; ".join(v["anchors"]) + ".", fmt))
+    blocks.append(heading("Published anchors:", " " + "; ".join(v["anchors"]) + ".", fmt))
     return "\n\n".join(blocks)
 
 
