@@ -55,6 +55,35 @@ def test_run_passes_validated_parameters_to_papermill(monkeypatch, tmp_path, cap
     assert "notebook: out/01_lr_restarts.ipynb" in out and "metrics:  out/metrics.json (not written)" in out
 
 
+def test_a_plain_run_reads_the_runs_stored_beside_the_notebook_and_says_so(monkeypatch, tmp_path, capsys):
+    """The notebook's ``stored_runs`` parameter promises the runs stored beside it: a ``dsopt run`` from an empty
+    folder reads the shipped ones (and prints where its runs came from); a folder with its own ``stored_runs/`` or an
+    explicit ``$DSOPT_STORED_RUNS`` wins."""
+    seen = []
+
+    def fake(src, dst, parameters, **kw):
+        import os
+        import shutil
+        shutil.copy(src, dst)
+        seen.append(os.environ.get("DSOPT_STORED_RUNS"))
+        (Path(kw["cwd"]) / parameters["metrics_path"]).write_text(json.dumps({"provenance": {
+            "stored": 12, "computed": 0, "text": "12 runs read from stored runs. Reused runs were made on X"}}))
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake)
+    monkeypatch.delenv("DSOPT_STORED_RUNS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "01", "-p", "tasks", "digits", "--out", "a", "-q"]) == 0
+    shipped = notebooks_dir() / "stored_runs" / "01_lr_restarts"
+    assert shipped.is_dir() and seen[-1] == str(shipped)
+    out = capsys.readouterr().out
+    assert "runs:     12 runs read from stored runs. Reused runs were made on X; -p stored_runs False measures " \
+           "them here" in out
+    (tmp_path / "stored_runs").mkdir()  # the folder's own stored runs (what `dsopt lab` copies) are read there
+    assert main(["run", "01", "--out", "b", "-q"]) == 0 and seen[-1] is None
+    monkeypatch.setenv("DSOPT_STORED_RUNS", "0")
+    assert main(["run", "01", "--out", "c", "-q"]) == 0 and seen[-1] == "0"
+
+
 @pytest.mark.parametrize("text, value", [("3", 3), ("1e-3", 1e-3), ('"a,b"', "a,b"), ("digits", "digits"),
                                          ("[[3, \"T_0\", 2]]", [[3, "T_0", 2]]), ("True", True)])
 def test_parse_value(text, value):

@@ -72,6 +72,8 @@ def test_quick_start_as_written(fresh_env):
         assert proc.returncode == 0, f"{line}:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
         if line.startswith("dsopt run"):
             assert proc.stdout.startswith("verdict:\n  ") and "metrics:  runs/01_lr_restarts-" in proc.stdout
+            # the runs shipped beside the notebook are read (the installed package's copy, not the checkout's)
+            assert "runs:     12 runs read from stored runs" in proc.stdout and "stored_runs False" in proc.stdout
             assert "without encryption" not in proc.stderr
     assert (work / "dsopt-notebooks" / "01_lr_restarts.ipynb").is_file()
 

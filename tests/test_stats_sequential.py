@@ -125,7 +125,8 @@ def run_family(design: SequentialDesign, xf: np.ndarray):
 @pytest.mark.usefixtures("cached_t_quantile")
 def test_vectorised_rule_matches_decide_family_by_family():
     design = SequentialDesign()
-    x = np.concatenate([draws(200, LOW, 12, seed=1), draws(100, [LOW + 1.5, LOW, LOW - 1.0], 12, seed=2)])
+    # 150 families (CI time): 100 under the null (a few false decisions to agree on), 50 with clear effects
+    x = np.concatenate([draws(100, LOW, 12, seed=1), draws(50, [LOW + 1.5, LOW, LOW - 1.0], 12, seed=2)])
     look, status = simulate(design, x)
     sign = {SUPPORTED: 1, CONTRADICTED: -1}
     for f in range(x.shape[0]):
@@ -133,7 +134,7 @@ def test_vectorised_rule_matches_decide_family_by_family():
         got_look = [res.outcomes[f"s{j}"].look or 0 for j in range(M)]
         got_status = [sign.get(res.outcomes[f"s{j}"].status, 0) for j in range(M)]
         assert got_look == list(look[f]) and got_status == list(status[f]), f"family {f}"
-    assert (look[:200] > 0).any() and (look[200:] > 0).sum() > 100   # both branches were exercised
+    assert (look[:100] > 0).sum() >= 2 and (look[100:] > 0).sum() > 50   # both branches were exercised
 
 
 def test_power_a_clear_effect_is_supported_early():

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,12 @@ def run_chapter(
         params.setdefault("metrics_path", os.path.relpath(metrics_path, work))
     src = notebooks_dir() / ch.notebook
     dst = out / ch.notebook
+    env = _headless_env()
+    beside = _stored_runs_beside(ch, work, env)
+    if beside is not None:
+        env["DSOPT_STORED_RUNS"] = str(beside)
     try:
-        with _patched_environ(_headless_env()):
+        with _patched_environ(env):
             execute(papermill.execute_notebook, str(src), str(dst), parameters=params,
                     kernel_name="python3", prepare_only=prepare_only, progress_bar=progress, cwd=str(work),
                     store_widget_state=False, execution_timeout=timeout)
@@ -188,6 +193,22 @@ def export_html(notebook: str | os.PathLike) -> str:
     out = path.with_suffix(".html")
     atomic_write_text(out, body)
     return str(out)
+
+
+def _stored_runs_beside(ch, work: Path, env: Mapping[str, str]) -> Path | None:
+    """The stored runs beside the notebook ``dsopt run`` executes (the shipped ``stored_runs/NN_slug``), for a run
+    whose folder has none of its own and whose caller named none (``$DSOPT_STORED_RUNS``).
+
+    The notebook's ``stored_runs`` parameter promises "the runs stored beside this notebook"; the kernel runs in the
+    user's folder, so without this a plain ``dsopt run`` measured everything again. Only runs whose key matches
+    (same code, parameters, seed) are read, a run made on another machine is spot-checked first
+    (:mod:`dsopt.studies.jobs`), the provenance line says how many came from there, and
+    ``-p stored_runs False`` measures every run here.
+    """
+    if "DSOPT_STORED_RUNS" in env or (work / "stored_runs").is_dir():
+        return None
+    folder = notebooks_dir() / "stored_runs" / f"{ch.id}_{ch.slug}"
+    return folder if folder.is_dir() else None
 
 
 def _headless_env() -> dict:

@@ -130,6 +130,10 @@ def cmd_run(args) -> int:
     if headline:
         print("verdict:")
         print("\n".join(f"  {line}" for line in headline))
+    origin = ((result.get("metrics") or {}).get("provenance") or {})
+    if isinstance(origin, dict) and origin.get("text"):
+        print(f"runs:     {_plain(str(origin['text']))}"
+              + ("; -p stored_runs False measures them here" if origin.get("stored") else ""))
     print(f"notebook: {display_path(result['notebook'])}")
     if "metrics_path" in result:
         print(f"metrics:  {display_path(result['metrics_path'])}"
