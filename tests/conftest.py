@@ -143,6 +143,23 @@ class _SessionHooks:
     """Per-test hooks for EVERY item, notebooks/ (nbval) included: hooks defined in this conftest would apply
     to items under tests/ only, so they live in a plugin registered for the whole session."""
 
+    def __init__(self) -> None:
+        from cache_warmup import CacheWarmup
+
+        self.warmup = CacheWarmup()
+
+    def pytest_collection_finish(self, session):
+        """Start warming the caches the selected nbval runs would fill last (cache_warmup.py), on the idle core."""
+        from cache_warmup import WARMABLE, needed_datasets
+
+        for cid in WARMABLE:
+            nbval = [i for i in session.items if i.get_closest_marker("nbval") and Path(str(i.fspath)).name.startswith(cid)]
+            if nbval and not missing_datasets(needed_datasets(cid)):
+                self.warmup.start(cid, Path(str(nbval[0].fspath)).parent, _tmp)
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        self.warmup.stop()
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item):
         marker = item.get_closest_marker("data")
@@ -152,6 +169,9 @@ class _SessionHooks:
                 (pytest.fail if REQUIRE_DATA else pytest.skip)(skip_reason(missing))
         if item.get_closest_marker("nbval"):
             os.environ.update(NBVAL_ENV)  # before nbval's file-level setup starts the kernel: it inherits this
+            capture = item.config.pluginmanager.get_plugin("capturemanager")
+            with capture.global_and_fixture_disabled():  # the line reaches the terminal (and CI's log) now
+                self.warmup.wait(Path(str(item.fspath)).name[:2], item.config.get_terminal_writer().line)
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item, nextitem):

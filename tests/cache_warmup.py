@@ -1,0 +1,115 @@
+"""Warm, on the idle core, the caches that nbval would otherwise fill at the end of the session.
+
+Two committed notebooks start from a cache, not a stored run, so on a fresh clone nbval fills it first, on one
+thread (the notebooks' thread count below ``scale="full"``) while the other core idles:
+- chapter 02 measures its first seed's fine-tuned MiniLM (importance maps, latency, the article's rule): the
+  weights (90 MB) live in ``notebooks/.dsopt-cache/02``; fine-tuning them took 203 s of CI's 32 minutes;
+- chapter 07's live replay starts from MiniLM embeddings of its text pools (``.dsopt-cache/07/embeddings``,
+  keyed by the texts): 53 s.
+This module fills those caches with the same functions, settings and thread count as the notebook (the
+registry's defaults, through the notebook's own ``start``) in child processes started when the session begins,
+while the unit tests run; a chapter's first nbval cell waits for its child, then reads the cache as a second run
+of the notebook would. Children die with pytest (parent-death signal; their process groups are killed at the
+end); when one fails, nbval simply computes as before and the terminal says why.
+
+Run as a script, it is such a child: ``python tests/cache_warmup.py NN DIR`` (DIR: the notebooks folder).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+#: Chapters whose nbval run starts by filling a cache.
+WARMABLE = ("02", "07")
+
+
+class CacheWarmup:
+    """One child process per chapter in :data:`WARMABLE`, started at collection, awaited by the chapter's first
+    nbval cell, killed at the end of the session."""
+
+    def __init__(self) -> None:
+        self.procs: dict[str, tuple[subprocess.Popen, float, Path]] = {}
+        self.reported: set[str] = set()
+
+    def start(self, chapter: str, notebooks: Path, log_dir: Path) -> None:
+        log = log_dir / f"warmup-{chapter}.log"
+        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), chapter, str(notebooks)],
+                                stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        self.procs[chapter] = (proc, time.monotonic(), log)
+
+    def wait(self, chapter: str, write, timeout: float = 1800.0) -> None:
+        """Block until ``chapter``'s child ends (once); ``write`` gets one line saying what happened."""
+        if chapter not in self.procs or chapter in self.reported:
+            return
+        self.reported.add(chapter)
+        proc, t0, log = self.procs[chapter]
+        waited = time.monotonic()
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._kill(proc)
+            rc = "timeout"
+        tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.is_file() else []
+        what = "ready" if rc == 0 else f"FAILED ({rc}): nbval fine-tunes it itself; " + " | ".join(tail)
+        write(f"dsopt tests: chapter {chapter}'s cache warmed in a child process: {what}; "
+              f"{time.monotonic() - t0:.0f} s after it started, waited {time.monotonic() - waited:.0f} s for it")
+
+    def stop(self) -> None:
+        for proc, _, _ in self.procs.values():
+            self._kill(proc)
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen) -> None:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+
+
+def _defaults(chapter: str) -> dict:
+    """The notebook's parameters, validated, with torch's threads set as the notebook's ``start`` sets them."""
+    from dsopt.chapters.notebook import start
+    from dsopt.chapters.registry import get_chapter
+
+    return start(chapter, {name: param.default for name, param in get_chapter(chapter).params.items()})
+
+
+def _warm_02(notebooks: Path) -> str:
+    from dsopt.studies.attention_pruning.fixtures import trained_minilm_classifier
+
+    p = _defaults("02")
+    clf = trained_minilm_classifier(scale=p["scale"], seed=p["seed"], epochs=p["finetune_epochs"], lr=p["finetune_lr"],
+                                    cache_dir=notebooks / ".dsopt-cache" / "02", device="cpu", progress=False)
+    return f"{'cached already' if clf.info['cached'] else 'fine-tuned'}: {clf.info.get('cache_file')}"
+
+
+def _warm_07(notebooks: Path) -> str:
+    from dsopt.studies.catalog import get_study
+    from dsopt.studies.monitoring.data import load_features
+
+    cfg = get_study("07").config(_defaults("07"))
+    feats = load_features(cfg.scale, cache_dir=notebooks / ".dsopt-cache" / "07" / "embeddings", progress=False)
+    return f"embeddings of {len(feats.pools.all_texts())} texts"
+
+
+def needed_datasets(chapter: str) -> list[str]:
+    from dsopt.chapters.registry import get_chapter
+
+    return list(get_chapter(chapter).needed_datasets({}))
+
+
+if __name__ == "__main__":
+    from dsopt.util.lifetime import set_parent_death_signal
+
+    set_parent_death_signal()
+    chapter, folder = sys.argv[1], Path(sys.argv[2])
+    t0 = time.monotonic()
+    print(f"chapter {chapter}: {globals()['_warm_' + chapter](folder)} in {time.monotonic() - t0:.0f} s", flush=True)
