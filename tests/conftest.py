@@ -160,6 +160,19 @@ class _SessionHooks:
     def pytest_sessionfinish(self, session, exitstatus):
         self.warmup.stop()
 
+    #: seconds and test count per kind (setup + call + teardown), for the summary: where CI's time goes
+    seconds_by_kind: dict = {}
+
+    def pytest_runtest_logreport(self, report):
+        kind = next((k for k in (*KINDS, "unit") if k in report.keywords), "other")
+        seconds, count = self.seconds_by_kind.get(kind, (0.0, 0))
+        self.seconds_by_kind[kind] = (seconds + report.duration, count + (report.when == "call"))
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if self.seconds_by_kind:
+            parts = sorted(self.seconds_by_kind.items(), key=lambda kv: -kv[1][0])
+            terminalreporter.write_line("time by kind: " + ", ".join(f"{k} {s:.0f} s ({n} tests)" for k, (s, n) in parts))
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item):
         marker = item.get_closest_marker("data")
