@@ -84,6 +84,23 @@ def test_a_plain_run_reads_the_runs_stored_beside_the_notebook_and_says_so(monke
     assert main(["run", "01", "--out", "c", "-q"]) == 0 and seen[-1] == "0"
 
 
+def test_a_negative_parameter_value_is_a_value_not_an_option(monkeypatch, tmp_path, capsys):
+    """``-p base_lr -1e-3`` was read as an option ("expected 2 arguments"): now it is the value, and refused by
+    the parameter's own range check like any other value."""
+    seen = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, parameters, **kw: seen.append(parameters))
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "01", "-p", "base_lr", "-1e-3", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "base_lr must be" in err and "got -0.001" in err and "expected 2 arguments" not in err and seen == []
+    assert main(["run", "01", "-p", "tasks", "digits", "-p", "seed", "-1"]) == 2
+    assert "seed must be an integer in [0, " in capsys.readouterr().err
+    assert main(["run", "01", "-p", "base_lr", "-"]) == 2  # a lone "-" stays what argparse makes of it
+    with pytest.raises(SystemExit) as info:  # a missing value is still a usage error (exit 2)
+        main(["run", "01", "-p", "base_lr"])
+    assert info.value.code == 2 and "expected 2 arguments" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("text, value", [("3", 3), ("1e-3", 1e-3), ('"a,b"', "a,b"), ("digits", "digits"),
                                          ("[[3, \"T_0\", 2]]", [[3, "T_0", 2]]), ("True", True)])
 def test_parse_value(text, value):

@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run ``dsopt ARGV`` and return its exit code (usage errors exit 2 from argparse)."""
     argv, extra = chapters.split_jupyter_args(list(sys.argv[1:] if argv is None else argv))
-    args = build_parser().parse_args(argv)  # usage errors: "dsopt: error: ...", exit 2
+    args = build_parser().parse_args(chapters.mark_parameter_values(argv))  # usage errors: "dsopt: error: ...", exit 2
     if extra:
         args.jupyter_args = extra
     try:

@@ -27,7 +27,7 @@ class _OnceEach(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         items = getattr(namespace, self.dest, None) or []
-        name, value = values
+        name, value = values[0], values[1].removeprefix(_VALUE_MARK)
         earlier = [v for n, v in items if n == name]
         if earlier:
             parser.error(f"-p {name} given twice ({earlier[0]!r} and {value!r}); give each parameter once")
@@ -189,6 +189,27 @@ def register(sub) -> None:
                 "(as root, --allow-root is added)")
     p = sub.add_parser("list", help="list chapters and their parameters with defaults")
     p.set_defaults(func=cmd_list)
+
+
+#: Prefixed to a ``-p`` value that starts with "-" so that argparse reads it as a value (``-p base_lr -1e-3``, which
+#: argparse alone takes for an option: "expected 2 arguments"); removed again by :class:`_OnceEach`. A NUL
+#: cannot come from a command line, so no value of the user's is ever changed.
+_VALUE_MARK = "\0"
+
+
+def mark_parameter_values(argv: list[str]) -> list[str]:
+    """``argv`` with every ``-p NAME VALUE`` whose VALUE starts with "-" made readable to argparse."""
+    out = list(argv)
+    i = 0
+    while i < len(out):
+        if out[i] == "--":
+            break
+        if out[i] in ("-p", "--param") and i + 2 < len(out) and out[i + 2].startswith("-") and out[i + 2] != "-":
+            out[i + 2] = _VALUE_MARK + out[i + 2]
+            i += 3
+            continue
+        i += 1
+    return out
 
 
 def split_jupyter_args(argv: list[str]) -> tuple[list[str], list[str]]:
