@@ -84,6 +84,27 @@ def test_a_plain_run_reads_the_runs_stored_beside_the_notebook_and_says_so(monke
     assert main(["run", "01", "--out", "c", "-q"]) == 0 and seen[-1] == "0"
 
 
+def test_metrics_path_is_confined_to_the_run_folder(monkeypatch, tmp_path, capsys):
+    """``-p metrics_path /abs/path`` wrote outside --out while the CLI printed "(not written)": a path outside the
+    run folder is refused before a kernel starts (and no folder is made); one inside it is used and printed."""
+    seen = []
+
+    def fake(src, dst, parameters, **kw):
+        import shutil
+        shutil.copy(src, dst)
+        seen.append(parameters["metrics_path"])
+        (Path(kw["cwd"]) / parameters["metrics_path"]).write_text("{}")
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake)
+    monkeypatch.chdir(tmp_path)
+    for bad in (str(tmp_path / "elsewhere.json"), "../x.json", "o/../x.json", "o"):
+        assert main(["run", "01", "-p", "tasks", "digits", "-p", "metrics_path", bad, "--out", "o", "-q"]) == 2
+        assert "metrics_path must name a file inside the run folder o" in capsys.readouterr().err
+    assert seen == [] and not (tmp_path / "o").exists() and not (tmp_path / "elsewhere.json").exists()
+    assert main(["run", "01", "-p", "tasks", "digits", "-p", "metrics_path", "o/m.json", "--out", "o", "-q"]) == 0
+    assert seen == ["o/m.json"] and "metrics:  o/m.json\n" in capsys.readouterr().out
+
+
 def test_a_negative_parameter_value_is_a_value_not_an_option(monkeypatch, tmp_path, capsys):
     """``-p base_lr -1e-3`` was read as an option ("expected 2 arguments"): now it is the value, and refused by
     the parameter's own range check like any other value."""

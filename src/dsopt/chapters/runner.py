@@ -27,6 +27,7 @@ from dsopt.chapters.kernel import execute
 from dsopt.chapters.registry import get_chapter, is_checkout, notebooks_dir
 from dsopt.chapters.results import load_metrics
 from dsopt.util.atomic import atomic_write_text
+from dsopt.util.validation import ParameterError
 
 #: Environment variables that configure the *tests'* use of stored runs; a user's run never inherits them.
 _TEST_ONLY_ENV = ("DSOPT_STORED_RUNS_ONLY", "DSOPT_STORED_RUNS_VERIFY")
@@ -60,11 +61,19 @@ def run_chapter(
     from papermill.exceptions import PapermillExecutionError
     work = Path(cwd or Path.cwd()).resolve()
     out = Path(out_dir) if out_dir else work / "runs" / f"{ch.id}_{ch.slug}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out.mkdir(parents=True, exist_ok=True)
     out = out.resolve()
     metrics_path = out / "metrics.json"
-    if not prepare_only:
-        params.setdefault("metrics_path", os.path.relpath(metrics_path, work))
+    if params.get("metrics_path"):  # the user's own: confined to the run folder, or refused
+        metrics_path = (work / params["metrics_path"]).resolve()
+        if not metrics_path.is_relative_to(out) or metrics_path == out:
+            raise ParameterError("metrics_path", f"metrics_path must name a file inside the run folder "
+                                                 f"{display_path(out)} (relative to {display_path(work)}); got "
+                                                 f"{params['metrics_path']!r}. dsopt run writes OUT/metrics.json "
+                                                 f"itself: choose the folder with --out")
+        params["metrics_path"] = os.path.relpath(metrics_path, work)
+    elif not prepare_only:
+        params["metrics_path"] = os.path.relpath(metrics_path, work)
+    out.mkdir(parents=True, exist_ok=True)
     src = notebooks_dir() / ch.notebook
     dst = out / ch.notebook
     env = _headless_env()
