@@ -84,3 +84,36 @@ def test_the_quick_start_leaves_nothing_untracked_in_a_clone():
     proc = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=repo, capture_output=True, text=True,
                           check=False)
     assert proc.stdout.split() == paths, proc.stdout + proc.stderr
+
+
+def test_lab_never_writes_through_a_link_nor_into_a_file_and_survives_a_corrupt_manifest(tmp_path, capsys):
+    """Issue 23 items 7-8: a ``stored_runs`` link to elsewhere, DIR being a file, a read-only DIR and a corrupt
+    manifest each end in one ``dsopt:`` line (exit 2, nothing written outside DIR), not a traceback."""
+    from dsopt.cli import main
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    folder = tmp_path / "lab"
+    folder.mkdir()
+    (folder / "stored_runs").symlink_to(elsewhere, target_is_directory=True)
+    assert main(["lab", str(folder), "--no-start"]) == 2
+    assert "stored_runs is a symbolic link" in capsys.readouterr().err and list(elsewhere.iterdir()) == []
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    assert main(["lab", str(a_file), "--no-start"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err and a_file.read_text() == "mine"
+    if os.geteuid() != 0:  # root writes anywhere: the permission check cannot be seen as root
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert main(["lab", str(locked), "--no-start"]) == 2
+        assert "permission denied" in capsys.readouterr().err
+    ok = tmp_path / "ok"
+    lab.copy_notebooks(ok, quiet=True)
+    nb = ok / NB
+    nb.write_text(nb.read_text().replace("Dynamic loss weighting", "My notes"))
+    (ok / lab.MANIFEST).write_text("[" * 50_000)  # nested 50,000 deep: RecursionError inside json
+    capsys.readouterr()
+    assert main(["lab", str(ok), "--no-start"]) == 0
+    captured = capsys.readouterr()
+    assert "is unreadable (RecursionError)" in captured.err and "My notes" in nb.read_text()  # the edit is kept
+    assert json.loads((ok / lab.MANIFEST).read_text())  # and the manifest is whole again

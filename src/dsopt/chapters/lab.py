@@ -19,6 +19,7 @@ from pathlib import Path
 
 from dsopt.chapters.registry import CHAPTERS, notebooks_dir
 from dsopt.util.atomic import atomic_write_bytes, atomic_write_text
+from dsopt.util.validation import ParameterError
 
 MANIFEST = ".dsopt-lab.json"
 
@@ -71,6 +72,36 @@ def _summary(chapter: str, events: list[tuple[str, Path, str]]) -> str:
     return notebook[0] + (f"; stored runs: {runs}" if runs else "")
 
 
+def _inside(dst: Path, rel: Path) -> Path:
+    """``dst / rel``, refused when a symbolic link on the way (or the file itself) would send the write elsewhere:
+    ``dsopt lab`` writes only inside its folder."""
+    path = dst
+    for part in rel.parts:
+        path = path / part
+        if path.is_symlink():
+            raise ParameterError("DIR", f"{path} is a symbolic link (to {os.readlink(path)}); dsopt lab writes only "
+                                        f"inside {dst} and never through a link: remove the link, or choose another "
+                                        f"folder")
+    return path
+
+
+def _read_manifest(path: Path) -> dict:
+    """The manifest, or {} when it is absent or unreadable (then every copy that differs counts as yours, so
+    nothing is replaced without asking; said once)."""
+    if not path.is_file():
+        return {}
+    try:
+        manifest = json.loads(path.read_text())
+        if isinstance(manifest, dict) and all(isinstance(v, str) for v in manifest.values()):
+            return manifest
+        problem = "not a map of file names to SHA-256"
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        problem = type(exc).__name__
+    print(f"dsopt: {path.name} in {path.parent} is unreadable ({problem}): every notebook that differs from "
+          f"dsopt's counts as yours and is kept; it is written again below", file=sys.stderr)
+    return {}
+
+
 def copy_notebooks(folder: str | os.PathLike, *, replace: bool = False, quiet: bool = False) -> Path:
     """Copy the shipped notebooks into ``folder`` without losing an edit; return the folder.
 
@@ -80,12 +111,16 @@ def copy_notebooks(folder: str | os.PathLike, *, replace: bool = False, quiet: b
     """
     src = notebooks_dir()
     dst = Path(folder).expanduser().resolve()
+    if dst.exists() and not dst.is_dir():
+        raise ParameterError("DIR", f"{dst} is a file, not a folder: give dsopt lab a folder (new or its own)")
     dst.mkdir(parents=True, exist_ok=True)
-    manifest_path = dst / MANIFEST
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    if not os.access(dst, os.W_OK | os.X_OK):
+        raise ParameterError("DIR", f"cannot write in {dst} (permission denied): choose a folder you can write")
+    manifest_path = _inside(dst, Path(MANIFEST))
+    manifest = _read_manifest(manifest_path)
     events: dict[str, list[tuple[str, Path, str]]] = {}
     for rel in _shipped(src):
-        new, old = src / rel, dst / rel
+        new, old = src / rel, _inside(dst, rel)
         new_sha = _sha(new)
         said = events.setdefault(_chapter_of(rel), [])
         if not old.exists():
