@@ -59,6 +59,23 @@ def test_a_tampered_cache_file_is_detected_and_recomputed(tmp_path, capsys):
         assert run_jobs([2], power, call, key=key, cache_dir=tmp_path, workers=1, progress=False)[2]["value"] == 8
 
 
+def test_an_oversized_or_deeply_nested_run_file_is_refused_by_name_and_recomputed(tmp_path, monkeypatch, capsys):
+    """Issue 23 item 8: a run file above the size limit is not read (a padded 419 MB one took a kernel's memory);
+    JSON nested 50,000 deep is an unreadable file, not a RecursionError."""
+    import dsopt.util.runfile as runfile
+
+    run_jobs([1, 2], power, call, key=key, cache_dir=tmp_path, workers=1, progress=False)
+    big, deep = _file_of(tmp_path, 1), _file_of(tmp_path, 2)
+    monkeypatch.setattr(runfile, "MAX_BYTES", 100_000)  # the real limit is 64 MB: the same rule on a smaller file
+    big.write_text(big.read_text()[:-1] + " " * 200_000 + "}")
+    deep.write_text("[" * 50_000)
+    with pytest.warns(UserWarning):
+        again = run_jobs([1, 2], power, call, key=key, cache_dir=tmp_path, workers=1, progress=False)
+    assert again == {1: {"x": 1, "value": 1}, 2: {"x": 2, "value": 8}}
+    err = capsys.readouterr().err
+    assert f"{big.name}" in err and "bytes, above the 100,000 a run file may hold" in err and "RecursionError" in err
+
+
 def test_a_cached_run_is_not_rerun(tmp_path):
     run_jobs([1, 2], power, call, key=key, cache_dir=tmp_path, workers=1, progress=False)
     calls = []

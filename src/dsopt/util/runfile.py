@@ -15,6 +15,9 @@ from pathlib import Path
 from dsopt.util.atomic import atomic_write_text
 
 FORMAT = 1
+#: The largest run file read (the largest dsopt writes is ~0.2 MB, chapter 03's): a bigger one is refused by name
+#: before it is read, so a padded or foreign file cannot take a kernel's memory (a 419 MB one took 0.8 GB more).
+MAX_BYTES = 64 * 2**20
 
 
 class RunFileError(Exception):
@@ -54,8 +57,12 @@ def read_run(path: str | os.PathLike, key: str | None = None) -> dict:
     """Read and check a run file; return the whole record. Raises :class:`RunFileError` if it cannot be trusted."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise RunFileError(path, f"{size:,} bytes, above the {MAX_BYTES:,} a run file may hold (dsopt's are "
+                                     f"well under 1 MB): not read")
         record = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise RunFileError(path, f"unreadable ({type(exc).__name__}: {exc})") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise RunFileError(path, f"not a run file of format {FORMAT}")
