@@ -84,6 +84,38 @@ def test_a_plain_run_reads_the_runs_stored_beside_the_notebook_and_says_so(monke
     assert main(["run", "01", "--out", "c", "-q"]) == 0 and seen[-1] == "0"
 
 
+def test_verify_re_executes_stored_runs_in_the_kernel_and_says_so(monkeypatch, tmp_path, capsys):
+    """``dsopt run NN --verify K`` (issue 23 item 6): the kernel is told to re-execute K stored runs per
+    comparison (DSOPT_STORED_RUNS_VERIFY, otherwise never passed to a user's kernel), and the line says how many
+    reproduced. Bad counts and combinations are refused before a kernel starts."""
+    seen = []
+
+    def fake(src, dst, parameters, **kw):
+        import os
+        import shutil
+        shutil.copy(src, dst)
+        seen.append(os.environ.get("DSOPT_STORED_RUNS_VERIFY"))
+        (Path(kw["cwd"]) / parameters["metrics_path"]).write_text(json.dumps({"provenance": {
+            "stored": 12, "verified": 2, "text": "12 runs read from stored runs"}}))
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake)
+    monkeypatch.setenv("DSOPT_STORED_RUNS_VERIFY", "5")  # a test-only setting of the caller: not inherited
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "01", "-p", "tasks", "digits", "--out", "a", "-q"]) == 0 and seen == [None]
+    capsys.readouterr()
+    assert main(["run", "01", "-p", "tasks", "digits", "--verify", "2", "--out", "b", "-q"]) == 0 and seen[-1] == "2"
+    assert "12 runs read from stored runs; 2 of them re-executed here first (--verify) and reproduced" in \
+        capsys.readouterr().out
+    for argv in (["--verify", "2", "--update-notebook"], ["--verify", "2", "--decide"],
+                 ["--verify", "2", "-p", "stored_runs", "false"], ["--verify", "2", "--prepare-only"]):
+        assert main(["run", "01", *argv]) == 2 and "--verify" in capsys.readouterr().err
+    for bad in ("0", "x", "101"):
+        with pytest.raises(SystemExit):
+            main(["run", "01", "--verify", bad])
+        assert "--verify takes a whole number of runs, 1 to 100" in capsys.readouterr().err
+    assert len(seen) == 2
+
+
 def test_metrics_path_is_confined_to_the_run_folder(monkeypatch, tmp_path, capsys):
     """``-p metrics_path /abs/path`` wrote outside --out while the CLI printed "(not written)": a path outside the
     run folder is refused before a kernel starts (and no folder is made); one inside it is used and printed."""

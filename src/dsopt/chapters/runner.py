@@ -43,6 +43,7 @@ def run_chapter(
     timeout: int | None = None,
     cwd: str | os.PathLike | None = None,
     check_data: bool = True,
+    verify: int = 0,
 ) -> dict:
     """Execute chapter ``chapter`` with ``parameters``; return paths and the recorded metrics.
 
@@ -50,6 +51,8 @@ def run_chapter(
     Writes ``OUT/NN_slug.ipynb`` (executed; default OUT: ``cwd/runs/NN_slug-TIMESTAMP``) and
     ``OUT/metrics.json``. With ``prepare_only`` the notebook is only parameterised (papermill's
     prepare-only), e.g. for opening in JupyterLab. Raises :class:`ChapterRunError` when a cell fails.
+    ``verify``: re-execute that many stored runs of each comparison here before using them (``--verify K``); a run
+    that does not reproduce fails the run, naming it.
     """
     ch = get_chapter(chapter)
     params = ch.validate(dict(parameters or {}))
@@ -77,6 +80,8 @@ def run_chapter(
     src = notebooks_dir() / ch.notebook
     dst = out / ch.notebook
     env = _headless_env()
+    if verify:
+        env["DSOPT_STORED_RUNS_VERIFY"] = str(int(verify))
     beside = _stored_runs_beside(ch, work, env)
     if beside is not None:
         env["DSOPT_STORED_RUNS"] = str(beside)

@@ -34,6 +34,17 @@ class _OnceEach(argparse.Action):
         setattr(namespace, self.dest, [*items, (name, value)])
 
 
+def _verify_count(text: str) -> int:
+    """``--verify K``: 1 to 100 stored runs per comparison."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--verify takes a whole number of runs, 1 to 100; got {text!r}") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"--verify takes a whole number of runs, 1 to 100; got {value}")
+    return value
+
+
 def _seconds(text: str) -> int:
     """``--timeout``: whole seconds, 0 (no limit) to one week."""
     try:
@@ -98,6 +109,9 @@ def cmd_run(args) -> int:
     if args.reuse_stored and not args.update_notebook:
         raise ParameterError("--reuse-stored", "--reuse-stored goes with --update-notebook (maintainers re-rendering "
                                                "a committed notebook); a plain run reuses stored runs already")
+    if args.verify and (args.decide or args.update_notebook):
+        raise ParameterError("--verify", "--verify goes with a plain run (it re-executes the stored runs that run "
+                                         "reads); drop --decide / --update-notebook")
     if args.decide:
         if args.update_notebook or args.prepare_only or args.html:
             raise ParameterError("--decide", "--decide runs the study in this process, without a notebook: drop "
@@ -120,8 +134,11 @@ def cmd_run(args) -> int:
         return 0
     from dsopt.chapters.runner import run_chapter
 
+    if args.verify and (args.prepare_only or params.get("stored_runs") is False):
+        raise ParameterError("--verify", "--verify re-executes stored runs that a run reads: drop --prepare-only "
+                                         "and -p stored_runs False")
     result = run_chapter(args.chapter, params, args.out, prepare_only=args.prepare_only, progress=not args.quiet,
-                         timeout=args.timeout or None)
+                         timeout=args.timeout or None, verify=args.verify)
     if args.html and not args.prepare_only:
         from dsopt.chapters.runner import export_html
 
@@ -132,7 +149,9 @@ def cmd_run(args) -> int:
         print("\n".join(f"  {line}" for line in headline))
     origin = ((result.get("metrics") or {}).get("provenance") or {})
     if isinstance(origin, dict) and origin.get("text"):
-        print(f"runs:     {_plain(str(origin['text']))}"
+        checked = (f"; {origin['verified']} of them re-executed here first (--verify) and reproduced"
+                   if origin.get("verified") else "")
+        print(f"runs:     {_plain(str(origin['text']))}{checked}"
               + ("; -p stored_runs False measures them here" if origin.get("stored") else ""))
     print(f"notebook: {display_path(result['notebook'])}")
     if "metrics_path" in result:
@@ -170,6 +189,9 @@ def register(sub) -> None:
     p.add_argument("--decide", action="store_true",
                    help="add seeds in looks until each claim is decided (alpha spending keeps false decisions at "
                         "5 %%), up to --max-seeds; runs are cached in .dsopt-cache/NN, so it resumes")
+    p.add_argument("--verify", type=_verify_count, default=0, metavar="K",
+                   help="re-execute K stored runs of each comparison on this machine before using them (chosen "
+                        "among the cheap ones); a run that does not reproduce fails the run, naming it")
     p.add_argument("--max-seeds", type=int, default=12, metavar="K", help="with --decide: the budget in seeds "
                    "(default 12)")
     p.add_argument("--batch", type=int, default=None, metavar="B",

@@ -68,13 +68,17 @@ class Provenance:
     stored: int = 0
     #: The ``machine`` records of the runs read from the cache or the stored runs (one per run).
     origins: list = field(default_factory=list)
+    #: Stored runs re-executed here before they were used, and reproduced (``dsopt run --verify K``, the spot
+    #: check). Not part of :meth:`describe` (the committed notebooks' text), reported by ``dsopt run``.
+    verified: int = 0
 
     def add(self, *, computed: int = 0, seconds: float = 0.0, cached: int = 0, stored: int = 0,
-            origins: Sequence[dict] = ()) -> None:
+            origins: Sequence[dict] = (), verified: int = 0) -> None:
         self.computed += computed
         self.computed_seconds += seconds
         self.cached += cached
         self.stored += stored
+        self.verified += verified
         self.origins.extend(dict(o) for o in origins)
 
     @property
@@ -116,7 +120,8 @@ class Provenance:
 
     def as_dict(self) -> dict:
         return {"computed": self.computed, "computed_seconds": round(self.computed_seconds, 1), "cached": self.cached,
-                "stored": self.stored, "machines": self.machines(), "text": self.describe()}
+                "stored": self.stored, "verified": self.verified, "machines": self.machines(),
+                "text": self.describe()}
 
 
 _COLLECTORS: list[Provenance] = []
@@ -359,10 +364,12 @@ def run_jobs(
             f"{_regenerate_hint()}.")
     k = _env_int("DSOPT_STORED_RUNS_VERIFY")
     elsewhere = _made_elsewhere([origins[j] for j in from_store], here)
+    verified = 0
     if verify and from_store and (k or elsewhere):
         picked = spot_check_pick(from_store, keys, seconds, max(k, 1))
         try:
             _spot_check(picked, run, call, done, keys, tolerance or SPOT_CHECK_TOLERANCE, run_name, elsewhere)
+            verified = len(picked)
         except StoredRunError as exc:
             if stored_only or not elsewhere:
                 raise
@@ -407,7 +414,7 @@ def run_jobs(
     finally:
         bar.close()
     _note_provenance([keys[j] for j in jobs], computed=len(todo), seconds=computed_seconds[0], cached=len(cached),
-                     stored=len(from_store), origins=[origins[j] for j in cached + from_store])
+                     stored=len(from_store), origins=[origins[j] for j in cached + from_store], verified=verified)
     return done
 
 
