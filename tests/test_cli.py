@@ -148,6 +148,8 @@ def test_a_negative_parameter_value_is_a_value_not_an_option(monkeypatch, tmp_pa
     assert "base_lr must be" in err and "got -0.001" in err and "expected 2 arguments" not in err and seen == []
     assert main(["run", "01", "-p", "tasks", "digits", "-p", "seed", "-1"]) == 2
     assert "seed must be an integer in [0, " in capsys.readouterr().err
+    assert main(["run", "01", "-p", "control_schedule", "[" * 50_000]) == 2  # not a RecursionError traceback
+    assert "-p control_schedule: the value (50,000 characters) is nested too deeply" in capsys.readouterr().err
     assert main(["run", "01", "-p", "base_lr", "-"]) == 2  # a lone "-" stays what argparse makes of it
     with pytest.raises(SystemExit) as info:  # a missing value is still a usage error (exit 2)
         main(["run", "01", "-p", "base_lr"])

@@ -12,13 +12,17 @@ import json
 from dsopt.util.validation import ParameterError
 
 
-def parse_value(text: str):
-    """Parse a ``-p NAME VALUE`` value: JSON, then a Python literal, else the plain string."""
+def parse_value(text: str, name: str = "VALUE"):
+    """Parse a ``-p NAME VALUE`` value: JSON, then a Python literal, else the plain string. A value nested too
+    deeply to parse (``[[[[...`` thousands deep) is refused, naming the parameter, not a RecursionError."""
     for parse in (json.loads, ast.literal_eval):
         try:
             return parse(text)
         except (ValueError, SyntaxError):
             pass
+        except (RecursionError, MemoryError):
+            raise ParameterError(name, f"-p {name}: the value ({len(text):,} characters) is nested too deeply to "
+                                       f"read; parameters are flat values or short lists") from None
     return text
 
 
@@ -104,7 +108,7 @@ def cmd_run(args) -> int:
     from dsopt.chapters.registry import get_chapter
     from dsopt.chapters.runner import display_path
 
-    params = {name: parse_value(value) for name, value in (args.param or [])}
+    params = {name: parse_value(value, name) for name, value in (args.param or [])}
     get_chapter(args.chapter).validate(params)  # refuse bad input before a kernel starts
     if args.reuse_stored and not args.update_notebook:
         raise ParameterError("--reuse-stored", "--reuse-stored goes with --update-notebook (maintainers re-rendering "
