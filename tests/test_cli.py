@@ -211,6 +211,25 @@ def test_a_failing_cell_prints_its_error_and_the_partial_notebook(monkeypatch, t
     assert len(err) <= 6
 
 
+def test_a_damaged_run_noticed_in_the_kernel_reaches_the_terminal(monkeypatch, tmp_path, capsys):
+    """Issue 23 item 7: "dsopt: run file ...: checksum mismatch; computing the run again" was printed only inside
+    the notebook (the kernel's stderr); dsopt run now repeats each such notice on its own stderr, once."""
+    import nbformat
+
+    def fake(src, dst, parameters, **kw):
+        nb = nbformat.read(src, as_version=4)
+        notice = "dsopt: run file .dsopt-cache/01/ab.json: checksum mismatch; computing the run again\n"
+        nb.cells[3].outputs = [nbformat.v4.new_output("stream", name="stderr", text="progress 3/12\n" + notice),
+                               nbformat.v4.new_output("stream", name="stderr", text=notice)]
+        nbformat.write(nb, dst)
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "01", "-p", "tasks", "digits", "--out", "o", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("dsopt: run file .dsopt-cache/01/ab.json: checksum mismatch") == 1 and "progress" not in err
+
+
 def test_success_prints_the_verdict_headline(monkeypatch, tmp_path, capsys):
     def fake(src, dst, parameters, **kw):
         import shutil

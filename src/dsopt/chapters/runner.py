@@ -105,7 +105,7 @@ def run_chapter(
         clean_executed(dst)
         raise failure from None
     clean_executed(dst)
-    result = {"notebook": str(dst), "parameters": params}
+    result = {"notebook": str(dst), "parameters": params, "notices": run_notices(dst)}
     if not prepare_only:
         result["metrics_path"] = str(metrics_path)
         result["metrics"] = load_metrics(metrics_path) if metrics_path.is_file() else None
@@ -249,6 +249,23 @@ class _patched_environ:
     def __exit__(self, *exc):
         os.environ.clear()
         os.environ.update(self.saved)
+
+
+#: What the library prints on a kernel's stderr that a person at the terminal must see too: a damaged cached or
+#: stored run (named, computed again) and stored runs that another machine made and this one does not reproduce.
+_NOTICE_PREFIXES = ("dsopt: run file ", "dsopt: stored run ")
+
+
+def run_notices(path: str | os.PathLike) -> list[str]:
+    """The library's notices (:data:`_NOTICE_PREFIXES`) in an executed notebook's stderr outputs, once each."""
+    try:
+        nb = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return []
+    lines = [line.strip() for cell in nb.get("cells", []) for out in cell.get("outputs", [])
+             if out.get("output_type") == "stream" and out.get("name") == "stderr"
+             for line in "".join(out.get("text", "")).splitlines()]
+    return list(dict.fromkeys(line for line in lines if line.startswith(_NOTICE_PREFIXES)))
 
 
 def clean_executed(path: str | os.PathLike) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import sys
 
 from dsopt.util.validation import ParameterError
 
@@ -147,6 +148,8 @@ def cmd_run(args) -> int:
         from dsopt.chapters.runner import export_html
 
         result["html"] = export_html(result["notebook"])
+    for notice in result.get("notices") or []:  # printed in the kernel: the terminal gets them too
+        print(notice, file=sys.stderr)
     headline = _headline(result.get("metrics"))
     if headline:
         print("verdict:")
