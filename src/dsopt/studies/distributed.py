@@ -357,7 +357,14 @@ class DistributedStudy(Study):
                             **self.train_kwargs(p))
         return {**out, "params": p}
 
-    summarize_runs, format_table = staticmethod(summarize), staticmethod(format_table)
+    summarize_runs = staticmethod(summarize)
+
+    @staticmethod
+    def format_table(rows: list[dict]) -> str:
+        """The scaling table people read (:func:`dsopt.studies.distributed_verdict.format_table`)."""
+        from dsopt.studies.distributed_verdict import format_table
+
+        return format_table(rows)
 
     def compute(self, summary: dict, *, alpha: float = 0.05, device: str = "cpu") -> dict:
         """The verdict; ``device``: where the arms ran (what :meth:`measure` was given), the measured setting."""

@@ -99,3 +99,24 @@ def render_verdict(result: dict, *, provenance: str | None = None, fmt: str = "m
 def verdict_json(result: dict) -> dict:
     """The verdict as it goes into the metrics JSON (already JSON-safe; kept for callers)."""
     return {k: v for k, v in result.items() if not k.startswith("_")}
+
+
+def format_table(rows: list[dict]) -> str:
+    """The scaling table as Markdown (mean +- sd over seeds; speedup paired by seed), as the chapter shows it.
+
+    Lives here, with the verdict, because it only presents finished runs (no run's fingerprint includes it); the
+    header cell for the accuracy difference holds no pipes, which made the whole table render as one paragraph
+    (``tests/test_markdown_tables.py``).
+    """
+    out = ["| arm | throughput (samples/s) | step (ms) | compute (ms) | all-reduce (ms) | exposed comm. | "
+           "time to target (s) | speedup (step) | efficiency | speedup (to target) | val acc (%) | "
+           "max. acc. difference vs 1 worker | load |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(
+            f"| {r['arm']} | {r['throughput']:.0f} +- {r['throughput_sd']:.0f} | {r['step_ms']:.1f} | "
+            f"{r['compute_ms']:.1f} | {r['allreduce_ms']:.2f} | {100 * r['comm_share']:.0f} % | "
+            f"{r['time_to_target_s']:.1f} +- {r['time_to_target_sd']:.1f} ({r['reached']}) | "
+            f"{r['speedup']:.2f} +- {r['speedup_sd']:.2f} | {100 * r['efficiency']:.0f} % | {r['ttt_speedup']:.2f} | "
+            f"{100 * r['final_val_acc']:.1f} | {100 * r['max_abs_acc_diff_vs_1']:.2f} pt | {r['load']:.1f} |")
+    return "\n".join(out)
