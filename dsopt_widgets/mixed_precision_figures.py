@@ -82,15 +82,18 @@ def gradient_histogram_figure(grads: Mapping[str, np.ndarray], scale: float = 1.
 
 
 def memory_figure(mean: Mapping[str, Mapping[str, float]], *, title: str = "", height: int = 340) -> go.Figure:
-    """Stacked bars: the memory of one training step per mode (MB), by part."""
-    modes = list(mean)
+    """Stacked bars: the memory of one training step per mode (MB), by part; each total's change is relative to
+    fp32 (drawn first), as section 2 of the chapter states it, whatever order ``mean`` lists the modes in."""
+    reference = "fp32" if "fp32" in mean else next(iter(mean), None)
+    modes = [reference, *(m for m in mean if m != reference)] if reference is not None else []
     fig = go.Figure()
     for part in PARTS:
         fig.add_bar(x=modes, y=[mean[m][part] / 1e6 for m in modes], name=PART_LABELS[part],
                     marker_color=PART_COLORS[part])
     totals = [mean[m]["total"] / 1e6 for m in modes]
     base = totals[0] if totals else 1.0
-    labels = [f"{t:.1f} MB ({100 * (t / base - 1):+.0f} %)" for t in totals]
+    labels = [f"{t:.1f} MB" + ("" if m == reference else f" ({100 * (t / base - 1):+.0f} % vs {reference})")
+              for m, t in zip(modes, totals)]
     fig.add_scatter(x=modes, y=totals, mode="text", text=labels,
                     textposition="top center", showlegend=False, hoverinfo="skip")
     fig.update_layout(**PANEL_LAYOUT, height=height, barmode="stack", legend=LEGEND_BELOW,

@@ -14,6 +14,7 @@ from dsopt.precision import MODES, GradientProbe, MixedPrecision, memory_breakdo
 from dsopt.util.validation import ParameterError
 from dsopt_widgets import MixedPrecisionPanel
 from dsopt_widgets.mixed_precision_figures import histogram_data
+from dsopt.precision.memory import PARTS
 
 
 def run(extra=(), precision="fp16", epochs=1):
@@ -94,6 +95,19 @@ def test_memory_bars_and_headless_figure():
     assert stacked["autocast's weight copies"][0] == 0 < stacked["autocast's weight copies"][1]
     fig = panel.static_figure()
     assert any(tr.type == "bar" for tr in fig.data) and len(fig.data) >= 7
+
+
+def test_memory_changes_are_relative_to_fp32_whatever_the_order_of_the_modes():
+    """Issue 20 item 4: the panel said fp32 "+9 %" and bf16 "+0 %" (relative to the first mode it was given, bf16)
+    while section 2 says fp32 +0 %, bf16 -8 %."""
+    from dsopt_widgets.mixed_precision_figures import memory_figure
+
+    parts = {"total": 0.0}
+    mean = {"bf16": {**parts, "total": 29.3e6}, "fp16": {**parts, "total": 30.0e6}, "fp32": {**parts, "total": 31.9e6}}
+    fig = memory_figure({m: {**{k: 0.0 for k in PARTS}, **v} for m, v in mean.items()})
+    labels = dict(zip(fig.data[-1].x, fig.data[-1].text))
+    assert list(fig.data[-1].x) == ["fp32", "bf16", "fp16"]  # the reference first
+    assert labels == {"fp32": "31.9 MB", "bf16": "29.3 MB (-8 % vs fp32)", "fp16": "30.0 MB (-6 % vs fp32)"}
 
 
 def test_preview_only_panel_and_refusals():
