@@ -190,6 +190,15 @@ def live_figure(height: int = 420) -> go.Figure:
     return fig
 
 
+def formats_markdown(rows) -> str:
+    """The floating-point formats (:func:`dsopt.precision.format_table`'s rows) as a Markdown table (it was printed
+    as text, so JupyterLab showed raw pipes)."""
+    out = ["| format | largest | smallest normal | smallest subnormal | mantissa bits |", "|---|---|---|---|---|"]
+    out += [f"| {r['format']} | {r['max']:.4g} | 2^{r['log2_min_normal']:.0f} | 2^{r['log2_min_subnormal']:.0f} | "
+            f"{r['mantissa_bits']} |" for r in rows]
+    return "\n".join(out)
+
+
 def numerics_markdown(numerics: Mapping) -> str:
     """fp16 underflow of the fp32-trained model's gradients at each scale, and bf16's, as a Markdown table."""
     rows = ["| gradients | scale | flushed to 0 in fp16 | subnormal in fp16 | inf in fp16 | flushed to 0 in bf16 |",

@@ -80,6 +80,9 @@ def test_every_markdown_table_in_the_committed_notebook_renders(chapter):
             problems += [f"{where}: {p}" for p in table_problems(block)]
     assert checked >= 1, "a chapter notebook with no table at all: the table finder is broken"
     assert problems == []
+    printed = [f"cell {i}" for i, cell in enumerate(nb["cells"]) for o in cell.get("outputs", [])
+               if o.get("output_type") == "stream" and table_blocks("".join(o.get("text", "")))]
+    assert printed == [], "a Markdown table printed as text (raw pipes on the page): display(Markdown(...)) it"
 
 
 def test_the_checker_catches_pipes_in_a_header_cell_and_ragged_rows():
