@@ -23,6 +23,8 @@ import subprocess
 import tempfile
 import time
 
+import report
+
 
 def load() -> str:
     try:
@@ -38,6 +40,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    import importlib.util
+
+    if importlib.util.find_spec("textattack") is None:
+        report.skip("augmentation", "textattack is not installed (the baseline side)")
 
     import torch
 
@@ -104,6 +110,11 @@ def main() -> None:
     print(f"  dsopt, from its disk cache {n_aug / cached:9.1f} augmented sentences/s")
     ratio = med["textattack Augmenter"] / med["dsopt FastWordSwap"]
     print(f"  ratio dsopt / textattack = {ratio:.1f}x  (target >= 10x)")
+    report.record("augmentation", "augmented sentences/s, dsopt / textattack",
+                  baseline=(n_aug / med["textattack Augmenter"], "sentences/s", f"textattack Augmenter, median of {args.repeats}"),
+                  measured=(n_aug / med["dsopt FastWordSwap"], "sentences/s", f"dsopt FastWordSwap, median of {args.repeats}"),
+                  ratio=ratio, target=">= 10",
+                  repeats=[a / b for a, b in zip(times["textattack Augmenter"], times["dsopt FastWordSwap"])])
 
     # the similarity filter: one batched MiniLM pass over originals + augmentations
     pipe = AugmentationPipeline(recipe, nltk_data=nltk_data, embedding=embedding)

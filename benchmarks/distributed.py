@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import report
+
 SCRIPT = r'''
 import os, time, torch, torch.distributed as td
 if not td.is_initialized():          # under torchrun: initialise here; under dsopt the bootstrap already did
@@ -58,8 +60,9 @@ def time_launcher(n: int) -> float:
         return _first_step(Path(d), n) - t0
 
 
-def ddp_overhead(repeats: int, steps: int = 30) -> tuple[float, float]:
-    """Median step time of the plain Trainer and of the same Trainer on a DDP-wrapped model (world of 1)."""
+def ddp_overhead(repeats: int, steps: int = 30) -> tuple[float, float, list[float], list[float]]:
+    """Median step time of the plain Trainer and of the same Trainer on a DDP-wrapped model (world of 1),
+    then the per-repeat step times of each (repeat i of both arms run back to back)."""
     import torch
     import torch.distributed as td
 
@@ -91,7 +94,7 @@ def ddp_overhead(repeats: int, steps: int = 30) -> tuple[float, float]:
             ddp.append(run(True))
     finally:
         td.destroy_process_group()
-    return statistics.median(plain), statistics.median(ddp)
+    return statistics.median(plain), statistics.median(ddp), plain, ddp
 
 
 def main(argv=None) -> int:
@@ -99,6 +102,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args(argv)
+    if not Path(sys.executable).with_name("torchrun").exists():
+        report.skip("distributed", f"no torchrun beside {sys.executable} (the baseline side)")
     with tempfile.TemporaryDirectory() as d:
         script = Path(d) / "first_step.py"
         script.write_text(SCRIPT)
@@ -112,11 +117,19 @@ def main(argv=None) -> int:
     print(f"launcher: cell start -> first step, {args.workers} workers: dsopt {a:.2f} s, torchrun {b:.2f} s "
           f"(medians of {args.repeats}; load {load0:.1f} -> {load1:.1f})")
     print(f"  ratio dsopt / torchrun = {a / b:.2f}  (target <= 1.2: {'met' if a / b <= 1.2 else 'NOT met'})")
+    report.record("distributed", f"launcher to first step, dsopt / torchrun ({args.workers} workers)",
+                  baseline=(b, "s", f"torchrun --standalone, median of {args.repeats}"),
+                  measured=(a, "s", f"dsopt.distributed.launch, median of {args.repeats}"),
+                  ratio=a / b, target="<= 1.2", repeats=[x / y for x, y in zip(dl, tr)])
     load0 = os.getloadavg()[0]
-    plain, ddp = ddp_overhead(args.repeats)
+    plain, ddp, plain_all, ddp_all = ddp_overhead(args.repeats)
     print(f"DDP at N=1 vs plain Trainer: {1000 * ddp:.2f} ms vs {1000 * plain:.2f} ms per step "
           f"(medians of {args.repeats}; load {load0:.1f} -> {os.getloadavg()[0]:.1f})")
     print(f"  ratio = {ddp / plain:.3f}  (target <= 1.10: {'met' if ddp / plain <= 1.10 else 'NOT met'})")
+    report.record("distributed", "DDP at N=1 / plain Trainer, step time",
+                  baseline=(1000 * plain, "ms/step", f"plain Trainer, median of {args.repeats}"),
+                  measured=(1000 * ddp, "ms/step", f"DDP world of 1 (gloo), median of {args.repeats}"),
+                  ratio=ddp / plain, target="<= 1.10", repeats=[x / y for x, y in zip(ddp_all, plain_all)])
     return 0
 
 

@@ -25,6 +25,8 @@ from dsopt import Trainer, seed_everything
 from dsopt.data.tasks import make_task
 from dsopt.precision import MODES, MixedPrecision
 
+import report
+
 
 def _fit(task, epochs: int, precision: str | None) -> tuple[float, float, list]:
     seed_everything(0)
@@ -58,6 +60,10 @@ def overhead(task_name: str, scale: str, epochs: int, repeats: int) -> None:
         print(f"  {what:9s}: plain Trainer {b:.3f} s ({1000 * b / steps:.2f} ms/step), + MixedPrecision('fp32') "
               f"{a:.3f} s -> ratio {a / b:.3f} (target <= 1.02); per repeat "
               + ", ".join(f"{x / y:.3f}" for x, y in zip(d["fp32"], d[None])))
+        report.record("mixed_precision", f"MixedPrecision('fp32') / plain Trainer, {what} ({task_name})",
+                      baseline=(b, "s", f"plain Trainer, {steps} steps, median of {repeats}"),
+                      measured=(a, "s", f"+ MixedPrecision('fp32'), median of {repeats}"),
+                      ratio=a / b, target="<= 1.02", repeats=[x / y for x, y in zip(d["fp32"], d[None])])
     print(f"  identical final weights: {same}   (CPU time of this process is the robust one on a shared machine)")
     per_step_us, plain_ms = machinery_cost(task), 1000 * statistics.median(cpu[None]) / steps
     print(f"  machinery alone: {per_step_us:.1f} us per step (knob sync, timer, gradient norm, Recorder rows) = "

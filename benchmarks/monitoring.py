@@ -12,6 +12,7 @@ usage: python benchmarks/monitoring.py [--batches 40] [--batch-size 32] [--repea
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import threading
@@ -20,6 +21,11 @@ import urllib.request
 
 import numpy as np
 import torch
+
+import report
+
+if __name__ == "__main__" and importlib.util.find_spec("prometheus_client") is None:  # the exporter needs it
+    report.skip("monitoring", "prometheus_client is not installed (pip install prometheus_client)")
 
 from dsopt.monitor import CUSUM, EWMA, WE_RULES, EmbeddingDrift, Shewhart, simulate_arl
 from dsopt.monitor.exporter import Exporter
@@ -42,7 +48,8 @@ def _time_batches(service, batches) -> float:
 
 
 def exporter_cost(model, featurize, batches, drift, repeats: int) -> dict:
-    """Median seconds per batch with and without the exporter (alternating, same batches, warm)."""
+    """Median seconds per batch with and without the exporter (alternating, same batches, warm), and the
+    per-repeat paired ratios instrumented / plain."""
     plain_t, inst_t = [], []
     ex = Exporter().start()
     stop = threading.Event()
@@ -67,7 +74,8 @@ def exporter_cost(model, featurize, batches, drift, repeats: int) -> dict:
         thread.join(5)
         ex.stop()
     plain, inst = statistics.median(plain_t), statistics.median(inst_t)
-    return {"plain_ms": 1000 * plain, "instrumented_ms": 1000 * inst, "ratio": inst / plain}
+    return {"plain_ms": 1000 * plain, "instrumented_ms": 1000 * inst, "ratio": inst / plain,
+            "repeat_ratios": [b / a for a, b in zip(plain_t, inst_t)]}
 
 
 def arl_throughput(runs: int = 20_000) -> dict:
@@ -94,6 +102,13 @@ def arl_throughput(runs: int = 20_000) -> dict:
             "one_at_a_time_steps_per_s": one_steps / one, "speedup": (steps / vec) / (one_steps / one)}
 
 
+def _record(r: dict, name: str, repeats: int) -> None:
+    report.record("monitoring", f"{name}: instrumented / plain",
+                  baseline=(r["plain_ms"], "ms/batch", f"service without exporter, median of {repeats}"),
+                  measured=(r["instrumented_ms"], "ms/batch", f"with exporter + scraper, median of {repeats}"),
+                  ratio=r["ratio"], target="<= 1.05", repeats=r["repeat_ratios"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batches", type=int, default=40)
@@ -112,6 +127,7 @@ def main() -> None:
     r = exporter_cost(head, None, emb, drift, args.repeats)
     print(f"exporter cost, head on cached embeddings ({args.batches} batches of {args.batch_size}): "
           f"{r['plain_ms']:.3f} ms -> {r['instrumented_ms']:.3f} ms per batch, ratio {r['ratio']:.3f} (target <= 1.05)")
+    _record(r, "exporter cost, head on cached embeddings", args.repeats)
     if not args.no_encoder:
         from dsopt.data import load
         from dsopt.models.minilm import load_minilm, minilm_embed
@@ -128,6 +144,7 @@ def main() -> None:
         print(f"exporter cost, MiniLM + head on SST-2 texts ({len(batches)} batches of {args.batch_size}): "
               f"{r['plain_ms']:.1f} ms -> {r['instrumented_ms']:.1f} ms per batch, ratio {r['ratio']:.3f} "
               f"(target <= 1.05)")
+        _record(r, "exporter cost, MiniLM + head on SST-2", max(2, args.repeats // 2))
     t = arl_throughput()
     print(f"ARL simulation: {t['charts']} charts x {t['runs']} runs at a 1-sigma shift: {t['chart_steps']:,} chart-steps "
           f"in {t['seconds']:.2f} s = {t['chart_steps_per_s']:,.0f} chart-steps/s ({t['chart_runs_per_s']:,.0f} "

@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from dsopt import Trainer, evaluate, seed_everything
 from dsopt.data.tasks import make_task
 
+import report
+
 
 def plain(task, epochs: int, seed: int) -> float:
     seed_everything(seed)
@@ -70,6 +72,10 @@ def main() -> None:
     print(f"Trainer    : {mt:.3f} s  ({1000 * mt / steps:.2f} ms/step)")
     print(f"identical final weights: {same}")
     print(f"overhead ratio Trainer / plain = {mt / mp:.3f}  (target <= 1.05)")
+    report.record("trainer_overhead", f"Trainer / plain loop ({args.task})",
+                  baseline=(mp, "s", f"plain loop, median of {args.repeats}"),
+                  measured=(mt, "s", f"Trainer, median of {args.repeats}"),
+                  ratio=mt / mp, target="<= 1.05", repeats=[b / a for a, b in zip(tp, tt)])
 
 
 if __name__ == "__main__":
