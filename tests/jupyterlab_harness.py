@@ -318,9 +318,31 @@ def steps_per_epoch(page) -> float:
     return int(m.group(2)) / int(m.group(1))
 
 
-def reveal(locator) -> None:
-    """Scroll ``locator`` to the middle of the view (JupyterLab draws only the cells near the view)."""
-    locator.evaluate("el => el.scrollIntoView({block: 'center'})")
+def reveal(locator, attempts: int = 5) -> None:
+    """Scroll ``locator`` to the middle of the view (JupyterLab draws only the cells near the view).
+
+    The locator is resolved afresh on each try: a figure the panel redraws between finding the element and
+    scrolling it ("Element is not attached to the DOM") is found again, never held (issue 24 item 6)."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    for attempt in range(attempts):
+        try:
+            locator.evaluate("el => el.scrollIntoView({block: 'center'})")
+            return
+        except PlaywrightError as exc:
+            if attempt == attempts - 1 or not re.search(r"not attached|detached|destroyed", str(exc)):
+                raise
+            time.sleep(0.2)
+
+
+def wait_figure(page, title: str, condition: str, timeout: float = 60) -> None:
+    """Wait until the plotly figure whose text holds ``title`` satisfies ``condition`` (JS, given the element),
+    looking the figure up again at every poll: a redraw that replaces the element cannot leave the test
+    watching a detached one."""
+    page.wait_for_function(
+        "([title, cond]) => { const el = Array.from(document.querySelectorAll('.js-plotly-plot'))"
+        ".find(e => e.textContent.includes(title)); return !!el && (eval(cond))(el); }",
+        arg=[title, condition], timeout=timeout * 1000, polling=250)
 
 
 def run_status(page, timeout: float = 120) -> tuple[str, int]:

@@ -13,9 +13,11 @@ from jupyterlab_harness import (
     measure_key_to_text,
     report_redraw,
     report_usable,
+    reveal,
     run_all,
     slider,
     wait_cells_done,
+    wait_figure,
 )
 from playwright.sync_api import expect
 
@@ -31,7 +33,7 @@ def test_augmentation_panel_preview_try_it_and_export(tmp_path):
         run_all(page)
         threshold = slider(page, "similarity threshold")
         threshold.wait_for(timeout=600_000)
-        threshold.scroll_into_view_if_needed()
+        reveal(threshold)
         # the panel's own first pair of runs starts by itself: its message says so (or that it is done)
         message = page.get_by_text(re.compile(r"^(preview|preparing|training both runs|done): ")).first
         message.wait_for(timeout=60_000)
@@ -72,9 +74,8 @@ def test_augmentation_panel_preview_try_it_and_export(tmp_path):
         page.get_by_role("button", name="Resume").click()
         done = re.compile(r"done: test macro-F1 [\d.]+ % without, [\d.]+ % with augmentation")
         page.get_by_text(done).first.wait_for(timeout=300_000)
-        live = page.locator(".js-plotly-plot").filter(has_text="try it: validation macro-F1 per epoch").first
-        live.scroll_into_view_if_needed()
-        page.wait_for_function(f"(el) => ({POINTS})(el) >= 4", arg=live.element_handle(), timeout=60_000)
+        reveal(page.locator(".js-plotly-plot").filter(has_text="try it: validation macro-F1 per epoch").first)
+        wait_figure(page, "try it: validation macro-F1 per epoch", f"(el) => ({POINTS})(el) >= 4")
         # Export: the command that reruns this setting headless.
         page.get_by_role("button", name="Export").click()
         page.wait_for_function("() => Array.from(document.querySelectorAll('textarea')).some(t => "

@@ -17,6 +17,7 @@ from jupyterlab_harness import (
     measure_key_to_text,
     report_redraw,
     report_usable,
+    reveal,
     run_all,
     slider,
 )
@@ -67,11 +68,11 @@ def _session(page, tmp_path):
     page.get_by_text(IDLE).first.wait_for(timeout=60_000)
     live = page.locator(".js-plotly-plot").filter(has_text="throughput per rank").last
     live.wait_for(timeout=120_000)
-    live.scroll_into_view_if_needed()
+    reveal(live)
     assert live.locator(".scatterlayer .trace").count() >= 4  # two traces per rank
     # what-if: one key press on the N slider redraws the answer
     n = slider(page, "N workers")
-    n.scroll_into_view_if_needed()
+    reveal(n)
     out = page.get_by_text(re.compile(r"N = 128: one all-reduce"))
     out.first.wait_for(timeout=30_000)
     handle = n.locator(".noUi-handle")

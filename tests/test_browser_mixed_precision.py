@@ -15,6 +15,7 @@ from jupyterlab_harness import (
     measure_key_to_redraw,
     report_redraw,
     report_usable,
+    reveal,
     run_all,
     slider,
     wait_cells_done,
@@ -31,7 +32,7 @@ def test_mixed_precision_panel_in_lab(tmp_path):
         run_all(page)
         scale = slider(page, "init scale 2^k")
         scale.wait_for(timeout=300_000)
-        scale.scroll_into_view_if_needed()  # JupyterLab renders cells far from the viewport lazily
+        reveal(scale)  # JupyterLab renders cells far from the viewport lazily
         readout = scale.locator(".widget-readout")
         expect(readout).to_have_text("16", timeout=30_000)
         # the run's probe delivers real gradients within a few steps; the histogram is drawn with them

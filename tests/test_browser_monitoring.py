@@ -15,6 +15,7 @@ from jupyterlab_harness import (
     measure_key_to_redraw,
     report_redraw,
     report_usable,
+    reveal,
     run_all,
     slider,
 )
@@ -53,14 +54,14 @@ def _session(page, tmp_path):
     run_all(page)
     lam = slider(page, "EWMA λ")
     lam.wait_for(timeout=300_000)
-    lam.scroll_into_view_if_needed()
+    reveal(lam)
     preview = page.locator(".js-plotly-plot").filter(has_text="the knobs' charts").last
     preview.wait_for(timeout=300_000)  # drawn once the panel's cell has run on a busy kernel: be patient
     page.get_by_text(re.compile(r"^(running|finished)")).first.wait_for(timeout=300_000)  # the replay's status line
     report_usable("07", t0, "knobs, ARL preview drawn, replay running")
-    preview.scroll_into_view_if_needed()
+    reveal(preview)
     before = page.evaluate(PREVIEW_LINES)
-    lam.scroll_into_view_if_needed()
+    reveal(lam)
     handle = lam.locator(".noUi-handle")
     handle.click()
     in_page, seen = measure_key_to_redraw(page, handle, "the knobs' charts")
@@ -68,7 +69,7 @@ def _session(page, tmp_path):
     for _ in range(4):
         handle.press("ArrowRight")
     page.get_by_text(re.compile(r"EWMA\(λ=0\.15, L=\d\.\d\d\): ARL0 \d+")).first.wait_for(timeout=120_000)
-    preview.scroll_into_view_if_needed()  # the locator finds the figure shown now (JupyterLab draws cells near the view)
+    reveal(preview)  # the locator finds the figure shown now (JupyterLab draws cells near the view)
     page.wait_for_function(f"(d) => {{ const now = ({PREVIEW_LINES})(); return now !== null && now !== d; }}",
                            arg=before, timeout=120_000, polling=250)
 
