@@ -1,6 +1,7 @@
 """Build hook: ship the chapter notebooks and their stored runs inside the wheel (dsopt/chapters/notebooks).
 
-Only ``notebooks/*.ipynb`` and ``notebooks/stored_runs/**/*.json`` are shipped: a developer's run caches
+Only ``notebooks/*.ipynb``, the claims table they cite (``notebooks/CLAIMS.md``) and
+``notebooks/stored_runs/**/*.json`` are shipped: a developer's run caches
 (``notebooks/.dsopt-cache``, model weights) and checkpoints never end up in a wheel. Editable installs
 read the checkout's notebooks/ directly and ship nothing.
 """
@@ -18,6 +19,6 @@ class NotebooksHook(BuildHookInterface):
         if self.target_name != "wheel" or version == "editable":
             return
         src = Path(self.root) / "notebooks"
-        files = sorted(src.glob("*.ipynb")) + sorted((src / "stored_runs").rglob("*.json"))
+        files = sorted(src.glob("*.ipynb")) + [src / "CLAIMS.md"] + sorted((src / "stored_runs").rglob("*.json"))
         for path in files:
             build_data["force_include"][str(path)] = f"dsopt/chapters/notebooks/{path.relative_to(src).as_posix()}"

@@ -57,6 +57,7 @@ def test_the_package_runs_from_its_own_files(fresh_env):
     where, notebooks = out.split()
     assert str(REPO) not in where and str(REPO) not in notebooks
     assert notebooks.endswith("dsopt/chapters/notebooks") and Path(notebooks, "01_lr_restarts.ipynb").is_file()
+    assert Path(notebooks, "CLAIMS.md").is_file()  # the table every notebook's first cell links
 
 
 def test_quick_start_as_written(fresh_env):

@@ -36,7 +36,8 @@ def test_one_line_per_chapter_not_one_per_stored_run(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == f"dsopt: notebooks in {folder.resolve()}"
     assert not any("stored_runs/" in line for line in lines)
-    assert len(lines) == len(CHAPTERS) + 1
+    assert len(lines) == len(CHAPTERS) + 2 and "dsopt: copied   CLAIMS.md" in lines  # the table the notebooks cite
+    assert (folder / "CLAIMS.md").read_text() == (notebooks_dir() / "CLAIMS.md").read_text()
     for ch in CHAPTERS.values():
         runs = len(list((notebooks_dir() / "stored_runs" / Path(ch.notebook).stem).rglob("*.json")))
         line = next(line for line in lines if f" {ch.notebook}" in line)

@@ -22,6 +22,8 @@ from dsopt.util.atomic import atomic_write_bytes, atomic_write_text
 from dsopt.util.validation import ParameterError
 
 MANIFEST = ".dsopt-lab.json"
+#: The article's claims, one row per chapter: every notebook's first cell links it.
+CLAIMS = "CLAIMS.md"
 
 
 def _sha(path: Path) -> str:
@@ -29,8 +31,10 @@ def _sha(path: Path) -> str:
 
 
 def _shipped(src: Path) -> list[Path]:
-    """Files to copy, relative to the notebooks folder: each chapter's notebook and its stored runs."""
+    """Files to copy, relative to the notebooks folder: each chapter's notebook, the claims table the notebooks
+    cite (``CLAIMS.md``) and the stored runs."""
     files = [Path(ch.notebook) for ch in CHAPTERS.values() if (src / ch.notebook).is_file()]
+    files += [Path(CLAIMS)] if (src / CLAIMS).is_file() else []
     runs = src / "stored_runs"
     if runs.is_dir():
         files += sorted(p.relative_to(src) for p in runs.rglob("*.json"))
@@ -61,10 +65,10 @@ def _chapter_of(rel: Path) -> str:
 def _summary(chapter: str, events: list[tuple[str, Path, str]]) -> str:
     """One line per chapter: what happened to its notebook (with any detail) and how many stored runs were
     copied / updated / kept (a run you edited is kept)."""
-    notebook = [f"{action:<8} {rel}{detail}" for action, rel, detail in events if rel.suffix == ".ipynb"]
+    notebook = [f"{action:<8} {rel}{detail}" for action, rel, detail in events if rel.parts[0] != "stored_runs"]
     counts: dict[str, int] = {}
     for action, rel, _ in events:
-        if rel.suffix != ".ipynb":
+        if rel.parts[0] == "stored_runs":
             counts[action] = counts.get(action, 0) + 1
     runs = ", ".join(f"{n} {action}" + (" (edited by you)" if action == "kept" else "") for action, n in counts.items())
     if not notebook:
