@@ -368,8 +368,13 @@ class RunPanel(Panel):
         else:
             self._rate = None
         color = {"running": "#1b7a1b", "paused": "#b36b00", "pausing": "#b36b00", "failed": "#b00020"}.get(state, "#333")
-        parts = [f'<b style="color:{color}">{state}</b>',
-                 f"epoch {s.step / s.batches_per_epoch:.2f} of {t.max_epochs}", f"step {s.step} of {s.total_steps}"]
+        unit = getattr(t, "progress_unit", "epoch")  # a run handle whose steps are not epochs names them
+        progress = ([f"epoch {s.step / s.batches_per_epoch:.2f} of {t.max_epochs}", f"step {s.step} of {s.total_steps}"]
+                    if unit == "epoch" else [f"{unit} {s.step} of {s.total_steps}"])
+        parts = [f'<b style="color:{color}">{state}</b>', *progress]
+        phase = getattr(t, "phase", None)  # what a run does before its first step ("computing embeddings ...")
+        if phase and state == "running":
+            parts.append(html.escape(str(phase)))
         if state == "running" and self._rate is not None and self._rate[2]:
             parts.append(f"{self._rate[2]:.1f} steps/s")
         if state == "failed":

@@ -88,7 +88,7 @@ def _session(page, tmp_path):
     page.get_by_role("button", name="Restart", exact=True).click()
     page.get_by_text(re.compile(r"restarted: a fresh run")).first.wait_for(timeout=120_000)
     page.get_by_role("button", name="Pause", exact=True).click()
-    status = page.locator(".widget-html", has_text=re.compile(r"epoch .* of \d+ · step"))
+    status = page.locator(".widget-html", has_text=re.compile(r"window \d+ of \d+"))  # a step is a window
     expect(status.first).to_contain_text(re.compile(r"paus|finished"), timeout=60_000)
     page.get_by_role("button", name="Resume", exact=True).click()
     expect(status.first).to_contain_text(re.compile(r"running|finished"), timeout=60_000)

@@ -132,3 +132,33 @@ def test_live_traces_follow_the_recorder(panel):
     assert list(acc.x) == list(range(TINY.stream.n_windows)) and len(acc.y) == TINY.stream.n_windows
     ucl = next(t for t in panel.live.data if t.name == "EWMA UCL")
     assert ucl.y and all(v > 0 for v in ucl.y)
+
+
+def test_the_status_line_counts_windows_and_says_what_the_replay_prepares(panel, monkeypatch):
+    """Issue 20 item 6: the replay looked frozen for ~60 s ("running · epoch 0.00 of 90 · step 0 of 90") while its
+    embeddings were computed, and said "epoch" for windows."""
+    import threading
+
+    from dsopt.studies.monitoring.live import StreamReplay
+
+    gate, entered = threading.Event(), threading.Event()
+    prepare = StreamReplay._session
+
+    def slow_session(self):
+        entered.set()
+        gate.wait(30)
+        return prepare(self)
+
+    monkeypatch.setattr(StreamReplay, "_session", slow_session)
+    panel.start()
+    try:
+        assert entered.wait(30)
+        panel._update_status()
+        status = panel.status.value
+        assert "window 0 of" in status and "epoch" not in status
+        assert "preparing the stream: MiniLM embeddings" in status
+    finally:
+        gate.set()
+    panel.trainer.wait(60)
+    panel._update_status()
+    assert "preparing" not in panel.status.value and f"window {TINY.stream.n_windows} of" in panel.status.value

@@ -63,6 +63,11 @@ class StreamReplay:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self.stopped_early = False
+        #: What the replay does before its first window (shown on the panel's status line), else None.
+        self.phase: str | None = None
+
+    #: A step of this run is one window of the stream (the panel says "window 3 of 90", not "epoch").
+    progress_unit = "window"
 
     # -- the run handle (dsopt.core.handle.RunHandle) ------------------------------------------------
     @property
@@ -166,7 +171,13 @@ class StreamReplay:
 
     def _run(self) -> None:
         self.stopped_early = False
-        session = self._session()
+        if self.session is None:
+            self.phase = ("preparing the stream: MiniLM embeddings of its text pools (about a minute on 2 cores the "
+                          "first time, then read from the cache) and the launch model")
+        try:
+            session = self._session()
+        finally:
+            self.phase = None
         rec = self.recorder
         while self.state.step < self.max_epochs and not session.done:
             t = self.state.step
