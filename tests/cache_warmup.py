@@ -7,10 +7,10 @@ thread (the notebooks' thread count below ``scale="full"``) while the other core
 - chapter 07's live replay starts from MiniLM embeddings of its text pools (``.dsopt-cache/07/embeddings``,
   keyed by the texts): 53 s.
 This module fills those caches with the same functions, settings and thread count as the notebook (the
-registry's defaults, through the notebook's own ``start``) in child processes started when the session begins,
-while the unit tests run; a chapter's first nbval cell waits for its child, then reads the cache as a second run
-of the notebook would. Children die with pytest (parent-death signal; their process groups are killed at the
-end); when one fails, nbval simply computes as before and the terminal says why.
+registry's defaults, through the notebook's own ``start``) in child processes started when the session begins, at
+the lowest priority (nice 19: only CPU the running tests leave idle); a chapter's first nbval cell waits for its
+child, then reads the cache as a second run of the notebook would. Children die with pytest (parent-death signal;
+their process groups are killed at the end); when one fails, nbval simply computes as before and says why.
 
 Run as a script, it is such a child: ``python tests/cache_warmup.py NN DIR`` (DIR: the notebooks folder).
 """
@@ -56,9 +56,10 @@ class CacheWarmup:
             self._kill(proc)
             rc = "timeout"
         tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.is_file() else []
-        what = "ready" if rc == 0 else f"FAILED ({rc}): nbval fine-tunes it itself; " + " | ".join(tail)
-        write(f"dsopt tests: chapter {chapter}'s cache warmed in a child process: {what}; "
-              f"{time.monotonic() - t0:.0f} s after it started, waited {time.monotonic() - waited:.0f} s for it")
+        what = (f"ready ({tail[-1] if tail else 'no report'})" if rc == 0
+                else f"FAILED ({rc}): nbval computes it itself; " + " | ".join(tail))
+        write(f"dsopt tests: chapter {chapter}'s cache warmed in a child process at nice 19: {what}; nbval reached it "
+              f"{time.monotonic() - t0:.0f} s after the child started and waited {time.monotonic() - waited:.0f} s")
 
     def stop(self) -> None:
         for proc, _, _ in self.procs.values():
@@ -110,6 +111,7 @@ if __name__ == "__main__":
     from dsopt.util.lifetime import set_parent_death_signal
 
     set_parent_death_signal()
+    os.nice(19)  # only the CPU the tests leave idle: a test running meanwhile is not slowed (nbval waits if needed)
     chapter, folder = sys.argv[1], Path(sys.argv[2])
     t0 = time.monotonic()
     print(f"chapter {chapter}: {globals()['_warm_' + chapter](folder)} in {time.monotonic() - t0:.0f} s", flush=True)
