@@ -79,9 +79,9 @@ def test_a_plain_run_reads_the_runs_stored_beside_the_notebook_and_says_so(monke
     assert "runs:     12 runs read from stored runs. Reused runs were made on X; -p stored_runs False measures " \
            "them here" in out
     (tmp_path / "stored_runs").mkdir()  # the folder's own stored runs (what `dsopt lab` copies) are read there
-    assert main(["run", "01", "--out", "b", "-q"]) == 0 and seen[-1] is None
+    assert main(["run", "01", "-p", "tasks", "digits", "--out", "b", "-q"]) == 0 and seen[-1] is None
     monkeypatch.setenv("DSOPT_STORED_RUNS", "0")
-    assert main(["run", "01", "--out", "c", "-q"]) == 0 and seen[-1] == "0"
+    assert main(["run", "01", "-p", "tasks", "digits", "--out", "c", "-q"]) == 0 and seen[-1] == "0"
 
 
 def test_verify_re_executes_stored_runs_in_the_kernel_and_says_so(monkeypatch, tmp_path, capsys):
@@ -339,6 +339,7 @@ def test_cli_answers_without_importing_torch_in_under_a_second_of_cpu(argv, tmp_
         assert "dsopt" in proc.stderr.splitlines()[-2] or "dsopt" in proc.stderr
 
 
+@pytest.mark.data("financial_phrasebank")  # the committed defaults read it (the preflight refuses without it)
 def test_update_notebook_stores_the_runs_it_made_beside_the_notebook(monkeypatch, tmp_path, capsys):
     """--update-notebook: executed in a fresh folder with stored runs off, then notebook + runs + index replace the old."""
     import os

@@ -39,7 +39,7 @@ def test_lexnames_from_debian_man_page_equal_the_builtin_table(tmp_path):
 
 
 @needs_debian_wordnet
-def test_build_offline_from_shared_cache_and_debian(tmp_path, monkeypatch):
+def test_build_offline_from_shared_cache_and_debian(tmp_path, monkeypatch, shared_data):  # stopwords from the data
     monkeypatch.setenv("DSOPT_OFFLINE", "1")
     root = nd.ensure_nltk_data(root=tmp_path / "nltk")
     assert (root / "corpora/stopwords/english").is_file()
@@ -131,7 +131,7 @@ def test_stopwords_download_is_verified(tmp_path, monkeypatch, shared_data):
 
 
 @needs_debian_wordnet
-def test_cli_builds_and_checks(tmp_path, monkeypatch, capsys):
+def test_cli_builds_and_checks(tmp_path, monkeypatch, capsys, shared_data):  # the stopwords come from the data
     monkeypatch.setenv("DSOPT_OFFLINE", "1")
     dest = tmp_path / "nltk"
     assert _cli("data", "nltk", "--dest", str(dest), "--check") == 1
