@@ -336,9 +336,11 @@ def test_stop_right_after_start_is_not_lost():
     t = Trainer(model, opt, loss, train, val, max_epochs=50, callbacks=[LRKnob()], progress=False)
     for _ in range(5):
         t.start()
-        t.stop()  # before the worker thread has run a single line
+        t.stop()  # usually before the worker thread has run a single line
+        seen = t.state.step  # under load the thread may have run a few steps already: no timing is assumed
         t.wait(timeout=20)
-        assert t.stopped_early and t.state.step < 3
+        # not lost: the run ends at the first boundary after stop() returned (at most the step in flight finishes)
+        assert t.stopped_early and t.state.step <= seen + 1 < t.state.total_steps
 
 
 def test_change_made_while_paused_applies_at_the_first_step_after_resume():
