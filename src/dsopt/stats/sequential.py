@@ -226,6 +226,9 @@ class DecideResult:
     seeds_spent: int
     history: list[dict] = field(default_factory=list)
     interrupted: bool = False
+    #: The caller's full verdict at the last look (``Study.decide`` sets the chapter's, to render it); not
+    #: part of :meth:`as_dict`.
+    verdict: Any = None
 
     @property
     def verdicts(self) -> dict[str, Verdict | None]:

@@ -146,7 +146,7 @@ class Study:
         an interrupted decide resumes where it stopped. ``progress(look, n_looks, seeds, open_claims)``;
         ``measure_options``/``compute_options``: the chapter's extra arguments of :meth:`measure` / :meth:`compute`.
 
-        Returns a :class:`~dsopt.stats.sequential.DecideResult`; its ``verdict`` attribute is the last look's
+        Returns a :class:`~dsopt.stats.sequential.DecideResult`; its ``verdict`` field is the last look's
         :meth:`compute` result (the chapter's full verdict at the seeds spent).
         """
         from dsopt.stats.sequential import SequentialDesign, decide
