@@ -1,4 +1,6 @@
-"""Data parallelism is exact: one step of N workers at batch B == one process at batch N*B (<= 1e-6).
+"""Data parallelism is exact: N workers at batch B == one process at batch N*B, for one SGD step (<= 1e-6) and for
+several steps of SGD with momentum and weight decay, Adam and AdamW in float32 and float64, at 1, 2 and 3
+workers, DDP and Horovod (issue 21 item 4: Horovod differed by 1.5e-2 for Adam at even one worker).
 
 Horovod tests need Horovod (built by ``src/dsopt/distributed/install_horovod.sh``; .ci/run builds it and
 sets DSOPT_REQUIRE_HOROVOD=1, so there a missing Horovod fails instead of skipping).
@@ -12,7 +14,7 @@ import numpy as np
 import pytest
 
 from dsopt.distributed import launch
-from dsopt.distributed.equivalence import one_step
+from dsopt.distributed.equivalence import OPTIMIZERS, one_step, optimizer_steps
 
 HAVE_HOROVOD = importlib.util.find_spec("horovod") is not None
 
@@ -24,27 +26,40 @@ def horovod_or_skip():
         pytest.skip("Horovod not installed here (bash src/dsopt/distributed/install_horovod.sh); CI builds it")
 
 
-@pytest.mark.parametrize("backend", ["ddp", "horovod"])
-def test_two_workers_at_batch_b_equal_one_process_at_batch_2b(backend):
-    if backend == "horovod":
-        horovod_or_skip()
-    per_worker = 16
-    single = np.asarray(one_step(global_batch=2 * per_worker, seed=3))
-    res = launch("dsopt.distributed.equivalence:one_step", 2, backend,
-                 kwargs={"global_batch": 2 * per_worker, "seed": 3}, timeout=180, echo=False)
-    for rank_params in res.results:
-        p = np.asarray(rank_params)
-        assert p.shape == single.shape
-        assert np.max(np.abs(p - single)) <= 1e-6
-    # and the step really moved the weights (the check is not vacuous)
-    from dsopt.distributed.equivalence import _model
-
-    init = np.concatenate([q.detach().double().reshape(-1).numpy() for q in _model(3).parameters()])
-    assert np.max(np.abs(single - init)) > 1e-4
-
-
 def test_a_single_worker_at_batch_b_differs_from_batch_2b():
     """The comparison is sensitive: half the batch in one process gives different weights."""
     full = np.asarray(one_step(global_batch=32, seed=3))
     half = np.asarray(one_step(global_batch=16, seed=3))
     assert np.max(np.abs(full - half)) > 1e-5
+
+
+#: |difference| bounds: float rounding of an all-reduce (a sum in another order), grown over 4 optimizer steps.
+TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
+
+
+@pytest.mark.parametrize("backend, workers", [("ddp", 2), ("ddp", 3), ("horovod", 1), ("horovod", 2),
+                                              ("horovod", 3)])
+def test_every_optimizer_and_dtype_matches_one_process(backend, workers):
+    """One launch per (backend, workers) runs every optimizer x dtype; each rank's weights equal one process's.
+    DDP at one worker is the plain process (measured: 0.0 difference) and is left out for CI's time; Horovod at
+    one worker is where its optimizer-state broadcast used to step the weights. Chapter 06's one-step SGD check
+    (``one_step``, 2 workers) runs in its notebook test."""
+    if backend == "horovod":
+        horovod_or_skip()
+    single = optimizer_steps(global_batch=24, seed=5)
+    res = launch("dsopt.distributed.equivalence:optimizer_steps", workers, backend,
+                 kwargs={"global_batch": 24, "seed": 5}, timeout=300, echo=False)
+    from dsopt.distributed.equivalence import _model
+
+    init = np.concatenate([q.detach().double().reshape(-1).numpy() for q in _model(5).parameters()])
+    assert len(single) == 2 * len(OPTIMIZERS) and len(res.results) == workers
+    worst = {}
+    for name, ref in single.items():
+        ref = np.asarray(ref)
+        assert np.max(np.abs(ref - init)) > 1e-4, f"{name}: the steps did not move the weights"
+        for rank_result in res.results:
+            diff = float(np.max(np.abs(np.asarray(rank_result[name]) - ref)))
+            worst[name] = max(worst.get(name, 0.0), diff)
+    print(f"{backend} x {workers}: " + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()))
+    bad = {k: v for k, v in worst.items() if v > TOLERANCE[k.split(" / ")[1]]}
+    assert bad == {}, f"{backend} x {workers} differs from one process: {bad}"

@@ -225,13 +225,27 @@ def wrap_model(model, *, bucket_cap_mb: float | None = None):
 
 def wrap_optimizer(optimizer, model):
     """Horovod: ``hvd.DistributedOptimizer`` averaging gradients during backward (fusion threshold from
-    ``HOROVOD_FUSION_THRESHOLD``, which the launcher sets); its state broadcast from rank 0. DDP: unchanged."""
+    ``HOROVOD_FUSION_THRESHOLD``, which the launcher sets); rank 0's optimizer state and hyperparameters on every
+    rank. DDP: unchanged.
+
+    A fresh optimizer (no state yet) gets only rank 0's hyperparameters: Horovod's ``broadcast_optimizer_state``
+    first takes a zero-gradient ``step()`` to create the state, which moves the weights under weight decay and
+    advances Adam's step count, so N Horovod workers (even one) differed from one process by up to 1.5e-2 after
+    8 steps for Adam/AdamW and 1.5e-3 for SGD with weight decay, where DDP matches to float rounding. An
+    optimizer that has state (a resumed run) is broadcast whole, with nothing to create.
+    """
     if _STATE["backend"] == "horovod":
         import horovod.torch as hvd
         import torch
 
         opt = hvd.DistributedOptimizer(optimizer, named_parameters=model.named_parameters(), op=hvd.Average)
-        hvd.broadcast_optimizer_state(opt, root_rank=0)
+        if any(len(state) for state in optimizer.state.values()):
+            hvd.broadcast_optimizer_state(opt, root_rank=0)
+        else:
+            groups = hvd.broadcast_object([{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups],
+                                          root_rank=0, name="dsopt.optimizer_hyperparameters")
+            for group, rank0 in zip(opt.param_groups, groups):
+                group.update(rank0)
         horovod_zero_grad = opt.zero_grad
 
         def zero_grad(set_to_none: bool = True) -> None:
