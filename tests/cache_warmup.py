@@ -38,9 +38,12 @@ class CacheWarmup:
 
     def start(self, chapter: str, notebooks: Path, log_dir: Path) -> None:
         log = log_dir / f"warmup-{chapter}.log"
+        # its own process group (killed whole at the end) but NOT its own session: Linux schedules each session as
+        # an autogroup first and applies nice only inside it, so a setsid'd child at nice 19 took a third of the CPU
+        # from the tests (test_augment 18 s -> 58 s in CI); in pytest's session nice 19 means "idle CPU only"
         proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), chapter, str(notebooks)],
                                 stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                process_group=0)
         self.procs[chapter] = (proc, time.monotonic(), log)
 
     def wait(self, chapter: str, write, timeout: float = 1800.0) -> None:
