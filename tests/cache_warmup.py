@@ -38,12 +38,13 @@ class CacheWarmup:
 
     def start(self, chapter: str, notebooks: Path, log_dir: Path) -> None:
         log = log_dir / f"warmup-{chapter}.log"
-        # its own process group (killed whole at the end) but NOT its own session: Linux schedules each session as
-        # an autogroup first and applies nice only inside it, so a setsid'd child at nice 19 took a third of the CPU
-        # from the tests (test_augment 18 s -> 58 s in CI); in pytest's session nice 19 means "idle CPU only"
+        # Its own session, whose autogroup the child sets to nice 19 (see _lowest_priority): Linux schedules each
+        # session as an autogroup first and applies a process's nice only inside it. A setsid'd child at plain
+        # nice 19 took a share equal to the tests' (test_augment 18 s -> 58 s in CI); one kept in pytest's session
+        # left JupyterLab's own session half the CPU (the first browser test 88 s -> 138 s).
         proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), chapter, str(notebooks)],
                                 stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                process_group=0)
+                                start_new_session=True)
         self.procs[chapter] = (proc, time.monotonic(), log)
 
     def wait(self, chapter: str, write, timeout: float = 1800.0) -> None:
@@ -61,7 +62,7 @@ class CacheWarmup:
         tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.is_file() else []
         what = (f"ready ({tail[-1] if tail else 'no report'})" if rc == 0
                 else f"FAILED ({rc}): nbval computes it itself; " + " | ".join(tail))
-        write(f"dsopt tests: chapter {chapter}'s cache warmed in a child process at nice 19: {what}; nbval reached it "
+        write(f"dsopt tests: chapter {chapter}'s cache warmed in a child process: {what}; nbval reached it "
               f"{time.monotonic() - t0:.0f} s after the child started and waited {time.monotonic() - waited:.0f} s")
 
     def stop(self) -> None:
@@ -76,6 +77,18 @@ class CacheWarmup:
             except ProcessLookupError:
                 pass
             proc.wait()
+
+
+def _lowest_priority() -> str:
+    """nice 19 for this process and for its session's autogroup (Linux), so that it only takes CPU no other
+    session wants; says what it could set."""
+    os.nice(19)
+    try:
+        with open("/proc/self/autogroup", "w") as fh:
+            fh.write("19")
+        return "nice 19, autogroup nice 19"
+    except OSError as exc:  # no autogroups here (or not allowed): plain nice only
+        return f"nice 19 (autogroup unchanged: {exc.strerror})"
 
 
 def _defaults(chapter: str) -> dict:
@@ -114,7 +127,8 @@ if __name__ == "__main__":
     from dsopt.util.lifetime import set_parent_death_signal
 
     set_parent_death_signal()
-    os.nice(19)  # only the CPU the tests leave idle: a test running meanwhile is not slowed (nbval waits if needed)
+    priority = _lowest_priority()  # only CPU the tests leave idle (nbval waits for it if needed)
     chapter, folder = sys.argv[1], Path(sys.argv[2])
     t0 = time.monotonic()
-    print(f"chapter {chapter}: {globals()['_warm_' + chapter](folder)} in {time.monotonic() - t0:.0f} s", flush=True)
+    print(f"chapter {chapter}: {globals()['_warm_' + chapter](folder)} in {time.monotonic() - t0:.0f} s "
+          f"({priority})", flush=True)
