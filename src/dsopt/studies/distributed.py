@@ -297,21 +297,6 @@ def summarize(runs: list[dict]) -> list[dict]:
     return rows
 
 
-def format_table(rows: list[dict]) -> str:
-    """The scaling table as Markdown (mean +- sd over seeds; speedup paired by seed)."""
-    out = ["| arm | throughput (samples/s) | step (ms) | compute (ms) | all-reduce (ms) | exposed comm. | "
-           "time to target (s) | speedup (step) | efficiency | speedup (to target) | val acc (%) | |acc - 1 worker| | load |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        out.append(
-            f"| {r['arm']} | {r['throughput']:.0f} +- {r['throughput_sd']:.0f} | {r['step_ms']:.1f} | "
-            f"{r['compute_ms']:.1f} | {r['allreduce_ms']:.2f} | {100 * r['comm_share']:.0f} % | "
-            f"{r['time_to_target_s']:.1f} +- {r['time_to_target_sd']:.1f} ({r['reached']}) | "
-            f"{r['speedup']:.2f} +- {r['speedup_sd']:.2f} | {100 * r['efficiency']:.0f} % | {r['ttt_speedup']:.2f} | "
-            f"{100 * r['final_val_acc']:.1f} | {100 * r['max_abs_acc_diff_vs_1']:.2f} pt | {r['load']:.1f} |")
-    return "\n".join(out)
-
-
 def calibration_runs(backends: tuple[str, ...] = ARMS_BACKENDS, workers: int = 2,
                      sizes: tuple[int, ...] = (256, 4096, 65536, 262144, 1048576), repeats: int = 10,
                      cache_dir: str | Path | None = None, device: str = "cpu") -> dict[str, list[dict]]:
