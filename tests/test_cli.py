@@ -55,21 +55,26 @@ def test_run_passes_validated_parameters_to_papermill(monkeypatch, tmp_path, cap
     assert "notebook: out/01_lr_restarts.ipynb" in out and "metrics:  out/metrics.json (not written)" in out
 
 
+def _fake_kernel(seen: list, env_name: str, provenance: dict):
+    """A papermill stand-in: copies the notebook, records ``$env_name`` as the kernel would inherit it, and writes
+    metrics holding ``provenance`` (what the notebook's last cell saves)."""
+    def fake(src, dst, parameters, **kw):
+        import os
+        import shutil
+        shutil.copy(src, dst)
+        seen.append(os.environ.get(env_name))
+        (Path(kw["cwd"]) / parameters["metrics_path"]).write_text(json.dumps({"provenance": provenance}))
+
+    return fake
+
+
 def test_a_plain_run_reads_the_runs_stored_beside_the_notebook_and_says_so(monkeypatch, tmp_path, capsys):
     """The notebook's ``stored_runs`` parameter promises the runs stored beside it: a ``dsopt run`` from an empty
     folder reads the shipped ones (and prints where its runs came from); a folder with its own ``stored_runs/`` or an
     explicit ``$DSOPT_STORED_RUNS`` wins."""
     seen = []
-
-    def fake(src, dst, parameters, **kw):
-        import os
-        import shutil
-        shutil.copy(src, dst)
-        seen.append(os.environ.get("DSOPT_STORED_RUNS"))
-        (Path(kw["cwd"]) / parameters["metrics_path"]).write_text(json.dumps({"provenance": {
-            "stored": 12, "computed": 0, "text": "12 runs read from stored runs. Reused runs were made on X"}}))
-
-    monkeypatch.setattr(papermill, "execute_notebook", fake)
+    monkeypatch.setattr(papermill, "execute_notebook", _fake_kernel(seen, "DSOPT_STORED_RUNS", {
+        "stored": 12, "computed": 0, "text": "12 runs read from stored runs. Reused runs were made on X"}))
     monkeypatch.delenv("DSOPT_STORED_RUNS", raising=False)
     monkeypatch.chdir(tmp_path)
     assert main(["run", "01", "-p", "tasks", "digits", "--out", "a", "-q"]) == 0
@@ -89,16 +94,8 @@ def test_verify_re_executes_stored_runs_in_the_kernel_and_says_so(monkeypatch, t
     comparison (DSOPT_STORED_RUNS_VERIFY, otherwise never passed to a user's kernel), and the line says how many
     reproduced. Bad counts and combinations are refused before a kernel starts."""
     seen = []
-
-    def fake(src, dst, parameters, **kw):
-        import os
-        import shutil
-        shutil.copy(src, dst)
-        seen.append(os.environ.get("DSOPT_STORED_RUNS_VERIFY"))
-        (Path(kw["cwd"]) / parameters["metrics_path"]).write_text(json.dumps({"provenance": {
-            "stored": 12, "verified": 2, "text": "12 runs read from stored runs"}}))
-
-    monkeypatch.setattr(papermill, "execute_notebook", fake)
+    monkeypatch.setattr(papermill, "execute_notebook", _fake_kernel(seen, "DSOPT_STORED_RUNS_VERIFY", {
+        "stored": 12, "verified": 2, "text": "12 runs read from stored runs"}))
     monkeypatch.setenv("DSOPT_STORED_RUNS_VERIFY", "5")  # a test-only setting of the caller: not inherited
     monkeypatch.chdir(tmp_path)
     assert main(["run", "01", "-p", "tasks", "digits", "--out", "a", "-q"]) == 0 and seen == [None]
