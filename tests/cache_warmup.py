@@ -1,12 +1,11 @@
 """Warm, on the idle core, the caches that nbval would otherwise fill at the end of the session.
 
-Two committed notebooks start from a cache, not a stored run, so on a fresh clone nbval fills it first, on one
-thread (the notebooks' thread count below ``scale="full"``) while the other core idles:
-- chapter 02 measures its first seed's fine-tuned MiniLM (importance maps, latency, the article's rule): the
-  weights (90 MB) live in ``notebooks/.dsopt-cache/02``; fine-tuning them took 203 s of CI's 32 minutes;
-- chapter 07's live replay starts from MiniLM embeddings of its text pools (``.dsopt-cache/07/embeddings``,
-  keyed by the texts): 53 s.
-This module fills those caches with the same functions, settings and thread count as the notebook (the
+One committed notebook starts from a cache, not a stored run, so on a fresh clone nbval fills it first, on one
+thread (the notebooks' thread count below ``scale="full"``) while the other core idles: chapter 07's live replay
+starts from MiniLM embeddings of its text pools (``.dsopt-cache/07/embeddings``, keyed by the texts): 53 s.
+(Chapter 02 was the other one until its first model's measurements became stored runs: its notebook no longer
+needs the fine-tuned weights when its runs are stored.)
+This module fills that cache with the same functions, settings and thread count as the notebook (the
 registry's defaults, through the notebook's own ``start``) in child processes started when the session begins, at
 the lowest priority (nice 19: only CPU the running tests leave idle); a chapter's first nbval cell waits for its
 child, then reads the cache as a second run of the notebook would. Children die with pytest (parent-death signal;
@@ -25,7 +24,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 #: Chapters whose nbval run starts by filling a cache.
-WARMABLE = ("02", "07")
+WARMABLE = ("07",)
 
 
 class CacheWarmup:
@@ -97,15 +96,6 @@ def _defaults(chapter: str) -> dict:
     from dsopt.chapters.registry import get_chapter
 
     return start(chapter, {name: param.default for name, param in get_chapter(chapter).params.items()})
-
-
-def _warm_02(notebooks: Path) -> str:
-    from dsopt.studies.attention_pruning.fixtures import trained_minilm_classifier
-
-    p = _defaults("02")
-    clf = trained_minilm_classifier(scale=p["scale"], seed=p["seed"], epochs=p["finetune_epochs"], lr=p["finetune_lr"],
-                                    cache_dir=notebooks / ".dsopt-cache" / "02", device="cpu", progress=False)
-    return f"{'cached already' if clf.info['cached'] else 'fine-tuned'}: {clf.info.get('cache_file')}"
 
 
 def _warm_07(notebooks: Path) -> str:

@@ -374,6 +374,29 @@ def button(page, name: str):
     return page.locator(".widget-button").filter(has_text=re.compile(f"^{re.escape(name)}$")).last
 
 
+def set_budget(page, epochs: int) -> None:
+    """Type ``epochs`` into the panel's budget box (labelled "epochs") and press Enter: the next Start/Restart
+    trains that long. A test that presses Pause on a fresh run gives it a budget long enough that the run
+    cannot end before the click lands (a tiny 2-epoch run can, under load: the Pause button is disabled while
+    the old run is over, so the click waits for Restart's answer and the fresh run may end meanwhile)."""
+    box = page.locator(".widget-inline-hbox").filter(has=page.locator("label", has_text=re.compile(r"^epochs$")))
+    box.locator("input").last.fill(str(epochs))
+    box.locator("input").last.press("Enter")
+
+
+def restart_and_pause(page, epochs: int = 200) -> int:
+    """Restart the panel's run with a budget of ``epochs``, wait until it trains, press Pause; return the step
+    it holds at (the "pausing at step N" message shown, then "paused")."""
+    set_budget(page, epochs)
+    button(page, "Restart").click()
+    page.get_by_text(re.compile(rf"restarted: a fresh run of {epochs} epochs")).first.wait_for(timeout=120_000)
+    wait_status(page, lambda s, n: s == "running", what="the restarted run to train")
+    button(page, "Pause").click()
+    page.get_by_text(re.compile(r"^pausing at step \d+: changes applied now take effect")).first.wait_for(
+        timeout=120_000)
+    return wait_status(page, lambda s, n: s == "paused", what="the run to pause")[1]
+
+
 def wait_points(page, figure, index: int, more_than: int, timeout: float = 180) -> list:
     """Wait until trace ``index`` of ``figure`` holds more than ``more_than`` points; return them."""
     deadline = time.monotonic() + timeout

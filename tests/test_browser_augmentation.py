@@ -15,6 +15,7 @@ from jupyterlab_harness import (
     report_usable,
     reveal,
     run_all,
+    set_budget,
     slider,
     wait_cells_done,
     wait_figure,
@@ -63,9 +64,7 @@ def test_augmentation_panel_preview_try_it_and_export(tmp_path):
         handle.press("Home")  # threshold 0: every augmentation kept
         expect(threshold.locator(".widget-readout")).to_have_text("0.00", timeout=30_000)
         # A budget long enough to press Pause while it trains (tiny runs of 20 epochs end in a second or two).
-        budget = page.locator(".widget-inline-hbox").filter(has=page.locator("label", has_text=re.compile(r"^epochs$")))
-        budget.locator("input").fill("200")
-        budget.locator("input").press("Enter")
+        set_budget(page, 200)
         # Try it: prepared and trained in the background; both validation curves draw; the kernel stays free.
         page.get_by_role("button", name="Try it").click()
         page.get_by_text(re.compile(r"training both runs: \d+ originals")).first.wait_for(timeout=180_000)

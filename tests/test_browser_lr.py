@@ -23,11 +23,13 @@ from jupyterlab_harness import (
     plot,
     report_redraw,
     report_usable,
+    restart_and_pause,
     reveal,
     run_all,
     run_code_cell,
     run_status,
     screenshot,
+    set_budget,
     slider,
     steps_per_epoch,
     trace_points,
@@ -80,14 +82,8 @@ def test_a_person_steers_chapter_01(tmp_path):
         expect(t_0.locator(".widget-readout")).to_have_text("5", timeout=60_000)
 
         # Restart begins a new run (same knobs, same seed); Pause holds its step counter.
-        # Both clicks at once: the kernel handles them in order, so Pause holds the fresh run within a few steps
-        # (a tiny run on an idle machine ends in seconds: waiting for the message first would race it).
-        button(page, "Restart").click()
-        button(page, "Pause").click()
-        # the Pause handler's message replaces Restart's: "pausing at step N" of the fresh run
-        expect(page.get_by_text(re.compile(r"^pausing at step \d+: changes applied now take effect")).first
-               ).to_be_visible(timeout=120_000)
-        _, held = wait_status(page, lambda s, n: s == "paused", what="the run to pause")
+        # A budget of 200 epochs: the fresh run cannot end before Pause lands (the 2-epoch one could, under load).
+        held = restart_and_pause(page, 200)
         # Apply while paused: queued for the first step after Resume.
         handle = base_lr.locator(".noUi-handle")
         handle.click()
@@ -148,6 +144,7 @@ def test_a_person_steers_chapter_01(tmp_path):
         screenshot(page, tmp_path, "01-stopped-exported")
 
         # Restart again: a new run with the current knobs (base LR 1e-2 from step 0), same seed.
+        set_budget(page, PARAMS["live_epochs"])  # short again: it runs beside the comparison
         button(page, "Restart").click()
         expect(page.get_by_text(re.compile(r"restarted: a fresh run of \d+ epochs, same seed, starting with "
                                            r"base_lr=0\.01")).first).to_be_visible(timeout=120_000)

@@ -17,6 +17,7 @@ from jupyterlab_harness import (
     report_usable,
     reveal,
     run_all,
+    set_budget,
     slider,
     wait_cells_done,
 )
@@ -58,9 +59,7 @@ def test_mixed_precision_panel_in_lab(tmp_path):
         live.first.wait_for(timeout=60_000)
         # Restart with a budget long enough to steer, then Pause / Apply / Resume / Stop / Export. (force: the
         # live figure below the buttons is redrawn every 2 s, which playwright reads as "not stable")
-        budget = page.locator(".widget-inline-hbox").filter(has=page.locator("label", has_text=re.compile("^epochs$")))
-        budget.locator("input").fill("200")
-        budget.locator("input").press("Enter")
+        set_budget(page, 200)
         page.get_by_role("button", name="Restart", exact=True).click(force=True)
         page.get_by_text(re.compile(r"restarted: a fresh run of 200 epochs")).first.wait_for(timeout=60_000)
         page.get_by_text(re.compile(r"^running$")).first.wait_for(timeout=60_000)

@@ -22,11 +22,13 @@ from jupyterlab_harness import (
     plot,
     report_redraw,
     report_usable,
+    restart_and_pause,
     reveal,
     run_all,
     run_code_cell,
     run_status,
     screenshot,
+    set_budget,
     slider,
     steps_per_epoch,
     trace_points,
@@ -75,12 +77,8 @@ def test_a_person_steers_chapter_04(tmp_path):
             timeout=60_000)
 
         # Restart, Pause; switch the scheme while paused: it applies at the first step after Resume.
-        button(page, "Restart").click()
-        button(page, "Pause").click()  # at once: handled in order, so it holds the fresh run (no race with its end)
-        # the Pause handler's message replaces Restart's: "pausing at step N" of the fresh run
-        expect(page.get_by_text(re.compile(r"^pausing at step \d+: changes applied now take effect")).first
-               ).to_be_visible(timeout=120_000)
-        _, held = wait_status(page, lambda s, n: s == "paused", what="the run to pause")
+        # A budget of 200 epochs: the fresh run cannot end before Pause lands (the 2-epoch one could, under load).
+        held = restart_and_pause(page, 200)
         page.locator(".widget-dropdown").filter(has_text="scheme").locator("select").select_option("inverse_frequency")
         button(page, "Apply").click()
         expect(page.get_by_text(re.compile(rf"queued: inverse_frequency; the run is paused: applies at the first step "
@@ -117,6 +115,7 @@ def test_a_person_steers_chapter_04(tmp_path):
         run_code_cell(page, "panel.trainer.recorder.save_json('live_rows.json')")
         live_rows = json.loads(wait_file(page.lab_root / "live_rows.json").read_text())
         screenshot(page, tmp_path, "04-stopped-exported")
+        set_budget(page, PARAMS["live_epochs"])  # short again: it runs beside the comparison
         button(page, "Restart").click()
         expect(page.get_by_text(re.compile(r"restarted: a fresh run of \d+ epochs, same seed, starting with "
                                            r"inverse_frequency")).first).to_be_visible(timeout=120_000)
