@@ -99,3 +99,34 @@ def test_every_package_export_resolves_and_import_dsopt_stays_light():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "[]"
     assert out[1] == "True dsopt.core.trainer dsopt.core.seeding"
+
+
+def test_a_cold_chapter_kernel_loads_the_tokenizer_from_two_threads_at_once():
+    """Issue 20 item 1: chapter 07's first Run All failed with "cannot import name 'AutoTokenizer' from
+    'transformers'" (its background comparison and live replay import transformers at once). A chapter's first
+    cell (`start`) imports it while only one thread runs; then two threads load the tokenizer together. Without
+    that import this fails 4 times in 4 on this machine."""
+    code = textwrap.dedent("""
+        import sys, threading
+        from dsopt.chapters.notebook import start
+        from dsopt.chapters.registry import get_chapter
+        assert "transformers" not in sys.modules
+        start("06", {n: p.default for n, p in get_chapter("06").params.items()})
+        assert "transformers" not in sys.modules, "06 trains on digits: it need not pay for transformers"
+        start("07", {n: p.default for n, p in get_chapter("07").params.items()})
+        from dsopt.models.tokenize import load_minilm_tokenizer
+        errors, go = [], threading.Barrier(2)
+        def load():
+            go.wait()
+            try:
+                load_minilm_tokenizer()
+            except Exception as exc:
+                errors.append(repr(exc))
+        threads = [threading.Thread(target=load) for _ in range(2)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        print("errors:", errors)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "errors: []", out.stdout + out.stderr[-2000:]

@@ -4,8 +4,10 @@
 tagged ``parameters`` cell, possibly overridden by papermill), validates them against the registry
 (a bad value is refused with the parameter's name and allowed range, as ``dsopt run`` does before a
 kernel starts), sets torch's CPU threads (one thread below ``scale="full"``: the models are small,
-one thread is fastest and leaves a core to the browser; a ``threads`` parameter wins) and tells the
-run cache which chapter it serves (for the "regenerate with" hint of missing stored runs).
+one thread is fastest and leaves a core to the browser; a ``threads`` parameter wins), tells the
+run cache which chapter it serves (for the "regenerate with" hint of missing stored runs) and imports the
+transformers (chapters that tokenize text) while only this thread runs (transformers' first import is not thread-safe:
+a cold Run All of chapter 07 failed on it when its background comparison and live replay both started).
 """
 from __future__ import annotations
 
@@ -28,4 +30,16 @@ def start(chapter: str, namespace: dict[str, Any]) -> dict[str, Any]:
     threads = params.get("threads") or (None if params.get("scale") == "full" else 1)
     set_torch_threads(threads)
     os.environ["DSOPT_CHAPTER"] = ch.id
+    if ch.imports_transformers:
+        preload_transformers()
     return params
+
+
+def preload_transformers() -> bool:
+    """Import transformers if it is installed (when not, the chapter gives its own install hint later, where
+    it needs it); True if imported. Its first import is not thread-safe; once done, later imports are."""
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -30,6 +30,10 @@ class Chapter:
 
     ``datasets(params) -> names`` gives the datasets a run with the (validated, complete) ``params`` reads;
     ``dsopt run`` checks them before a kernel starts. Default: the names in a ``tasks`` parameter.
+    ``imports_transformers``: the notebook's first cell imports transformers (:func:`dsopt.chapters.notebook.start`)
+    before any background thread runs: its first import is not thread-safe: two threads importing
+    it at once in a cold kernel (a chapter's background comparison and its live run) fail with "cannot
+    import name 'AutoTokenizer' from 'transformers'" (4 of 4 tries here); imported once first, never.
     """
 
     id: str
@@ -37,6 +41,7 @@ class Chapter:
     title: str
     params: dict[str, Param] = field(default_factory=dict)
     datasets: Callable[[dict], list[str]] | None = None
+    imports_transformers: bool = True  # every chapter but 06 (digits only) may tokenize text
 
     def needed_datasets(self, values: dict[str, Any]) -> list[str]:
         """Datasets a run with ``values`` (defaults filled in) needs."""
@@ -285,7 +290,7 @@ register(Chapter("06", "distributed", "Distributed training from notebook cells 
     "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
                    "tiny (tests), workshop (2 CPU cores, minutes), full (nccl on every visible GPU; untested on GPU)"),
     **COMMON,
-}))
+}, imports_transformers=False))
 
 
 register(Chapter("07", "monitoring", "Monitoring a model in service", {
