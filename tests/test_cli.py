@@ -253,7 +253,7 @@ def test_start_validates_and_sets_threads():
     from dsopt.chapters.notebook import start
     from dsopt.util.validation import ParameterError
 
-    ns = {name: p.default for name, p in get_chapter("01").params.items()}
+    ns = {**{name: p.default for name, p in get_chapter("01").params.items()}, "tasks": "digits"}  # no dataset
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)

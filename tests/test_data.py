@@ -447,3 +447,19 @@ def test_cli_verify_fails_on_missing_and_fetch_offline(cache, monkeypatch, capsy
     assert _cli("data", "verify") == 1
     err = capsys.readouterr().err
     assert "missing" in err and "delete" not in err and "corrupt file" not in err  # nothing corrupt: no "delete"
+
+
+def test_a_notebooks_first_cell_refuses_missing_data_at_once(cache, monkeypatch):
+    """Issue 20 item 14: papermill run on a notebook directly (no `dsopt run` check first) failed 33 s in with a
+    raw traceback when a dataset was missing; the first cell's `start` now checks, naming what to do."""
+    from dsopt.chapters.notebook import start
+    from dsopt.chapters.registry import get_chapter
+
+    monkeypatch.setenv("DSOPT_OFFLINE", "1")
+    defaults = {n: p.default for n, p in get_chapter("02").params.items()}
+    with pytest.raises(data.DataUnavailableError) as err:
+        start("02", defaults)
+    assert "dsopt data fetch financial_phrasebank" in str(err.value)
+    assert not cache.exists()  # offline: nothing created
+    # digits ship with dsopt: chapter 01 on digits starts with no dataset at all
+    assert start("01", {**{n: p.default for n, p in get_chapter("01").params.items()}, "tasks": "digits"})["tasks"] == "digits"

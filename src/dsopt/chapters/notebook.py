@@ -5,9 +5,11 @@ tagged ``parameters`` cell, possibly overridden by papermill), validates them ag
 (a bad value is refused with the parameter's name and allowed range, as ``dsopt run`` does before a
 kernel starts), sets torch's CPU threads (one thread below ``scale="full"``: the models are small,
 one thread is fastest and leaves a core to the browser; a ``threads`` parameter wins), tells the
-run cache which chapter it serves (for the "regenerate with" hint of missing stored runs) and imports the
-transformers (chapters that tokenize text) while only this thread runs (transformers' first import is not thread-safe:
-a cold Run All of chapter 07 failed on it when its background comparison and live replay both started).
+run cache which chapter it serves (for the "regenerate with" hint of missing stored runs), checks that the
+datasets the run reads are here (downloading them, or refusing at once with what to do: papermill run on
+the notebook directly used to fail half a minute later with a raw traceback) and imports transformers
+(chapters that tokenize text) while only this thread runs: its first import is not thread-safe, and a cold
+Run All of chapter 07 failed on it when its background comparison and live replay both started.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import os
 from typing import Any
 
 from dsopt.chapters.registry import get_chapter
+from dsopt.data.download import require
 from dsopt.util.threads import set_torch_threads
 from dsopt.util.validation import ParameterError
 
@@ -30,6 +33,7 @@ def start(chapter: str, namespace: dict[str, Any]) -> dict[str, Any]:
     threads = params.get("threads") or (None if params.get("scale") == "full" else 1)
     set_torch_threads(threads)
     os.environ["DSOPT_CHAPTER"] = ch.id
+    require(ch.needed_datasets(params), progress=True)  # memoised hash check when present: ~1 ms
     if ch.imports_transformers:
         preload_transformers()
     return params
