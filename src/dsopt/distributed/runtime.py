@@ -206,16 +206,33 @@ def gather_object(obj: Any) -> list[Any]:
 
 
 # -- model / optimizer wrapping ---------------------------------------------------------------------
+def _world_of_one(state, bucket):
+    """DDP communication hook for a world of one: the bucket already holds the average (its own gradient)."""
+    import torch
+
+    fut = torch.futures.Future()
+    fut.set_result(bucket.buffer())
+    return fut
+
+
 def wrap_model(model, *, bucket_cap_mb: float | None = None):
     """Make ``model`` data-parallel. DDP: ``DistributedDataParallel`` (``bucket_cap_mb``: gradient bucket
-    size, torch's default 25). Horovod: rank 0's weights broadcast to all; the model is returned as is."""
+    size, torch's default 25). Horovod: rank 0's weights broadcast to all; the model is returned as is.
+
+    DDP's gradients are views into its buckets (``gradient_as_bucket_view``: no copy between the two each
+    step), and a world of one skips the all-reduce of one rank (a hook that returns the bucket as it is): on
+    2 CPU cores torch's DDP at N=1 cost 1.47x the plain step, most of it those two (benchmarks/distributed.py
+    prints each part). The numbers are the same: the average over one rank is its own gradient."""
     model = model.to(device())
     if _STATE["backend"] == "ddp":
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         kw = {} if bucket_cap_mb is None else {"bucket_cap_mb": float(bucket_cap_mb)}
         ids = [device().index] if device().type == "cuda" else None
-        return DDP(model, device_ids=ids, **kw)
+        ddp = DDP(model, device_ids=ids, gradient_as_bucket_view=True, **kw)
+        if _STATE["world_size"] == 1:
+            ddp.register_comm_hook(None, _world_of_one)
+        return ddp
     if _STATE["backend"] == "horovod":
         import horovod.torch as hvd
 
