@@ -137,10 +137,9 @@ class _View:
             return
         if job.state == "running":
             self.bar.value = done / total
-            left = job.eta()
             self.label.value = (f"<span>{job.desc}: {done} / {total} {desc} in the background · "
-                                f"{_fmt_seconds(job.elapsed())}" + (f" · about {_fmt_seconds(left)} left" if left else "")
-                                + " · the kernel stays free: steer the live run above meanwhile</span>")
+                                f"{_fmt_seconds(job.elapsed())} · {job.eta_text()}"
+                                " · the kernel stays free: steer the live run above meanwhile</span>")
             return
         if self.rendered:
             return
@@ -219,6 +218,9 @@ class BackgroundJob:
             self._done.set()
 
     def _on_progress(self, desc: str, done: int, total: int) -> None:
+        last_desc, _, last_total = self.progress
+        if desc != last_desc or total != last_total or (self._progress_t and done < self._progress_t[-1][1]):
+            self._progress_t = []  # a new grid (a study's next round): its own pace
         self.progress = (desc, done, total)
         self._progress_t.append((time.monotonic(), done))
 
@@ -240,13 +242,27 @@ class BackgroundJob:
         return (self._t1 or time.monotonic()) - self._t0
 
     def eta(self) -> float | None:
-        """Seconds left, from the pace of the runs finished in this session (None before two of them)."""
+        """Seconds left in the grid running now, from the pace of its runs finished in this session (None
+        before the first): the time the remaining runs take at that pace, minus the time since the last one
+        finished, so the estimate counts down between finished runs (it stood still for minutes when runs were
+        long: issue 20 item 6); 0 once that time has passed."""
         pts = self._progress_t
         _, done, total = self.progress
         if len(pts) < 2 or pts[-1][1] <= pts[0][1] or not total:
             return None
         rate = (pts[-1][1] - pts[0][1]) / max(pts[-1][0] - pts[0][0], 1e-9)
-        return (total - done) / rate
+        return max(0.0, (total - done) / rate - (time.monotonic() - pts[-1][0]))
+
+    def eta_text(self) -> str:
+        """What the progress line says about the time left: an estimate that moves, or why there is none."""
+        left = self.eta()
+        _, done, total = self.progress
+        if left is None:
+            return (f"an estimate comes when the first of these {total - done} runs ends" if total > done
+                    else "finishing")
+        if left < 1:
+            return "any moment now (slower than the pace so far)"
+        return f"about {_fmt_seconds(left)} left"
 
     def cancel(self) -> None:
         """Ask the job to stop (its workers exit within about a second; finished runs stay cached)."""

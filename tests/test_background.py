@@ -134,3 +134,25 @@ def test_a_finished_job_says_where_its_runs_came_from():
     job._tick()
     label = job._views[0].label.value
     assert "finished in" in label and "54 runs read from stored runs" in label and "Reused" not in label
+
+
+def test_the_time_left_counts_down_between_finished_runs_and_restarts_with_each_round(monkeypatch):
+    """Issue 20 item 6: 01's comparison said "about 2 min 00 s left" unchanged for 2.5 min (the estimate moved
+    only when a run finished) and nothing before the first run ended. Driven by a fake clock."""
+    import dsopt_widgets.background as bg
+
+    now = [100.0]
+    monkeypatch.setattr(bg.time, "monotonic", lambda: now[0])
+    job = run_in_background(lambda: 1, desc="comparison", background=False)
+    job.state, job._progress_t, job.progress = "running", [], ("runs", 0, 0)
+    job._on_progress("runs", 0, 8)
+    assert job.eta() is None and job.eta_text() == "an estimate comes when the first of these 8 runs ends"
+    now[0] += 30
+    job._on_progress("runs", 2, 8)  # 2 runs in 30 s: 6 left take 90 s
+    assert job.eta() == pytest.approx(90.0) and job.eta_text() == "about 1 min 30 s left"
+    now[0] += 40  # no run finished meanwhile: the estimate still moves
+    assert job.eta() == pytest.approx(50.0)
+    now[0] += 60
+    assert job.eta() == 0.0 and job.eta_text().startswith("any moment now")
+    job._on_progress("sweeps", 0, 4)  # the study's next round: its own pace, none yet
+    assert job.eta() is None and "first of these 4 runs" in job.eta_text()
