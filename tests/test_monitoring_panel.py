@@ -79,10 +79,16 @@ def test_whole_number_fields_take_what_is_typed(panel):
     assert "label budget=30" in p.message.value  # queued at step 0 of the fresh replay
 
 
-def test_calibrate_sets_L_and_h_for_the_target(panel):
+def test_calibrate_sets_L_and_h_for_the_target(panel, monkeypatch):
     panel.arl0.value = 150.0
+    said = []
+    say = panel._say
+    monkeypatch.setattr(panel, "_say", lambda text, error=False: said.append(text) or say(text, error))
     out = panel.calibrate()
     assert out is not None
+    # issue 20 item 6: it says what it does before the seconds of work, then what it found and how long it took
+    assert said[0].startswith("calibrating L and h to ARL0 150") and said[-1].startswith("calibrated in ")
+    assert f"L={out['L']:.2f}" in said[-1] and "press Apply" in said[-1]
     v = panel.slider_values()
     assert markov_arl(EWMA(v["lambda"], v["L"]), 0) == pytest.approx(150, rel=0.03)  # sliders round to 0.01
     assert markov_arl(CUSUM(v["k"], v["h"]), 0) == pytest.approx(150, rel=0.06)
