@@ -6,7 +6,8 @@
 2. DDP's per-step overhead at N = 1 (``dsopt.distributed.runtime.wrap_model`` on a world of one, gloo) against
    the plain Trainer, same model and batches, in one process; torch's DDP with its defaults, with gradients as
    bucket views, and with the all-reduce of one rank skipped are printed beside it (where the time goes).
-   Target: ratio <= 1.10.
+   Target: ratio <= 1.10. Then the step at N = ``--workers`` split into compute, exposed communication and the
+   all-reduce alone (printed, no target).
 
 Usage: ``python benchmarks/distributed.py [--repeats 5] [--workers 2]``. The machine's load average is
 printed beside every figure: on a shared machine the absolute times move, the interleaved ratios less.
@@ -60,6 +61,65 @@ def time_launcher(n: int) -> float:
         t0 = time.time()
         launch(SCRIPT, n, "ddp", env={"BENCH_DIR": d}, echo=False, timeout=600)
         return _first_step(Path(d), n) - t0
+
+
+#: A cell run on N DDP workers (through dsopt's launcher) that splits a step into its parts: compute alone (the
+#: step under ``no_sync()``: no all-reduce), the whole DDP step, and an all-reduce of the gradients' size alone.
+#: Exposed communication = whole - compute (what the overlap of all-reduce and backward does not hide).
+BREAKDOWN = r'''
+import time, torch, torch.distributed as td
+from dsopt.core.trainer import Trainer
+from dsopt.studies.distributed import study_model
+torch.set_num_threads(1)
+model = dist.wrap_model(study_model("workshop", 0))
+opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+g = torch.Generator().manual_seed(dist.rank())
+batches = [({"patches": torch.randn(64, 16, 4, generator=g)}, torch.randint(0, 10, (64,), generator=g))
+           for _ in range(20)]
+flat = torch.zeros(sum(p.numel() for p in model.parameters()))
+
+def step(x, y):
+    opt.zero_grad()
+    torch.nn.functional.cross_entropy(model(**x), y).backward()
+    opt.step()
+
+def timed(fn, rounds):
+    out = []
+    for _ in range(rounds):
+        td.barrier()
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return sorted(out)[len(out) // 2]
+
+def compute():
+    with model.no_sync():
+        for x, y in batches:
+            step(x, y)
+
+def whole():
+    for x, y in batches:
+        step(x, y)
+
+def allreduce():
+    for _ in batches:
+        td.all_reduce(flat)
+
+compute(); whole(); allreduce()  # warm-up
+n = len(batches)
+result = {"compute_ms": 1000 * timed(compute, REPEATS) / n, "step_ms": 1000 * timed(whole, REPEATS) / n,
+          "allreduce_ms": 1000 * timed(allreduce, REPEATS) / n, "params": flat.numel()}
+'''
+
+
+def step_breakdown(workers: int, repeats: int) -> dict:
+    """Per-step compute, whole step, all-reduce alone and exposed communication (ms) on ``workers`` DDP workers
+    (rank 0's medians over ``repeats`` rounds of 20 steps)."""
+    from dsopt.distributed.launcher import launch
+
+    res = launch(BREAKDOWN.replace("REPEATS", str(int(repeats))), workers, "ddp", echo=False, timeout=600)
+    r = res.results[0]
+    return {**r, "exposed_ms": r["step_ms"] - r["compute_ms"], "workers": workers}
 
 
 #: The arms of the N=1 step benchmark: what each adds to the plain Trainer (the last is what dsopt runs).
@@ -151,6 +211,12 @@ def main(argv=None) -> int:
     for arm in DDP_ARMS:
         t = statistics.median(times[arm])
         print(f"  {arm:32s} {1000 * t:6.2f} ms  (+{1000 * (t - plain):5.2f} ms, x{t / plain:.3f})")
+    b = step_breakdown(args.workers, args.repeats)
+    print(f"DDP at N={b['workers']}, per step of 64 examples per worker ({b['params']:,} parameters; rank 0, medians "
+          f"of {args.repeats} rounds of 20 steps): compute alone (no_sync) {b['compute_ms']:.2f} ms, whole step "
+          f"{b['step_ms']:.2f} ms, exposed communication {b['exposed_ms']:.2f} ms; an all-reduce of the gradients "
+          f"alone {b['allreduce_ms']:.2f} ms ({max(0.0, b['allreduce_ms'] - b['exposed_ms']):.2f} ms of it hidden "
+          f"behind backward)")
     ours, base = times["dsopt wrap_model"], times["plain"]
     report.record("distributed", "DDP at N=1 (dsopt wrap_model) / plain Trainer, step time",
                   baseline=(1000 * plain, "ms/step", f"plain Trainer, median of {args.repeats}"),
