@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import html
 import io
+import signal
 import threading
 import time
 import traceback
@@ -139,7 +140,8 @@ class _View:
             self.bar.value = done / total
             self.label.value = (f"<span>{job.desc}: {done} / {total} {desc} in the background · "
                                 f"{_fmt_seconds(job.elapsed())} · {job.eta_text()}"
-                                " · the kernel stays free: steer the live run above meanwhile</span>")
+                                " · the kernel stays free: steer the live run above meanwhile · Cancel (or Kernel &gt; "
+                                "Interrupt while no cell runs) stops it</span>")
             return
         if self.rendered:
             return
@@ -150,7 +152,9 @@ class _View:
                                 f'{_where_from(job._result)}</span>')
             self.output.outputs = tuple(self._render())
         elif job.state == "cancelled":
-            self.label.value = f'<span style="color:#b00020">{job.desc}: cancelled ({job.error}); re-run the cell to resume</span>'
+            by = f" by {job.cancel_reason}" if job.cancel_reason else ""
+            self.label.value = (f'<span style="color:#b00020">{job.desc}: cancelled{by} ({job.error}); re-run the '
+                                f'cell to resume</span>')
         else:
             self.label.value = f'<span style="color:#b00020">{job.desc} failed: {type(job.error).__name__}: {job.error}</span>'
             self.output.outputs = (_error_output(job.error),)
@@ -191,6 +195,7 @@ class BackgroundJob:
         self.refresh_interval = refresh
         self._poll = None
         self.waiting_for: str | None = None  # set by then(): the job this one waits for
+        self.cancel_reason: str | None = None
         if background:
             self._thread = threading.Thread(target=self._target, args=(args, kwargs, True), daemon=True,
                                             name=f"dsopt-background-{self.name}")
@@ -264,8 +269,11 @@ class BackgroundJob:
             return "any moment now (slower than the pace so far)"
         return f"about {_fmt_seconds(left)} left"
 
-    def cancel(self) -> None:
-        """Ask the job to stop (its workers exit within about a second; finished runs stay cached)."""
+    def cancel(self, reason: str | None = None) -> None:
+        """Ask the job to stop (its workers exit within about a second; finished runs stay cached); ``reason``
+        (e.g. "Kernel > Interrupt") is shown in its progress line."""
+        if reason and not self._cancel.is_set():
+            self.cancel_reason = reason
         self._cancel.set()
 
     def then(self, fn: Callable[..., Any], *args: Any, desc: str = "measurement", name: str | None = None,
@@ -330,6 +338,40 @@ class BackgroundJob:
         return f"<BackgroundJob {self.desc!r}: {self.state}, {done}/{total} {desc}>"
 
 
+def interrupt_cancels_background() -> bool:
+    """Make Kernel > Interrupt, pressed while no cell runs, cancel every running background job.
+
+    ipykernel ignores SIGINT while idle: it installs Python's default handler only around a cell's execution and
+    restores the handler it saved afterwards. So an Interrupt pressed while a comparison ran in the background
+    reached nothing, and nothing on the page said to press Cancel (issue 20 item 5). This makes the saved
+    handler one that cancels the running jobs (their lines say "cancelled by Kernel > Interrupt"; finished runs
+    stay cached); during a cell, Interrupt still interrupts that cell, as in any notebook. The live runs of the
+    panels are not touched (their Stop ends them). Returns False (nothing changed) outside an ipykernel, or
+    where its hook (``saved_sigint_handler``) is missing.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return False
+    kernel = getattr(get_ipython(), "kernel", None)
+    if kernel is None or not hasattr(kernel, "saved_sigint_handler"):
+        return False
+    previous = kernel.saved_sigint_handler
+    if getattr(previous, "dsopt_cancels_background", False):
+        return True
+
+    def on_interrupt(signum, frame):
+        for job in list(_ACTIVE.values()):
+            if not job.done and job._thread is not None:
+                job.cancel("Kernel > Interrupt")
+        if callable(previous) and previous is not signal.default_int_handler:  # never raise in the idle loop
+            previous(signum, frame)
+
+    on_interrupt.dsopt_cancels_background = True
+    kernel.saved_sigint_handler = on_interrupt
+    return True
+
+
 def run_in_background(fn: Callable[..., Any], *args: Any, desc: str = "measurement", name: str | None = None,
                       background: bool | None = None, **kwargs: Any) -> BackgroundJob:
     """Run ``fn(*args, **kwargs)`` as a :class:`BackgroundJob`: in the background with a frontend,
@@ -347,4 +389,6 @@ def run_in_background(fn: Callable[..., Any], *args: Any, desc: str = "measureme
         previous._done.wait(30)
     job = BackgroundJob(fn, args, kwargs, desc=desc, name=key, background=background)
     _ACTIVE[key] = job
+    if background:
+        interrupt_cancels_background()
     return job

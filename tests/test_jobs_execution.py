@@ -109,8 +109,10 @@ def test_workers_end_within_10_s_when_their_parent_is_killed(tmp_path):
                 os.kill(int(p.stem), signal.SIGKILL)
 
 
-def test_workers_end_within_10_s_when_the_kernel_is_killed(tmp_path):
-    """A background comparison in a Jupyter kernel with a frontend; the kernel gets kill -9."""
+def test_interrupt_cancels_a_background_comparison_and_workers_end_when_the_kernel_is_killed(tmp_path):
+    """A background comparison in a Jupyter kernel with a frontend. Kernel > Interrupt while no cell runs cancels
+    it (issue 20 item 5: it reached nothing, ipykernel ignores SIGINT while idle) and its workers end; a second
+    one's workers end within 10 s when the kernel gets kill -9."""
     from jupyter_client import KernelManager
 
     pids = tmp_path / "pids"
@@ -131,6 +133,18 @@ def test_workers_end_within_10_s_when_the_kernel_is_killed(tmp_path):
             print(job.state)
         """)
         reply = kc.execute_interactive(code, timeout=120)
+        assert reply["content"]["status"] == "ok"
+        workers = [int(p.stem) for p in wait_for_files(pids, 2, 120)]
+        km.interrupt_kernel()  # the kernel is idle: the cell above returned at once
+        assert wait_gone(workers, 15) == [], "an Interrupt left the background comparison's workers running"
+        seen: list[str] = []
+        check = "job._done.wait(30); job._views and job._views[0].update(); print(job.state, job.cancel_reason)"
+        reply = kc.execute_interactive(check, timeout=60, output_hook=lambda m: seen.append(
+            m["content"].get("text", "")) if m["msg_type"] == "stream" else None)
+        assert reply["content"]["status"] == "ok" and "".join(seen).strip() == "cancelled Kernel > Interrupt"
+        for p in list(pids.glob("*.pid")):
+            p.unlink()
+        reply = kc.execute_interactive(code.replace("(120, ", "(130, ").replace("(121, ", "(131, "), timeout=120)
         assert reply["content"]["status"] == "ok"
         workers = [int(p.stem) for p in wait_for_files(pids, 2, 120)]
         kernel_pid = km.provisioner.process.pid

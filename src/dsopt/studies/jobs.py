@@ -32,6 +32,7 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -289,9 +290,14 @@ def execution(**settings: Any) -> Iterator[Execution]:
 
 
 def _worker_init(parent_pid: int, nice: int, halt) -> None:
-    """Process-pool initializer: lower priority, and exit when the parent dies or ``halt`` is set."""
+    """Process-pool initializer: lower priority, and exit when the parent dies or ``halt`` is set.
+
+    SIGINT is ignored: a Ctrl-C or a kernel's Interrupt goes to the whole process group, and a worker dying of it
+    half-way broke the pool, so a cancelled comparison read as failed. The parent decides: it cancels (a kernel's
+    Interrupt, see dsopt_widgets.background) or stops the workers as it unwinds (Ctrl-C in a script)."""
     from dsopt.util.lifetime import exit_with_parent
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if nice:
         os.nice(nice)
     exit_with_parent(parent_pid, also=halt.is_set)
