@@ -41,6 +41,7 @@ import ipywidgets as W
 from dsopt.studies.jobs import JobsCancelled, execution
 from dsopt_widgets.frontend import has_frontend, show_static
 from dsopt_widgets.live import poll
+from dsopt_widgets.stale import live_box
 
 #: Niceness added to background workers: the live run (normal priority) keeps its core.
 BACKGROUND_NICE = 10
@@ -127,7 +128,7 @@ class _View:
         self.cancel.on_click(lambda _: job.cancel())
         self.status = W.HBox([self.bar, self.cancel, self.label], layout=W.Layout(align_items="center"))
         self.output = W.Output(layout=W.Layout(overflow="auto"))
-        self.box = W.VBox([self.status, self.output], layout=W.Layout(width="100%"))
+        self.box = live_box(self.status, self.output)  # greys out, saying why, once the kernel is gone
 
     def update(self) -> None:
         job = self.job

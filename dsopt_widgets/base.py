@@ -45,6 +45,7 @@ from dsopt_widgets.fields import parse_whole, whole_field
 from dsopt_widgets.figure import LiveFigure
 from dsopt_widgets.frontend import has_frontend, show_static
 from dsopt_widgets.live import RecorderFeed, poll
+from dsopt_widgets.stale import live_box
 
 #: The panel of each class shown last (a re-run cell replaces it and stops its run).
 _SHOWN: dict[str, "Panel"] = {}
@@ -108,7 +109,7 @@ class Panel:
             if previous is not None and previous is not self:
                 previous.close()
             _SHOWN[key] = self
-            display(self.widget())
+            display(live_box(self.widget()))  # greys out, saying why, once the kernel is gone
             self._on_shown()
         else:
             self._before_static()

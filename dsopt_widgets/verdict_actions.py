@@ -27,6 +27,7 @@ from dsopt.util.validation import ParameterError
 from dsopt_widgets.background import run_in_background
 from dsopt_widgets.fields import read_whole, whole_field
 from dsopt_widgets.frontend import has_frontend
+from dsopt_widgets.stale import live_box
 
 
 class VerdictActions:
@@ -104,7 +105,7 @@ class VerdictActions:
     def show(self):
         """The buttons (with a frontend); headless, the terminal commands that do the same."""
         if has_frontend():
-            display(self.widget())
+            display(live_box(self.widget()))  # greys out, saying why, once the kernel is gone
         else:
             cid = self.study.id
             display(Markdown(f"In JupyterLab: **Add seeds until decided** (decide mode) and **Measure here** below "

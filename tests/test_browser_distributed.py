@@ -106,3 +106,16 @@ def _session(page, tmp_path):
     page.screenshot(path=str(tmp_path / "lab06.png"), full_page=False)
     errors = log_console_errors(page)
     assert errors == [], "JupyterLab's log console shows kernel errors:\n" + "\n".join(errors)
+    # Kernel > Restart: the old panel stays on the page; it greys out, ignores the pointer and says why and what to
+    # do (issue 20 item 5: a frozen progress line and a Cancel that failed with "Cannot send")
+    page.get_by_role("menuitem", name="Kernel").click()
+    page.get_by_role("menuitem", name=re.compile(r"^Restart Kernel")).first.click()
+    page.locator(".jp-Dialog .jp-mod-accept").click()  # the dialog's "Restart"
+    stale = page.locator(".dsopt-live.jupyter-widgets-disconnected").last
+    stale.wait_for(state="attached", timeout=60_000)
+    assert "restarted or shut down" in stale.evaluate("el => getComputedStyle(el, '::before').content")
+    inner = "el => { const s = getComputedStyle(el.lastElementChild); return [s.opacity, s.pointerEvents]; }"
+    opacity, pointer = stale.evaluate(inner)
+    assert float(opacity) < 0.5 and pointer == "none"
+    stale.evaluate("el => el.scrollIntoView({block: 'start'})")
+    page.screenshot(path=str(tmp_path / "lab06-after-restart.png"), full_page=False)

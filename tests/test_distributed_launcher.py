@@ -25,7 +25,8 @@ def worker_pids() -> set[int]:
     out = set()
     for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
-        if "dsopt.distributed.worker" in cmd or "dsopt.distributed.supervisor" in cmd or "horovodrun" in cmd:
+        if any(mark in cmd for mark in ("dsopt.distributed.worker", "dsopt.distributed.supervisor", "horovodrun",
+                                        "dsopt.distributed.hvdrun")):
             out.add(p.pid)
     return out
 
@@ -39,11 +40,23 @@ def gone(pids, within: float) -> bool:
     return False
 
 
+def run_dirs() -> set[str]:
+    """The launcher's temporary run folders (they hold a cell's source and pickled variables)."""
+    import glob
+    import tempfile
+
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), "dsopt-dist-*")))
+
+
 @pytest.fixture(autouse=True)
 def no_leftovers():
-    before = worker_pids()
+    before, folders = worker_pids(), run_dirs()
     yield
     assert gone(worker_pids() - before, 10), f"processes left behind: {worker_pids() - before}"
+    deadline = time.monotonic() + 10  # a killed kernel's supervisor removes the folder as it ends
+    while run_dirs() - folders and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert run_dirs() - folders == set(), "a launch left its temporary folder (issue 21 item 5)"
 
 
 def test_output_streams_while_running_prefixed_by_rank(capsys):
@@ -132,6 +145,78 @@ def test_validation_and_notebook_functions_are_refused_with_a_message():
 
     with pytest.raises(ParameterError, match="module level"):
         start(local, 2, "ddp")
+    # the rendezvous is the launcher's: a user's MASTER_ADDR / WORLD_SIZE is refused, never silently replaced
+    with pytest.raises(ParameterError, match=r"env sets MASTER_ADDR, WORLD_SIZE.*master_addr"):
+        start("pass", 2, "ddp", env={"MASTER_ADDR": "10.0.0.1", "WORLD_SIZE": "4"})
+    with pytest.raises(ParameterError, match="nnodes=2 needs master_addr and master_port"):
+        start("pass", 1, "ddp", nnodes=2, node_rank=1)
+    with pytest.raises(ParameterError, match=r"node_rank must be an integer in \[0, 1\]"):
+        start("pass", 1, "ddp", nnodes=2, node_rank=2, master_addr="127.0.0.1", master_port=29500)
+
+
+def test_an_unknown_or_malformed_magic_option_fails_the_cell_with_the_usage():
+    """Issue 21: `%%distributed --nnodes 2 --master-adr ...` printed the usage and the cell succeeded (papermill went on)."""
+    from IPython.core.error import UsageError
+
+    from dsopt.distributed.magic import load_ipython_extension
+
+    registered = {}
+
+    class Shell:
+        user_ns: dict = {}
+
+        def register_magic_function(self, fn, magic_kind, magic_name):
+            registered[magic_name] = fn
+
+    load_ipython_extension(Shell())
+    for line in ("-n 2 --master-adr 127.0.0.1", "-n two"):
+        with pytest.raises(UsageError, match=r"usage: %%distributed -n N .*--master-addr HOST"):
+            registered["distributed"](line, "pass")
+
+
+def test_two_nodes_on_loopback_train_as_one_node_with_two_workers():
+    """Issue 21 item 3: `--nnodes 2 --node-rank R --master-addr --master-port`, two launches of one worker each
+    meeting at node 0's TCPStore, give the same weights as one launch of two workers (SGD momentum + weight decay,
+    Adam, AdamW; float32 and float64)."""
+    from dsopt.distributed.launcher import free_port
+
+    kw = {"kwargs": {"global_batch": 24, "seed": 5}, "timeout": 300, "echo": False}
+    target = "dsopt.distributed.equivalence:optimizer_steps"
+    port = free_port()
+    nodes = [start(target, 1, "ddp", nnodes=2, node_rank=r, master_addr="127.0.0.1", master_port=port, **kw)
+             for r in (1, 0)]
+    two_nodes = [job.wait().results[0] for job in nodes]
+    one_node = launch(target, 2, "ddp", **kw).results
+    for name in one_node[0]:
+        for node, rank in zip(two_nodes, [one_node[1], one_node[0]]):
+            assert node[name] == pytest.approx(rank[name], abs=1e-6 if "float32" in name else 1e-12), name
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_machine_rendezvous_listens_on_loopback_only(backend):
+    """Issue 23 item 3: DDP rank 0's TCPStore bound every interface though MASTER_ADDR was 127.0.0.1, and
+    horovodrun's rendezvous bound 0.0.0.0 even with --network-interfaces lo. On one machine DDP meets through a
+    file and gloo uses the loopback interface; horovodrun runs through dsopt.distributed.hvdrun, whose rendezvous
+    binds 127.0.0.1. Every process of the job (supervisor, horovodrun, workers) is checked while it trains."""
+    if backend == "horovod":
+        horovod_or_skip()
+    ready = []
+    code = "import time\ndist.barrier()\nprint('ready', flush=True)\ntime.sleep(4)\n"
+    job = start(code, 2, backend, timeout=120, echo=False,
+                on_line=lambda r, st, line: ready.append(r) if line.strip() == "ready" else None)
+    deadline = time.monotonic() + 60
+    while len(ready) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    listening = []
+    for proc in [psutil.Process(job.proc.pid), *psutil.Process(job.proc.pid).children(recursive=True)]:
+        try:
+            listening += [(proc.pid, " ".join(proc.cmdline())[-60:], c.laddr.ip, c.laddr.port)
+                          for c in proc.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+        except psutil.NoSuchProcess:
+            pass
+    job.wait()
+    assert len(ready) == 2
+    assert [x for x in listening if x[2] not in ("127.0.0.1", "::1")] == [], listening
 
 
 def test_horovod_missing_says_how_to_install(monkeypatch):

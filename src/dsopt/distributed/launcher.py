@@ -202,16 +202,20 @@ class DistributedJob:
 
     def __init__(self, target: Target, n: int, backend: str, *, timeout: float | None, device: str, threads: int | None,
                  grace_s: float, run_dir: str | None, env: dict | None, python: str | None, echo: bool,
-                 on_line: Callable[[int | str, str, str], None] | None, keep_run_dir: bool):
+                 on_line: Callable[[int | str, str, str], None] | None, keep_run_dir: bool,
+                 nodes: dict | None = None):
         self.n, self.backend, self.timeout, self.device = n, backend, timeout, device
+        self.nodes = nodes or {"nnodes": 1, "node_rank": 0, "master_addr": None, "master_port": None}
         self.echo, self.on_line = echo, on_line
         self.started_at = time.time()
         self._own_dir = run_dir is None and not keep_run_dir
         self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="dsopt-dist-"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.lines: list[tuple[int | str, str, str]] = []
-        self.recorders: dict[int, Recorder] = {r: Recorder() for r in range(n)}
-        self._tails = {r: 0 for r in range(n)}
+        #: the global ranks this launch runs (all of them on one machine; node_rank * n ... on several)
+        self.ranks = list(range(self.nodes["node_rank"] * n, self.nodes["node_rank"] * n + n))
+        self.recorders: dict[int, Recorder] = {r: Recorder() for r in self.ranks}
+        self._tails = {r: 0 for r in self.ranks}
         self._events: queue.Queue = queue.Queue()
         self._exit: dict | None = None
         self._closed = False
@@ -250,6 +254,7 @@ class DistributedJob:
             "grace_s": grace_s, "env": env or {}, "python": python or sys.executable, "cwd": os.getcwd(),
             "pythonpath": str(Path(dsopt.__file__).resolve().parents[1]),
             "horovodrun": horovodrun_path(python) if self.backend == "horovod" else None,
+            "nodes": self.nodes, "remove_run_dir": self._own_dir,
         }
         (self.run_dir / "spec.json").write_text(json.dumps(spec))
         return spec
@@ -274,7 +279,7 @@ class DistributedJob:
     def poll_records(self) -> dict[int, int]:
         """Read new rows of every rank's streamed Recorder; returns rows added per rank."""
         added = {}
-        for r in range(self.n):
+        for r in self.ranks:
             path = self.run_dir / f"rank{r}.records.jsonl"
             if not path.is_file():
                 continue
@@ -286,7 +291,7 @@ class DistributedJob:
             rows = [json.loads(line) for line in data[:end].splitlines() if line.strip()]
             for row in rows:
                 self.recorders[r].log(row["name"], row["value"], step=row["step"], epoch=row["epoch"])
-                if r == 0:
+                if r == self.ranks[0]:
                     self._progress(row)
             added[r] = len(rows)
         return added
@@ -301,8 +306,8 @@ class DistributedJob:
 
     @property
     def recorder(self) -> Recorder:
-        """Rank 0's Recorder (the reference run)."""
-        return self.recorders[0]
+        """The first rank's Recorder (rank 0 on one machine: the reference run)."""
+        return self.recorders[self.ranks[0]]
 
     @property
     def running(self) -> bool:
@@ -331,12 +336,13 @@ class DistributedJob:
     resume = pause
 
     # -- ending ---------------------------------------------------------------------------------------
-    def stop(self, wait: float | None = None) -> None:
+    def stop(self, wait: float | None = None, abandon: bool = False) -> None:
         """End every worker (what a kernel interrupt does). With ``wait``: return once they are gone,
-        killing the supervisor's process group if they are not gone after ``wait`` seconds."""
+        killing the supervisor's process group if they are not gone after ``wait`` seconds. ``abandon``: nobody
+        will read the result (the interpreter exits): the supervisor also removes the run folder it was given."""
         if self.proc.poll() is None:
             try:
-                self.proc.stdin.write(b"stop\n")
+                self.proc.stdin.write(b"abandon\n" if abandon else b"stop\n")
                 self.proc.stdin.flush()
             except (BrokenPipeError, OSError):
                 pass
@@ -386,15 +392,16 @@ class DistributedJob:
                 elif msg.get("t") == "eof":
                     break
         except KeyboardInterrupt:
-            self.stop(wait=10.0)
+            self.stop(wait=10.0, abandon=True)  # the supervisor removes the folder, even if this process dies now
             self._drain()
+            self._remove_own_dir()
             print(f"dsopt: interrupted; all {self.n} workers ended", file=sys.stderr, flush=True)
             raise
         except TimeoutError:
             raise  # the job goes on: a later wait() joins it
         finally:
             if self.proc.poll() is None and (deadline is None or time.monotonic() <= deadline):
-                self.stop(wait=10.0)
+                self.stop(wait=10.0, abandon=True)  # left by an exception: nobody reads the folder
         self.proc.wait()
         try:
             return self._finish()
@@ -407,6 +414,19 @@ class DistributedJob:
             self._events.get_nowait()
 
     def _finish(self) -> LaunchResult:
+        """The result of the ended job (or its failure raised); the run folder it made goes however it ended (it
+        holds the cell's source and pickled variables: a failed or timed-out launch used to leave it in /tmp)."""
+        try:
+            return self._result()
+        finally:
+            self._remove_own_dir()
+
+    def _remove_own_dir(self) -> None:
+        """Remove the temporary run folder this job made (not a ``run_dir`` given by the caller or kept)."""
+        if self._own_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def _result(self) -> LaunchResult:
         self._reader.join(timeout=5)
         self.poll_records()
         ex = self._exit or {"status": "lost", "errors": [], "time": time.time()}
@@ -427,19 +447,16 @@ class DistributedJob:
         if status != "ok":
             raise WorkersLost(f"the workers ended without reporting (status {status!r}); output above")
         results = []
-        for r in range(self.n):
+        for r in self.ranks:
             p = self.run_dir / f"rank{r}.result.pkl"
             results.append(pickle.loads(p.read_bytes()) if p.is_file() else None)
         marks: dict[int, dict[str, float]] = {}
-        for r in range(self.n):
+        for r in self.ranks:
             p = self.run_dir / f"rank{r}.marks.jsonl"
             if p.is_file():
                 marks[r] = {m["name"]: m["time"] for m in map(json.loads, p.read_text().splitlines())}
-        out = LaunchResult(status, results, self.recorders, str(self.run_dir), self.n, self.backend,
-                           self.started_at, float(ex.get("time", time.time())), marks)
-        if self._own_dir:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
-        return out
+        return LaunchResult(status, results, self.recorders, str(self.run_dir), self.n, self.backend,
+                            self.started_at, float(ex.get("time", time.time())), marks)
 
     def __del__(self):  # a job dropped while running must not leave workers behind
         try:
@@ -468,10 +485,39 @@ def _validate(n, backend, timeout, device, threads, grace_s):
     return n, backend, timeout, device, threads, grace_s
 
 
+#: Environment the launcher sets for each worker: given in ``env=`` it is refused, never silently replaced.
+LAUNCHER_ENV = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK")
+
+
+def _validate_nodes(backend: str, nnodes, node_rank, master_addr, master_port, env) -> dict:
+    """Several machines (DDP): ``nnodes`` launches, one per machine, each with its ``node_rank`` and the same
+    ``master_addr``/``master_port`` (where rank 0, on node 0, serves torch's TCPStore), as torchrun does."""
+    nnodes = check_number("nnodes", nnodes, low=1, high=4096, integer=True)
+    node_rank = check_number("node_rank", node_rank, low=0, high=nnodes - 1, integer=True)
+    if master_port is not None:
+        master_port = check_number("master_port", master_port, low=1, high=65535, integer=True)
+    if master_addr is not None and (not isinstance(master_addr, str) or not master_addr.strip()):
+        raise ParameterError("master_addr", f"master_addr must be a host name or address; got {master_addr!r}")
+    if nnodes > 1 and (master_addr is None or master_port is None):
+        raise ParameterError("master_addr", f"nnodes={nnodes} needs master_addr and master_port: the address of "
+                                            "node 0 and a free port there, the same on every node")
+    if backend == "horovod" and (nnodes > 1 or master_addr is not None or master_port is not None):
+        raise ParameterError("nnodes", "nnodes, node_rank, master_addr and master_port are DDP's rendezvous; "
+                                       "Horovod over several hosts runs through horovodrun -H (not wrapped by dsopt)")
+    clash = sorted(set(env or {}) & set(LAUNCHER_ENV))
+    if clash:
+        raise ParameterError("env", f"env sets {', '.join(clash)}, which the launcher sets for each worker; use "
+                                    "nnodes / node_rank / master_addr / master_port (%%distributed --nnodes "
+                                    "--node-rank --master-addr --master-port) instead")
+    return {"nnodes": nnodes, "node_rank": node_rank,
+            "master_addr": master_addr.strip() if master_addr else None, "master_port": master_port}
+
+
 def start(target, n: int = 2, backend: str = "ddp", *, args=(), kwargs=None, vars=None, timeout: float | None = None,
           device: str = "cpu", threads: int | None = 1, grace_s: float = 3.0, run_dir: str | None = None,
           env: dict | None = None, python: str | None = None, echo: bool = True,
-          on_line: Callable | None = None, keep_run_dir: bool = False) -> DistributedJob:
+          on_line: Callable | None = None, keep_run_dir: bool = False, nnodes: int = 1, node_rank: int = 0,
+          master_addr: str | None = None, master_port: int | None = None) -> DistributedJob:
     """Start ``target`` on ``n`` workers and return the running :class:`DistributedJob` (non-blocking).
 
     ``target``: source code (a cell), ``"module:function"`` or a module-level function; the function is
@@ -479,13 +525,20 @@ def start(target, n: int = 2, backend: str = "ddp", *, args=(), kwargs=None, var
     ``vars``: picklable values made visible to a code target as globals. ``device='cuda'``: nccl (DDP)
     or Horovod on GPUs, one worker per GPU (untested on GPU in this repository's CI).
     ``threads``: torch threads per worker (1 on a shared CPU). ``env``: extra environment for the workers
-    (e.g. ``HOROVOD_FUSION_THRESHOLD``).
+    (e.g. ``HOROVOD_FUSION_THRESHOLD``; the rendezvous variables are refused: see below).
+    ``nnodes``, ``node_rank``, ``master_addr``, ``master_port`` (DDP): this launch is node ``node_rank`` of
+    ``nnodes``, each running ``n`` workers (global ranks ``node_rank * n ...``), meeting at node 0's
+    ``master_addr:master_port`` through torch's TCPStore. On one machine (the default) the rendezvous is a file
+    in the run folder and gloo uses the loopback interface: nothing listens beyond 127.0.0.1.
+    ``keep_run_dir``: keep the temporary run folder (its path is ``job.run_dir``); by default it is removed
+    however the job ends.
     """
     n, backend, timeout, device, threads, grace_s = _validate(n, backend, timeout, device, threads, grace_s)
+    nodes = _validate_nodes(backend, nnodes, node_rank, master_addr, master_port, env)
     check_backend(backend, python)
     return DistributedJob(Target.of(target, args, kwargs, vars), n, backend, timeout=timeout, device=device,
                           threads=threads, grace_s=grace_s, run_dir=run_dir, env=env, python=python, echo=echo,
-                          on_line=on_line, keep_run_dir=keep_run_dir)
+                          on_line=on_line, keep_run_dir=keep_run_dir, nodes=nodes)
 
 
 def launch(target, n: int = 2, backend: str = "ddp", **kw) -> LaunchResult:
@@ -502,6 +555,7 @@ def _end_all() -> None:
     """Interpreter exit (kernel shutdown): end every job still running. The stdin watchdog covers SIGKILL."""
     for job in list(_ACTIVE):
         try:
-            job.stop(wait=5)
+            job.stop(wait=5, abandon=True)  # the supervisor removes the run folder: this process may not live on
+            job._remove_own_dir()
         except Exception:
             pass

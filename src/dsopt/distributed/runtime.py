@@ -55,9 +55,10 @@ class StreamingRecorder(Recorder):
 def init(backend: str, *, run_dir: str | None = None, device: str = "cpu", timeout_s: float = 600.0) -> None:
     """Initialise the process group for ``backend`` from the launcher's environment (idempotent).
 
-    DDP reads ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT`` (rendezvous on
-    127.0.0.1 with a free port chosen by the launcher) and uses gloo on CPU, nccl on GPUs (each
-    worker pins ``cuda:LOCAL_RANK`` before touching CUDA). Horovod reads what ``horovodrun --gloo`` set.
+    DDP reads ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and either ``DSOPT_RENDEZVOUS_FILE`` (dsopt's launcher on
+    one machine: a ``FileStore`` in the run folder, so nothing listens on the network) or ``MASTER_ADDR`` /
+    ``MASTER_PORT`` (torch's TCPStore: several machines, or an outside launcher such as torchrun), and uses
+    gloo on CPU, nccl on GPUs (each worker pins ``cuda:LOCAL_RANK`` before touching CUDA). Horovod reads what ``horovodrun --gloo`` set.
     """
     import datetime
 
@@ -71,8 +72,14 @@ def init(backend: str, *, run_dir: str | None = None, device: str = "cpu", timeo
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         if device == "cuda":
             torch.cuda.set_device(local_rank)
-        td.init_process_group("nccl" if device == "cuda" else "gloo", init_method="env://",
-                              timeout=datetime.timedelta(seconds=timeout_s))
+        kind, limit = "nccl" if device == "cuda" else "gloo", datetime.timedelta(seconds=timeout_s)
+        store_file = os.environ.get("DSOPT_RENDEZVOUS_FILE")
+        if store_file:  # dsopt's launcher on one machine: a file, not a TCP server listening on every interface
+            size = int(os.environ["WORLD_SIZE"])
+            td.init_process_group(kind, store=td.FileStore(store_file, size), rank=int(os.environ["RANK"]),
+                                  world_size=size, timeout=limit)
+        else:  # several machines (--nnodes), or an outside launcher such as torchrun
+            td.init_process_group(kind, init_method="env://", timeout=limit)
         rank, size = td.get_rank(), td.get_world_size()
     elif backend == "horovod":
         import horovod.torch as hvd

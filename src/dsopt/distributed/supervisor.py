@@ -8,11 +8,13 @@
 * watches its stdin, a pipe whose only writer is the kernel: ``stop`` ends the job (kernel interrupt),
   end-of-file means the kernel is gone (killed, restarted) and ends the job too;
 * starts the workers: DDP as N processes with ``RANK``/``WORLD_SIZE`` and a rendezvous on 127.0.0.1 at
-  a free port; Horovod through ``horovodrun --gloo -np N -H localhost:N`` on the loopback interface;
+  a free port; Horovod through ``horovodrun --gloo -np N -H localhost:N`` on the loopback interface (its
+  rendezvous server too: dsopt.distributed.hvdrun);
 * forwards every output line to its stdout as one JSON object ``{"t": "out", "rank", "stream", "line"}``;
 * ends every other worker within seconds (SIGTERM, then SIGKILL after ``grace_s``) as soon as one
   fails, and after ``timeout_s`` asks the hung workers for their stacks (SIGUSR1) and kills them;
-* reports one final ``{"t": "exit", "status": "ok" | "failed" | "timeout" | "stopped" | "orphaned", ...}``.
+* reports one final ``{"t": "exit", "status": "ok" | "failed" | "timeout" | "stopped" | "orphaned", ...}``;
+* removes the run folder (when the launcher made it) if the kernel is gone or exiting ("abandon" on stdin).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -153,18 +156,26 @@ class Supervisor:
         worker = [py, "-u", "-m", "dsopt.distributed.worker", self.spec_path]
         env = self._env()
         if self.spec["backend"] == "ddp":
-            env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(self.spec["port"]), WORLD_SIZE=str(self.n),
-                       LOCAL_WORLD_SIZE=str(self.n))
+            nodes = self.spec.get("nodes") or {"nnodes": 1, "node_rank": 0, "master_addr": None, "master_port": None}
+            env.update(MASTER_ADDR=nodes["master_addr"] or "127.0.0.1",
+                       MASTER_PORT=str(nodes["master_port"] or self.spec["port"]),
+                       WORLD_SIZE=str(self.n * nodes["nnodes"]), LOCAL_WORLD_SIZE=str(self.n),
+                       GROUP_RANK=str(nodes["node_rank"]))
+            if nodes["nnodes"] == 1 and not nodes["master_addr"]:
+                # one machine: rendezvous through a file in the run folder and gloo's pairs on the loopback
+                # interface, so no worker listens beyond 127.0.0.1 (torch's TCPStore binds every interface)
+                env.update(DSOPT_RENDEZVOUS_FILE=str(self.run_dir / "rendezvous"), GLOO_SOCKET_IFNAME="lo")
+            base = self.n * nodes["node_rank"]
             for r in range(self.n):
-                e = dict(env, RANK=str(r), LOCAL_RANK=str(r))
+                e = dict(env, RANK=str(base + r), LOCAL_RANK=str(r))
                 p = subprocess.Popen(worker, env=e, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, cwd=self.spec.get("cwd"))
                 self.procs[r] = p
                 self._pipe(p, p.stdout, r, "stdout")
                 self._pipe(p, p.stderr, r, "stderr")
         else:
-            hvdrun = self.spec.get("horovodrun") or str(Path(py).with_name("horovodrun"))
-            cmd = [hvdrun, "-np", str(self.n), "-H", f"localhost:{self.n}", "--gloo",
+            # horovodrun's command line through dsopt.distributed.hvdrun: its rendezvous listens on 127.0.0.1 only
+            cmd = [py, "-m", "dsopt.distributed.hvdrun", "-np", str(self.n), "-H", f"localhost:{self.n}", "--gloo",
                    "--network-interfaces", "lo", "--start-timeout", str(int(self.spec.get("start_timeout_s", 60))),
                    *worker]
             p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -179,6 +190,8 @@ class Supervisor:
             for line in iter(sys.stdin.buffer.readline, b""):
                 if line.strip() == b"stop":
                     self.events.put("stop")
+                elif line.strip() == b"abandon":  # the kernel is exiting: stop, and nobody will read the folder
+                    self.events.put("abandon")
             self.events.put("orphaned")  # EOF: the kernel that started us is gone
 
         threading.Thread(target=watch, daemon=True).start()
@@ -237,14 +250,15 @@ class Supervisor:
         timeout = self.spec.get("timeout_s")
         deadline = time.monotonic() + float(timeout) if timeout else None
         grace = float(self.spec.get("grace_s", 3.0))
-        status, detail = "ok", {}
+        status, detail, abandoned = "ok", {}, False
         while True:
             try:
                 ev = self.events.get(timeout=0.05)
             except queue.Empty:
                 ev = None
-            if ev in ("stop", "orphaned"):
-                status = "stopped" if ev == "stop" else "orphaned"
+            if ev in ("stop", "orphaned", "abandon"):
+                status = "orphaned" if ev == "orphaned" else "stopped"
+                abandoned = ev in ("orphaned", "abandon")
                 break
             codes = {k: p.poll() for k, p in self.procs.items()}
             failed = [k for k, c in codes.items() if c not in (None, 0)]
@@ -256,7 +270,8 @@ class Supervisor:
                 break
             if deadline is not None and time.monotonic() > deadline:
                 status = "timeout"
-                hung = sorted(set(range(self.n)) - self._finished_ranks())
+                base = self.n * int((self.spec.get("nodes") or {}).get("node_rank", 0))
+                hung = sorted(set(range(base, base + self.n)) - self._finished_ranks())
                 detail = {"hung_ranks": hung, "timeout_s": timeout}
                 signal_workers(signal.SIGUSR1)  # faulthandler in each worker writes every thread's stack
                 self._wait_for_stacks(hung)
@@ -274,6 +289,10 @@ class Supervisor:
         errors = self._errors()
         if status == "ok" and errors:
             status = "failed"
+        if abandoned and self.spec.get("remove_run_dir"):
+            # the kernel is gone (killed, restarted) or exiting: nobody reads the folder (it holds the cell's code)
+            # nor, when it is gone, the exit message below (its pipe is broken)
+            shutil.rmtree(self.run_dir, ignore_errors=True)
         emit({"t": "exit", "status": status, "errors": errors, "time": t_end,
               "killed_after_s": round(time.time() - t_end, 3), **detail})
         return 0
