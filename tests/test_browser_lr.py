@@ -34,6 +34,7 @@ from jupyterlab_harness import (
     steps_per_epoch,
     trace_points,
     wait_cells_done,
+    wait_figure,
     wait_points,
     wait_status,
 )
@@ -91,6 +92,11 @@ def test_a_person_steers_chapter_01(tmp_path):
             handle.press("ArrowRight")
         expect(base_lr.locator(".widget-readout")).to_have_text("1.0e-2", timeout=60_000)
         expect(page.get_by_text(re.compile(r"preview: restarts at 5, 15")).first).to_be_visible(timeout=60_000)
+        # The readout is the page's value; Apply acts on the kernel's. Wait until Python has drawn the preview for
+        # 1e-2 (its peak): under load the page sent the last key presses' values after Apply, so Apply queued an
+        # intermediate value and the later previews replaced its message (CI, 2026-12-08).
+        wait_figure(page, "schedule preview", "(el) => { const y = ((el.data || [])[0] || {}).y || []; "
+                                              "return y.length > 0 && Math.abs(Math.max(...y) - 0.01) < 1e-9; }")
         button(page, "Apply").click()
         queued = re.compile(rf"queued: base_lr=0\.01; the run is paused: applies at the first step after "
                             rf"Resume \(step {held}\)")
