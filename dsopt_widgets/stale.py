@@ -6,8 +6,8 @@ browser console (issue 20 item 5). ipywidgets marks every view whose kernel conn
 class ``jupyter-widgets-disconnected`` (it shows only a small broken-chain icon). :func:`live_box` wraps a panel
 or a background job's progress in a box with the class ``dsopt-live`` and a stylesheet for the pair: its
 content is dimmed and ignores the pointer, and one line above it says what happened and what to do (instead of
-ipywidgets' icon on every widget inside). The
-stylesheet travels in a hidden HTML widget inside the box, so it lasts as long as the stale view does.
+ipywidgets' icon on every widget inside). The stylesheet travels in a hidden HTML widget inside the box, so it
+lasts as long as the stale view does.
 """
 from __future__ import annotations
 

@@ -58,7 +58,8 @@ def init(backend: str, *, run_dir: str | None = None, device: str = "cpu", timeo
     DDP reads ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and either ``DSOPT_RENDEZVOUS_FILE`` (dsopt's launcher on
     one machine: a ``FileStore`` in the run folder, so nothing listens on the network) or ``MASTER_ADDR`` /
     ``MASTER_PORT`` (torch's TCPStore: several machines, or an outside launcher such as torchrun), and uses
-    gloo on CPU, nccl on GPUs (each worker pins ``cuda:LOCAL_RANK`` before touching CUDA). Horovod reads what ``horovodrun --gloo`` set.
+    gloo on CPU, nccl on GPUs (each worker pins ``cuda:LOCAL_RANK`` before touching CUDA). Horovod reads what
+    ``horovodrun --gloo`` set.
     """
     import datetime
 

@@ -7,8 +7,8 @@
   and killed at the end;
 * watches its stdin, a pipe whose only writer is the kernel: ``stop`` ends the job (kernel interrupt),
   end-of-file means the kernel is gone (killed, restarted) and ends the job too;
-* starts the workers: DDP as N processes with ``RANK``/``WORLD_SIZE`` and a rendezvous on 127.0.0.1 at
-  a free port; Horovod through ``horovodrun --gloo -np N -H localhost:N`` on the loopback interface (its
+* starts the workers: DDP as N processes with ``RANK``/``WORLD_SIZE``, meeting through a file in the run
+  folder on one machine (gloo on the loopback interface) or at node 0's TCPStore across machines; Horovod through ``horovodrun --gloo -np N -H localhost:N`` on the loopback interface (its
   rendezvous server too: dsopt.distributed.hvdrun);
 * forwards every output line to its stdout as one JSON object ``{"t": "out", "rank", "stream", "line"}``;
 * ends every other worker within seconds (SIGTERM, then SIGKILL after ``grace_s``) as soon as one
