@@ -44,6 +44,7 @@ def run_chapter(
     cwd: str | os.PathLike | None = None,
     check_data: bool = True,
     verify: int = 0,
+    executor: str | None = None,
 ) -> dict:
     """Execute chapter ``chapter`` with ``parameters``; return paths and the recorded metrics.
 
@@ -52,7 +53,9 @@ def run_chapter(
     ``OUT/metrics.json``. With ``prepare_only`` the notebook is only parameterised (papermill's
     prepare-only), e.g. for opening in JupyterLab. Raises :class:`ChapterRunError` when a cell fails.
     ``verify``: re-execute that many stored runs of each comparison here before using them (``--verify K``); a run
-    that does not reproduce fails the run, naming it.
+    that does not reproduce fails the run, naming it. ``executor``: where the comparison's runs execute
+    (``--executor``: "local", "dask", "dask://HOST:PORT"; :mod:`dsopt.studies.executors`), given to the kernel as
+    ``$DSOPT_EXECUTOR`` (the CLI checks the spec first; the kernel's first grid refuses a bad one).
     """
     ch = get_chapter(chapter)
     params = ch.validate(dict(parameters or {}))
@@ -82,6 +85,8 @@ def run_chapter(
     env = _headless_env()
     if verify:
         env["DSOPT_STORED_RUNS_VERIFY"] = str(int(verify))
+    if executor:
+        env["DSOPT_EXECUTOR"] = executor.strip()
     beside = _stored_runs_beside(ch, work, env)
     if beside is not None:
         env["DSOPT_STORED_RUNS"] = str(beside)

@@ -111,6 +111,10 @@ def cmd_run(args) -> int:
 
     params = {name: parse_value(value, name) for name, value in (args.param or [])}
     get_chapter(args.chapter).validate(params)  # refuse bad input before a kernel starts
+    if args.executor is not None:
+        from dsopt.studies.executors import parse_executor
+
+        parse_executor(args.executor, name="--executor")
     if args.reuse_stored and not args.update_notebook:
         raise ParameterError("--reuse-stored", "--reuse-stored goes with --update-notebook (maintainers re-rendering "
                                                "a committed notebook); a plain run reuses stored runs already")
@@ -123,11 +127,15 @@ def cmd_run(args) -> int:
                                              "--update-notebook, --prepare-only and --html")
         from dsopt.studies.decide import run_decide
 
-        res = run_decide(args.chapter, params, args.out, max_seeds=args.max_seeds, batch=args.batch)
+        res = run_decide(args.chapter, params, args.out, max_seeds=args.max_seeds, batch=args.batch,
+                         executor=args.executor)
         print(res["text"])
         print(f"decide:   {display_path(res['path'])}")
         return 0
     if args.update_notebook:
+        if args.executor:
+            raise ParameterError("--executor", "--update-notebook makes the committed runs on this machine (they "
+                                               "record it); drop --executor")
         if params or args.out:
             raise ParameterError("-p", "--update-notebook runs the committed defaults; drop the -p and --out options")
         from dsopt.chapters.runner import update_committed_notebook
@@ -143,7 +151,7 @@ def cmd_run(args) -> int:
         raise ParameterError("--verify", "--verify re-executes stored runs that a run reads: drop --prepare-only "
                                          "and -p stored_runs False")
     result = run_chapter(args.chapter, params, args.out, prepare_only=args.prepare_only, progress=not args.quiet,
-                         timeout=args.timeout or None, verify=args.verify)
+                         timeout=args.timeout or None, verify=args.verify, executor=args.executor)
     if args.html and not args.prepare_only:
         from dsopt.chapters.runner import export_html
 
@@ -203,6 +211,9 @@ def register(sub) -> None:
                    "(default 12)")
     p.add_argument("--batch", type=int, default=None, metavar="B",
                    help="with --decide: seeds added per look (default: the chapter's n_seeds)")
+    p.add_argument("--executor", default=None, metavar="SPEC",
+                   help="where the comparison's runs execute: local (default), dask (a Dask cluster started here), "
+                        "dask://HOST:PORT (a Dask scheduler; needs dsopt[cluster]); default $DSOPT_EXECUTOR")
     p.add_argument("--timeout", type=_seconds, default=0, metavar="SECONDS",
                    help="stop the run when one cell takes longer (default 0: no limit)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -26,17 +26,22 @@ DEFAULT_MAX_SEEDS = 12
 
 def run_decide(chapter: str, parameters: dict[str, Any] | None = None, out_dir: str | os.PathLike | None = None, *,
                max_seeds: int = DEFAULT_MAX_SEEDS, batch: int | None = None, cwd: str | os.PathLike | None = None,
-               workers: int | None = None, echo: Callable[[str], None] | None = None) -> dict:
+               workers: int | None = None, echo: Callable[[str], None] | None = None,
+               executor: Any = None) -> dict:
     """Decide mode for chapter ``chapter`` with ``parameters``; returns ``{"result", "path", "text"}``.
 
     ``max_seeds``: the budget (at least the chapter's ``n_seeds`` and 3); ``batch``: seeds added per look
-    (default: the first look's size). ``echo`` receives the progress lines (default: stderr).
+    (default: the first look's size). ``echo`` receives the progress lines (default: stderr). ``executor``: where
+    the runs execute (``--executor``; default ``$DSOPT_EXECUTOR``, else local processes).
     """
     from dsopt.studies.catalog import get_study
-    from dsopt.studies.jobs import provenance
+    from dsopt.studies.executors import parse_executor
+    from dsopt.studies.jobs import execution, provenance
 
     ch = get_chapter(chapter)
     params = ch.validate(dict(parameters or {}))
+    if executor is not None:
+        parse_executor(executor, name="--executor")
     max_seeds = check_number("--max-seeds", max_seeds, low=max(3, int(params.get("n_seeds", 3))), integer=True)
     try:
         ch.params["n_seeds"].validate(max_seeds)  # the chapter's own upper bound on seeds
@@ -58,7 +63,7 @@ def run_decide(chapter: str, parameters: dict[str, Any] | None = None, out_dir: 
         echo(f"dsopt decide {ch.id}: look {look}/{n_looks} done, {seeds} seeds spent, "
              f"{len(open_claims)} claim{'s' if len(open_claims) != 1 else ''} open, {time.monotonic() - t0:.0f} s")
 
-    with provenance() as prov:
+    with provenance() as prov, execution(executor=executor):
         result = study.decide(params, max_seeds=max_seeds, batch=batch, cache_dir=str(work / ".dsopt-cache" / ch.id),
                               workers=workers, progress=progress)
     record = {"chapter": ch.id, "parameters": params, "max_seeds": max_seeds, "seconds": round(time.monotonic() - t0, 1),

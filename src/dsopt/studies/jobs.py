@@ -264,6 +264,8 @@ class Execution:
         calling process, whose global RNG and threads belong to the notebook).
     stored_runs: read the stored runs beside a notebook (default); False measures here what the cache lacks
         ("measure on this machine": a chapter's ``stored_runs`` parameter and its panel button).
+    executor: where runs execute (:mod:`dsopt.studies.executors`): "local", "dask", "dask://HOST:PORT" or a
+        ``distributed.Client``; None (default) reads ``$DSOPT_EXECUTOR``, else local.
     """
 
     on_progress: Callable[[str, int, int], None] | None = None
@@ -272,6 +274,7 @@ class Execution:
     isolate: bool = False
     #: False: stored runs are not read (every run not in ``cache_dir`` is measured on this machine).
     stored_runs: bool = True
+    executor: Any = None
 
 
 _EXECUTION: contextvars.ContextVar[Execution] = contextvars.ContextVar("dsopt_jobs_execution", default=Execution())
@@ -282,6 +285,9 @@ def execution(**settings: Any) -> Iterator[Execution]:
     """Run grids started inside the ``with`` block with these :class:`Execution` settings."""
     current = replace(_EXECUTION.get(), **settings)
     check_number("nice", current.nice, low=0, high=19, integer=True)
+    from dsopt.studies.executors import parse_executor  # imported when used: a run function's imports stay few
+
+    parse_executor(current.executor)  # a bad spec is refused here, not at the first grid
     token = _EXECUTION.set(current)
     try:
         yield current
@@ -327,16 +333,20 @@ def run_jobs(
     :data:`SPOT_CHECK_TOLERANCE`) unless ``verify=False`` (runs that time the machine). Stored runs made with
     another torch build or device are spot-checked (k >= 1) before they are reused; if the check fails they are
     computed again here (with ``DSOPT_STORED_RUNS_ONLY``: an error naming both machines).
-    Progress reporting, cancellation, worker priority and isolation follow the caller's
-    :func:`execution` context.
+    Progress reporting, cancellation, worker priority, isolation and the executor (local processes or a Dask
+    cluster, :mod:`dsopt.studies.executors`) follow the caller's :func:`execution` context. Whatever executes the
+    runs, this process reads and writes the run files; each records the machine that made the run.
     """
     workers = check_number("workers", workers or default_workers(), low=1, high=64, integer=True)
+    from dsopt.studies.executors import current_executor, run_on_dask
+
+    ex = _EXECUTION.get()
+    where = current_executor(ex.executor)
     fp = fingerprint(run)
     run_name = f"{getattr(run, '__module__', '?')}:{getattr(run, '__qualname__', '?')}"
     here = machine()
     keys = {job: _run_key(key(job), fp, run_name) for job in jobs}
     paths = {job: (Path(cache_dir) / f"{keys[job]}.json" if cache_dir else None) for job in jobs}
-    ex = _EXECUTION.get()
     stored_index = {p.stem: p for d in stored_run_dirs() for p in d.rglob("*.json")} if ex.stored_runs else {}
     done: dict[Hashable, dict] = {}
     from_store: list[Hashable] = []
@@ -388,12 +398,14 @@ def run_jobs(
 
     computed_seconds = [0.0]
 
-    def finish(job, timed: tuple[dict, float]) -> None:
-        result, seconds = timed
+    def finish(job, timed: tuple) -> None:
+        """``timed``: (result, seconds) from this machine, or (result, seconds, machine record) from a worker."""
+        result, seconds = timed[0], timed[1]
         computed_seconds[0] += seconds
         if paths[job] is not None:
-            made = {**here, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "load": round(os.getloadavg()[0], 2)}  # when and under what load: provenance for people
+            made = timed[2] if len(timed) > 2 else {
+                **here, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "load": round(os.getloadavg()[0], 2)}  # when and under what load: provenance for people
             write_run(paths[job], seal(keys[job], result, fingerprint=fp, job=_jsonable(job), run=run_name,
                                        seconds=round(seconds, 3), machine=made))
         done[job] = result
@@ -409,7 +421,10 @@ def run_jobs(
 
     report()
     try:
-        if todo and (workers == 1 or len(todo) == 1) and not ex.isolate:
+        if todo and where.kind != "local":
+            run_on_dask(where, todo, run, call, workers=workers, code=fp["code"], run_name=run_name, nice=ex.nice,
+                        finish=finish_and_report, check_cancel=lambda: _check_cancel(ex, desc, len(done), len(jobs)))
+        elif todo and (workers == 1 or len(todo) == 1) and not ex.isolate:
             for job in todo:
                 _check_cancel(ex, desc, len(done), len(jobs))
                 args, kwargs = call(job)
