@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE))
 import report  # noqa: E402
 
 BENCHMARKS = ("trainer_overhead", "lr_schedule", "pruning_latency", "weighting_step", "mixed_precision",
-              "augmentation", "monitoring", "distributed")
+              "augmentation", "monitoring", "distributed_training", "dask_grid")
 
 # --quick: small arguments per benchmark (what they measure is unchanged, only sizes and repeats shrink)
 QUICK: dict[str, list[str]] = {
@@ -43,7 +43,8 @@ QUICK: dict[str, list[str]] = {
     "mixed_precision": ["--epochs", "1", "--repeats", "3", "--skip-modes"],  # the modes part has no target
     "augmentation": ["--sentences", "5", "--n", "1", "--repeats", "3"],
     "monitoring": ["--batches", "5", "--batch-size", "8", "--repeats", "3", "--no-encoder"],
-    "distributed": ["--repeats", "2", "--workers", "2"],
+    "distributed_training": ["--repeats", "2", "--workers", "2"],
+    "dask_grid": ["--jobs", "8", "--repeats", "2"],
 }
 TAIL_LINES = 8
 

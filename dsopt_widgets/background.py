@@ -38,7 +38,7 @@ from typing import Any, Callable
 
 import ipywidgets as W
 
-from dsopt.studies.jobs import JobsCancelled, execution
+from dsopt.studies.jobs import JobsCancelled, current_execution, execution
 from dsopt_widgets.frontend import has_frontend, show_static
 from dsopt_widgets.live import poll
 from dsopt_widgets.stale import live_box
@@ -197,6 +197,7 @@ class BackgroundJob:
         self._poll = None
         self.waiting_for: str | None = None  # set by then(): the job this one waits for
         self.cancel_reason: str | None = None
+        self._executor = current_execution().executor  # a thread starts with a fresh context: carry the caller's
         if background:
             self._thread = threading.Thread(target=self._target, args=(args, kwargs, True), daemon=True,
                                             name=f"dsopt-background-{self.name}")
@@ -206,7 +207,7 @@ class BackgroundJob:
             self._target(args, kwargs, False)
 
     def _target(self, args, kwargs, background: bool) -> None:
-        settings = dict(on_progress=self._on_progress, cancel=self._cancel)
+        settings = dict(on_progress=self._on_progress, cancel=self._cancel, executor=self._executor)
         if background:
             settings.update(nice=BACKGROUND_NICE, isolate=True)
         try:

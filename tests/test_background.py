@@ -156,3 +156,14 @@ def test_the_time_left_counts_down_between_finished_runs_and_restarts_with_each_
     assert job.eta() == 0.0 and job.eta_text().startswith("any moment now")
     job._on_progress("sweeps", 0, 4)  # the study's next round: its own pace, none yet
     assert job.eta() is None and "first of these 4 runs" in job.eta_text()
+
+
+def test_a_background_job_runs_its_grids_where_the_caller_chose():
+    """`with execution(executor=...)` around the code that starts a job reaches the job's thread (a new thread
+    starts from the default context)."""
+    from dsopt.studies.jobs import current_execution, execution
+
+    with execution(executor="dask://127.0.0.1:8786"):
+        job = run_in_background(lambda: current_execution().executor, desc="where", background=True)
+    assert job.result(timeout=30) == "dask://127.0.0.1:8786"
+    assert run_in_background(lambda: current_execution().executor, desc="d", background=True).result(timeout=30) is None

@@ -179,7 +179,7 @@ def test_a_dask_cluster_started_here_runs_jobs_that_start_processes_and_ends_on_
     assert left == [], "the cluster dsopt started ends with the grid"  # (multiprocessing's tracker ends with us)
 
     cancel = threading.Event()
-    seen = []
+    seen, listening = [], []
 
     def watch():  # cancel as soon as the cluster's workers are running the 60 s jobs
         deadline = time.monotonic() + 120
@@ -187,6 +187,8 @@ def test_a_dask_cluster_started_here_runs_jobs_that_start_processes_and_ends_on_
             seen[:] = [c for c in me.children(recursive=True) if "spawn_main" in " ".join(c.cmdline())]
             time.sleep(0.2)
         time.sleep(0.5)
+        for p in [me, *seen]:  # the scheduler (in this process) and the workers
+            listening.extend(c.laddr.ip for c in p.net_connections(kind="inet") if c.status == "LISTEN")
         cancel.set()
 
     threading.Thread(target=watch, daemon=True).start()
@@ -195,4 +197,5 @@ def test_a_dask_cluster_started_here_runs_jobs_that_start_processes_and_ends_on_
         run_jobs([60.0, 60.5, 61.0], dask_probe.slow, lambda j: ((j,), {}), key=lambda j: cache_key("cancel", j),
                  cache_dir=str(tmp_path / "b"), workers=2, progress=False)
     assert time.monotonic() - t0 < 45, "cancel did not stop the grid"
+    assert listening and set(listening) == {"127.0.0.1"}, f"a cluster dsopt starts listens on {set(listening)}"
     assert wait_gone([c.pid for c in seen], 10) == [] and not any(alive(c.pid) for c in seen)

@@ -229,8 +229,9 @@ def wrap_model(model, *, bucket_cap_mb: float | None = None):
 
     DDP's gradients are views into its buckets (``gradient_as_bucket_view``: no copy between the two each
     step), and a world of one skips the all-reduce of one rank (a hook that returns the bucket as it is): on
-    2 CPU cores torch's DDP at N=1 cost 1.47x the plain step, most of it those two (benchmarks/distributed.py
-    prints each part). The numbers are the same: the average over one rank is its own gradient."""
+    2 CPU cores torch's DDP at N=1 cost 1.47x the plain step, most of it those two
+    (benchmarks/distributed_training.py prints each part). The numbers are the same: the average over one rank
+    is its own gradient."""
     model = model.to(device())
     if _STATE["backend"] == "ddp":
         from torch.nn.parallel import DistributedDataParallel as DDP

@@ -25,6 +25,7 @@ an external cluster's workers are other machines and keep theirs.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -156,7 +157,7 @@ def run_on_dask(spec: ExecutorSpec, todo: Sequence[Hashable], run: Callable[...,
     cluster = None
     client = spec.client
     own_client = client is None
-    with dask.config.set({"distributed.worker.daemon": False}):  # jobs may start processes (DataLoader, launch)
+    with dask.config.set({"distributed.worker.daemon": False}), quiet_dask():  # jobs may start processes
         if spec.kind == "dask-local":
             cluster = distributed.LocalCluster(n_workers=max(1, min(workers, len(todo))), threads_per_worker=1,
                                                processes=True, host="127.0.0.1", dashboard_address=None,
@@ -178,6 +179,23 @@ def run_on_dask(spec: ExecutorSpec, todo: Sequence[Hashable], run: Callable[...,
                 client.close()
             if cluster is not None:
                 cluster.close()
+
+
+@contextlib.contextmanager
+def quiet_dask(level: int = logging.ERROR):
+    """Dask's INFO lines (a cluster starting and closing, clients connecting) stay out of a notebook's output and
+    the terminal while the block runs, also the closing lines after ``LocalCluster(silence_logs=...)`` restores."""
+    import warnings
+
+    logger = logging.getLogger("distributed")
+    before = logger.level
+    logger.setLevel(max(level, before))
+    try:
+        with warnings.catch_warnings():  # a second cluster's HTTP server moves off 8787 (on 127.0.0.1): harmless
+            warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
+            yield
+    finally:
+        logger.setLevel(before)
 
 
 def _drive(client, todo, run, call, *, code: str, run_name: str, nice: int, finish, check_cancel) -> None:

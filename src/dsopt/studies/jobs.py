@@ -280,6 +280,11 @@ class Execution:
 _EXECUTION: contextvars.ContextVar[Execution] = contextvars.ContextVar("dsopt_jobs_execution", default=Execution())
 
 
+def current_execution() -> Execution:
+    """The :class:`Execution` settings of the current context (a new thread starts from the defaults)."""
+    return _EXECUTION.get()
+
+
 @contextlib.contextmanager
 def execution(**settings: Any) -> Iterator[Execution]:
     """Run grids started inside the ``with`` block with these :class:`Execution` settings."""

@@ -9,7 +9,7 @@
    Target: ratio <= 1.10. Then the step at N = ``--workers`` split into compute, exposed communication and the
    all-reduce alone (printed, no target).
 
-Usage: ``python benchmarks/distributed.py [--repeats 5] [--workers 2]``. The machine's load average is
+Usage: ``python benchmarks/distributed_training.py [--repeats 5] [--workers 2]``. The machine's load average is
 printed beside every figure: on a shared machine the absolute times move, the interleaved ratios less.
 """
 from __future__ import annotations
@@ -185,7 +185,7 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args(argv)
     if not Path(sys.executable).with_name("torchrun").exists():
-        report.skip("distributed", f"no torchrun beside {sys.executable} (the baseline side)")
+        report.skip("distributed_training", f"no torchrun beside {sys.executable} (the baseline side)")
     with tempfile.TemporaryDirectory() as d:
         script = Path(d) / "first_step.py"
         script.write_text(SCRIPT)
@@ -199,7 +199,7 @@ def main(argv=None) -> int:
     print(f"launcher: cell start -> first step, {args.workers} workers: dsopt {a:.2f} s, torchrun {b:.2f} s "
           f"(medians of {args.repeats}; load {load0:.1f} -> {load1:.1f})")
     print(f"  ratio dsopt / torchrun = {a / b:.2f}  (target <= 1.2: {'met' if a / b <= 1.2 else 'NOT met'})")
-    report.record("distributed", f"launcher to first step, dsopt / torchrun ({args.workers} workers)",
+    report.record("distributed_training", f"launcher to first step, dsopt / torchrun ({args.workers} workers)",
                   baseline=(b, "s", f"torchrun --standalone, median of {args.repeats}"),
                   measured=(a, "s", f"dsopt.distributed.launch, median of {args.repeats}"),
                   ratio=a / b, target="<= 1.2", repeats=[x / y for x, y in zip(dl, tr)])
@@ -218,7 +218,7 @@ def main(argv=None) -> int:
           f"alone {b['allreduce_ms']:.2f} ms ({max(0.0, b['allreduce_ms'] - b['exposed_ms']):.2f} ms of it hidden "
           f"behind backward)")
     ours, base = times["dsopt wrap_model"], times["plain"]
-    report.record("distributed", "DDP at N=1 (dsopt wrap_model) / plain Trainer, step time",
+    report.record("distributed_training", "DDP at N=1 (dsopt wrap_model) / plain Trainer, step time",
                   baseline=(1000 * plain, "ms/step", f"plain Trainer, median of {args.repeats}"),
                   measured=(1000 * statistics.median(ours), "ms/step",
                             f"runtime.wrap_model on a world of 1 (gloo), median of {args.repeats}"),
