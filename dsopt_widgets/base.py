@@ -145,6 +145,10 @@ class RunPanel(Panel):
             headless = check_number("epochs", epochs, low=1, integer=True)
             budget = interactive_epochs if (interactive_epochs and has_frontend()) else headless
             trainer = factory(epochs=int(budget), control_schedule=list(control_schedule or []))
+            if control_schedule:  # a bad value or a step past the end: said now, before the run trains
+                from dsopt.studies.replay import check_control_schedule
+
+                check_control_schedule(trainer, list(control_schedule), epochs_parameter=epochs_parameter)
         self._series: dict[str, tuple[list, list]] = {}  # every live point, by Recorder name
         self._stale = False
         self._rate: tuple[float, int, float] | None = None  # (time, step, steps/s) for the status line

@@ -7,7 +7,7 @@ are validated here, before a kernel starts, and a test checks that every noteboo
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,19 +137,40 @@ def text(name: str) -> Callable[[Any], str]:
     return check
 
 
-def control_schedule(name: str = "control_schedule") -> Callable[[Any], list]:
-    """A list of ``[step, knob, value]`` triples exported by a panel (``Controls.as_parameters``)."""
+def control_schedule(knobs: Sequence[str] = (), name: str = "control_schedule") -> Callable[[Any], list]:
+    """A list of ``[step, knob, value]`` triples exported by a panel (``Controls.as_parameters``).
+
+    ``knobs``: the knob names the chapter's live run defines (tests/test_replay_check.py keeps them equal to the
+    library's), so a misspelt knob is refused here, before a kernel starts; ``"stop"`` (a session stopped by hand)
+    is always allowed. Values and steps are checked against the run itself once it is built, before it trains
+    (:func:`dsopt.studies.replay.check_control_schedule`).
+    """
 
     def check(v):
         ok = isinstance(v, list) and all(
-            isinstance(t, (list, tuple)) and len(t) == 3 and isinstance(t[0], int) and t[0] >= 0 and isinstance(t[1], str)
+            isinstance(t, (list, tuple)) and len(t) == 3 and isinstance(t[0], int) and not isinstance(t[0], bool)
+            and t[0] >= 0 and isinstance(t[1], str)
             for t in v
         )
         if not ok:
             raise ParameterError(name, f"{name} must be a list of [step >= 0, knob name, value] triples; got {v!r}")
+        if knobs:
+            for step, knob, _ in v:
+                if knob != "stop" and knob not in knobs:
+                    raise ParameterError(name, f"{name}: no knob {knob!r} (at step {step}); this chapter's live run "
+                                               f"has {', '.join(knobs)} (and 'stop')")
         return [list(t) for t in v]
 
     return check
+
+
+#: The knobs of each chapter's live run, by chapter (names only: values are checked by the run's own validators).
+LIVE_KNOBS = {
+    "01": ("base_lr", "T_0", "T_mult", "eta_min", "warmup", "cycle_decay", "cycle_limit"),
+    "04": ("scheme", "gamma", "alpha", "beta", "confidence"),
+    "05": ("precision", "init_scale", "growth_factor", "backoff_factor", "growth_interval"),
+    "07": ("lambda", "L", "k", "h", "label_budget"),
+}
 
 
 COMMON = {
@@ -176,7 +197,7 @@ register(Chapter("01", "lr_restarts", "Learning-rate warm restarts", {
     "article_T_0": Param(5, integer("article_T_0", 1, 1000), "the article's T_0"),
     "article_T_mult": Param(2, integer("article_T_mult", 1, 10), "the article's T_mult"),
     "live_epochs": Param(6, integer("live_epochs", 1, 200), "epochs of the live run with the panel"),
-    "control_schedule": Param([], control_schedule(), "knob changes exported from a panel session, replayed in the live run"),
+    "control_schedule": Param([], control_schedule(LIVE_KNOBS["01"]), "knob changes exported from a panel session, replayed in the live run"),
     "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
                    "model/data size: tiny (tests), workshop (2 CPU cores, minutes), full (GPU)"),
     **COMMON,
@@ -245,7 +266,7 @@ register(Chapter("04", "dynamic_weighting", "Dynamic loss weighting for imbalanc
                              "fraud-like majority:minority ratio made by subsampling the minority of the TRAIN split "
                              "(above both natural ratios: credit 3.5:1, SMS 6.5:1)"),
     "live_epochs": Param(3, integer("live_epochs", 1, 200), "epochs of the live run with the panel"),
-    "control_schedule": Param([], control_schedule(), "knob changes exported from a panel session, replayed in the live run"),
+    "control_schedule": Param([], control_schedule(LIVE_KNOBS["04"]), "knob changes exported from a panel session, replayed in the live run"),
     "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
                    "model/data size: tiny (tests), workshop (2 CPU cores, minutes), full (GPU)"),
     **COMMON,
@@ -263,7 +284,7 @@ register(Chapter("05", "mixed_precision", "Mixed precision you can see", {
     "live_precision": Param("fp16", choice("live_precision", ["fp32", "bf16", "fp16"]),
                             "precision of the live run with the panel (fp16 shows the loss scaler)"),
     "live_epochs": Param(1, integer("live_epochs", 1, 200), "epochs of MLM pre-training in the live run"),
-    "control_schedule": Param([], control_schedule(), "knob changes exported from a panel session, replayed in the live run"),
+    "control_schedule": Param([], control_schedule(LIVE_KNOBS["05"]), "knob changes exported from a panel session, replayed in the live run"),
     "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
                    "model/data size: tiny (tests), workshop (2 CPU cores, minutes), full (GPU: BERT-base-sized encoder)"),
     **COMMON,
@@ -307,7 +328,7 @@ register(Chapter("07", "monitoring", "Monitoring a model in service", {
                     "decay: accuracy this far below launch (0.10 = 10 points)"),
     "smooth": Param(10, integer("smooth", 1, 1000), "decay: windows of the trailing mean accuracy"),
     "live_windows": Param(90, integer("live_windows", 1, 100000), "windows of the live replay with the panel"),
-    "control_schedule": Param([], control_schedule(), "knob changes exported from a panel session, replayed live"),
+    "control_schedule": Param([], control_schedule(LIVE_KNOBS["07"]), "knob changes exported from a panel session, replayed live"),
     "prometheus": Param(True, choice("prometheus", [True, False]),
                         "start a local Prometheus (Debian's package) for the dashboards section"),
     "scale": Param("workshop", choice("scale", ["tiny", "workshop", "full"]),
