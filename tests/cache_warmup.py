@@ -37,15 +37,16 @@ class CacheWarmup:
         self.procs: dict[str, tuple[subprocess.Popen, float, Path]] = {}
         self.reported: set[str] = set()
 
-    def start(self, chapter: str, notebooks: Path, log_dir: Path) -> None:
+    def start(self, chapter: str, notebooks: Path, log_dir: Path, *, spot_check_seed: str | None = None) -> None:
         log = log_dir / f"warmup-{chapter}.log"
+        env = {**os.environ, **({"DSOPT_SPOT_CHECK_SEED": spot_check_seed} if spot_check_seed else {})}
         # Its own session, whose autogroup the child sets to nice 19 (see _lowest_priority): Linux schedules each
         # session as an autogroup first and applies a process's nice only inside it. A setsid'd child at plain
         # nice 19 took a share equal to the tests' (test_augment 18 s -> 58 s in CI); one kept in pytest's session
         # left JupyterLab's own session half the CPU (the first browser test 88 s -> 138 s).
         proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), chapter, str(notebooks)],
                                 stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True, env=env)
         self.procs[chapter] = (proc, time.monotonic(), log)
 
     def wait(self, chapter: str, write, timeout: float = 1800.0) -> None:
@@ -101,12 +102,22 @@ def _defaults(chapter: str) -> dict:
 
 
 def _warm_02(notebooks: Path) -> str:
+    """The first seed's model (the first model's measurements) and the one the seeded spot check draws."""
     from dsopt.studies.attention_pruning.fixtures import trained_minilm_classifier
+    from dsopt.studies.catalog import get_study
+    from dsopt.studies.jobs import spot_check_group_pick, spot_check_seed
 
     p = _defaults("02")
-    clf = trained_minilm_classifier(scale=p["scale"], seed=p["seed"], epochs=p["finetune_epochs"], lr=p["finetune_lr"],
-                                    cache_dir=notebooks / ".dsopt-cache" / "02", device="cpu", progress=False)
-    return f"{'cached already' if clf.info['cached'] else 'fine-tuned'}: {clf.info.get('cache_file')}"
+    seeds = [p["seed"]]
+    if spot_check_seed():
+        drawn = spot_check_group_pick(spot_check_seed(), get_study("02").seeds(p))
+        seeds += [drawn] if drawn != p["seed"] else []
+    done = []
+    for seed in seeds:
+        clf = trained_minilm_classifier(scale=p["scale"], seed=seed, epochs=p["finetune_epochs"], lr=p["finetune_lr"],
+                                        cache_dir=notebooks / ".dsopt-cache" / "02", device="cpu", progress=False)
+        done.append(f"seed {seed} {'cached already' if clf.info['cached'] else 'fine-tuned'}")
+    return ", ".join(done)
 
 
 def _warm_07(notebooks: Path) -> str:

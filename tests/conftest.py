@@ -87,6 +87,25 @@ PROCESS_TESTS = {"test_everything_runs_with_the_network_forbidden_and_reproduces
 NBVAL_ENV = {"DSOPT_STORED_RUNS_ONLY": "1", "DSOPT_STORED_RUNS_VERIFY": "1"}
 
 
+def _commit_id() -> str:
+    """The checkout's commit id (the spot checks' seed), or "uncommitted" outside git."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+                             text=True, timeout=10)
+        return out.stdout.strip() or "uncommitted"
+    except (OSError, subprocess.SubprocessError):
+        return "uncommitted"
+
+
+#: The spot checks pick their stored runs at random, seeded by the commit: over many commits every stored run is
+#: re-executed, and which ones a commit checks is known only once it exists (printed in the session header).
+#: ``DSOPT_SPOT_CHECK_SEED`` set outside pytest wins (to repeat a CI run's picks).
+SPOT_CHECK_SEED = os.environ.get("DSOPT_SPOT_CHECK_SEED") or _commit_id()
+NBVAL_ENV["DSOPT_SPOT_CHECK_SEED"] = SPOT_CHECK_SEED
+
+
 def missing_datasets(names) -> list[str]:
     """Those of ``names`` whose files (default variant) are not all present and valid in the data dir."""
     from dsopt.data.cache import OK, check_file
@@ -155,7 +174,11 @@ class _SessionHooks:
         for cid in WARMABLE:
             nbval = [i for i in session.items if i.get_closest_marker("nbval") and Path(str(i.fspath)).name.startswith(cid)]
             if nbval and not missing_datasets(needed_datasets(cid)):
-                self.warmup.start(cid, Path(str(nbval[0].fspath)).parent, _tmp)
+                self.warmup.start(cid, Path(str(nbval[0].fspath)).parent, _tmp, spot_check_seed=SPOT_CHECK_SEED)
+
+    def pytest_report_header(self, config):
+        return (f"dsopt: nbval's spot checks pick stored runs at random, seeded by {SPOT_CHECK_SEED[:12]} "
+                f"(DSOPT_SPOT_CHECK_SEED={SPOT_CHECK_SEED} repeats these picks)")
 
     def pytest_sessionfinish(self, session, exitstatus):
         self.warmup.stop()

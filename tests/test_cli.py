@@ -5,6 +5,8 @@ import json
 from pathlib import Path
 
 import papermill
+import re
+
 import pytest
 
 from dsopt.chapters.registry import CHAPTERS, get_chapter, notebooks_dir
@@ -101,8 +103,12 @@ def test_verify_re_executes_stored_runs_in_the_kernel_and_says_so(monkeypatch, t
     assert main(["run", "01", "-p", "tasks", "digits", "--out", "a", "-q"]) == 0 and seen == [None]
     capsys.readouterr()
     assert main(["run", "01", "-p", "tasks", "digits", "--verify", "2", "--out", "b", "-q"]) == 0 and seen[-1] == "2"
-    assert "12 runs read from stored runs; 2 of them re-executed here first (--verify) and reproduced" in \
-        capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert re.search(r"12 runs read from stored runs; 2 of them re-executed here first \(--verify, picked at random: "
+                     r"DSOPT_SPOT_CHECK_SEED=[0-9a-f]{12} repeats the pick\) and reproduced", out), out
+    monkeypatch.setenv("DSOPT_SPOT_CHECK_SEED", "abc")  # a given seed repeats an earlier pick
+    assert main(["run", "01", "-p", "tasks", "digits", "--verify", "2", "--out", "c", "-q"]) == 0
+    assert "DSOPT_SPOT_CHECK_SEED=abc repeats" in capsys.readouterr().out and seen.pop() == "2"
     for argv in (["--verify", "2", "--update-notebook"], ["--verify", "2", "--decide"],
                  ["--verify", "2", "-p", "stored_runs", "false"], ["--verify", "2", "--prepare-only"]):
         assert main(["run", "01", *argv]) == 2 and "--verify" in capsys.readouterr().err

@@ -198,7 +198,7 @@ def test_stored_runs_made_on_another_machine_are_spot_checked_before_reuse(tmp_p
 
     restamp(27)
     checked = []
-    monkeypatch.setattr("dsopt.studies.jobs.spot_check_pick", lambda jobs, keys, secs, k: checked.append(k) or [3])
+    monkeypatch.setattr("dsopt.studies.jobs.spot_check_pick", lambda jobs, keys, secs, k, **kw: checked.append(k) or [3])
     assert run_jobs([1, 2, 3], power, call, key=key, workers=1, progress=False)[3]["value"] == 27
     assert checked == [1]  # one re-executed, although no spot check was asked for
     restamp(30)  # the other machine's number is not what this one computes
@@ -280,6 +280,31 @@ def test_changing_a_library_source_file_is_a_cache_miss(tmp_path):
     unrelated = pkg / "dsopt" / "pruning" / "heads.py"  # not in the run's import closure
     unrelated.write_text(unrelated.read_text() + "\n_ELSEWHERE = 1\n")
     assert computed() == 0
+
+
+def test_a_seeded_spot_check_is_random_reproducible_reaches_every_run_and_keeps_a_seed_across_rounds():
+    """Issue 23 item 6: CI seeds the pick with the commit id. The same seed picks the same runs; over many seeds
+    every cheap run is picked (a forged stored run is found eventually) and slow runs never; with a Study's group
+    (chapter 02: the seed) every round draws the same group, so one MiniLM is fine-tuned whatever the draw."""
+    from dsopt.studies.jobs import spot_check_group_pick, spot_check_pick
+
+    jobs = [(s, m) for s in range(3) for m in "abcd"]
+    keys = {j: f"{j[0]}{j[1]}{hash(j) % 7}" for j in jobs}
+    seconds = {j: 10.0 for j in jobs} | {(2, "d"): 99.0}
+    assert spot_check_pick(jobs, keys, seconds, 2, seed="c0ffee") == spot_check_pick(jobs, keys, seconds, 2,
+                                                                                       seed="c0ffee")
+    picked = {spot_check_pick(jobs, keys, seconds, 1, seed=f"commit{i}")[0] for i in range(200)}
+    assert picked == set(jobs) - {(2, "d")}
+    rounds = {"train": [0, 1, 2], "sweep": jobs, "test": [0, 1, 2]}
+    group = (lambda j: j if isinstance(j, int) else j[0])
+    drawn = set()
+    for i in range(60):
+        seed = f"commit{i}"
+        firsts = {name: group(spot_check_pick(r, {j: str(j) for j in r}, {}, 1, seed=seed, group=group)[0])
+                  for name, r in rounds.items()}
+        assert len(set(firsts.values())) == 1 and firsts["train"] == spot_check_group_pick(seed, [0, 1, 2])
+        drawn.add(firsts["train"])
+    assert drawn == {0, 1, 2}
 
 
 def test_spot_check_pick_is_cheap_deterministic_and_starts_with_the_grid_order():

@@ -83,8 +83,15 @@ def run_chapter(
     src = notebooks_dir() / ch.notebook
     dst = out / ch.notebook
     env = _headless_env()
+    spot_seed = None
     if verify:
         env["DSOPT_STORED_RUNS_VERIFY"] = str(int(verify))
+        # which stored runs are re-executed: drawn at random now (nobody can know it in advance), printed so the
+        # same pick can be repeated with DSOPT_SPOT_CHECK_SEED=...
+        import secrets
+
+        spot_seed = os.environ.get("DSOPT_SPOT_CHECK_SEED") or secrets.token_hex(6)
+        env["DSOPT_SPOT_CHECK_SEED"] = spot_seed
     if executor:
         env["DSOPT_EXECUTOR"] = executor.strip()
     beside = _stored_runs_beside(ch, work, env)
@@ -111,6 +118,8 @@ def run_chapter(
         raise failure from None
     clean_executed(dst)
     result = {"notebook": str(dst), "parameters": params, "notices": run_notices(dst)}
+    if spot_seed:
+        result["spot_check_seed"] = spot_seed
     if not prepare_only:
         result["metrics_path"] = str(metrics_path)
         result["metrics"] = load_metrics(metrics_path) if metrics_path.is_file() else None

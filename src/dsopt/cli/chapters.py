@@ -164,7 +164,8 @@ def cmd_run(args) -> int:
         print("\n".join(f"  {line}" for line in headline))
     origin = ((result.get("metrics") or {}).get("provenance") or {})
     if isinstance(origin, dict) and origin.get("text"):
-        checked = (f"; {origin['verified']} of them re-executed here first (--verify) and reproduced"
+        checked = (f"; {origin['verified']} of them re-executed here first (--verify, picked at random: "
+                   f"DSOPT_SPOT_CHECK_SEED={result.get('spot_check_seed')} repeats the pick) and reproduced"
                    if origin.get("verified") else "")
         print(f"runs:     {_plain(str(origin['text']))}{checked}"
               + ("; -p stored_runs False measures them here" if origin.get("stored") else ""))

@@ -66,7 +66,7 @@ NEVER_CHANGES_RESULTS = {
 #: panel's runs, which are never stored. Inside a class deriving from ``Study`` they are left out of the code
 #: hash, so a verdict or a table can change without staling a run (``grid`` and ``measure`` stay in).
 PRESENTATION = frozenset({"summarize", "table", "compute", "render", "live", "summarize_runs", "format_table",
-                          "verdict_of", "render_verdict", "verdict_json", "claim_verdicts"})
+                          "verdict_of", "render_verdict", "verdict_json", "claim_verdicts", "spot_check_group"})
 
 
 def dsopt_root() -> Path:

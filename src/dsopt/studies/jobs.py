@@ -387,7 +387,10 @@ def run_jobs(
     elsewhere = _made_elsewhere([origins[j] for j in from_store], here)
     verified = 0
     if verify and from_store and (k or elsewhere):
-        picked = spot_check_pick(from_store, keys, seconds, max(k, 1))
+        from dsopt.studies.fingerprint import study_of
+
+        picked = spot_check_pick(from_store, keys, seconds, max(k, 1), seed=spot_check_seed(),
+                                 group=getattr(study_of(run), "spot_check_group", None))
         try:
             _spot_check(picked, run, call, done, keys, tolerance or SPOT_CHECK_TOLERANCE, run_name, elsewhere)
             verified = len(picked)
@@ -477,20 +480,49 @@ def _run_in_workers(todo, run, call, workers: int, ex: Execution, desc: str, fin
     pool.shutdown(wait=True)
 
 
-def spot_check_pick(jobs: list, keys: dict, seconds: dict, k: int) -> list:
+def spot_check_pick(jobs: list, keys: dict, seconds: dict, k: int, *, seed: str | None = None,
+                    group: Callable[[Hashable], Any] | None = None) -> list:
     """The k stored runs to re-execute, among the runs that took at most twice the median time to make (so the
     check stays cheap; a stored time also reflects the load it was made under, so a run a little slower than
-    the median is no reason to pick another seed): the first of them in the caller's order, then the others in
-    key order (a fixed pseudo-random spread over the grid). Deterministic.
+    the median is no reason to pick another seed).
 
-    The caller's order comes first because the rounds of one comparison list their grids alike (the first
-    seed first), so their checks land on runs that share what is expensive to rebuild: chapter 02's three
-    rounds (train, sweep, test) re-execute runs of one seed and fine-tune one MiniLM, the first seed's, which
-    the chapter's measurements need anyway (in key order they needed two fine-tunes)."""
+    Without ``seed``: the first of them in the caller's order, then the others in key order (a fixed spread over
+    the grid). The caller's order comes first because the rounds of one comparison list their grids alike (the
+    first seed first), so their checks land on runs that share what is expensive to rebuild (chapter 02's rounds
+    fine-tune one MiniLM, the first seed's).
+
+    With ``seed`` (``$DSOPT_SPOT_CHECK_SEED``: CI passes the commit id, ``--verify`` a fresh random one): a random
+    pick, reproducible from the seed and unknowable before it, so over many commits every stored run is
+    re-executed. ``group(job)`` (a Study's ``spot_check_group``, e.g. the job's seed) keeps what is expensive
+    shared: the first pick comes from one group drawn by :func:`spot_check_group_pick` from the seed alone, so
+    every round of a comparison draws the same group (and chapter 02 fine-tunes one model, whichever)."""
     times = sorted(seconds.get(j, 0.0) for j in jobs)
     median = times[(len(times) - 1) // 2] if times else 0.0
     cheap = [j for j in jobs if seconds.get(j, 0.0) <= 2 * median]
-    return (cheap[:1] + sorted(cheap[1:], key=lambda j: keys[j]))[:k]
+    if seed is None:
+        return (cheap[:1] + sorted(cheap[1:], key=lambda j: keys[j]))[:k]
+    import random
+
+    order = sorted(cheap, key=lambda j: keys[j])
+    random.Random(f"{seed}|{'|'.join(keys[j] for j in order)}").shuffle(order)
+    if group is not None and order:
+        chosen = spot_check_group_pick(seed, [group(j) for j in order])
+        order.sort(key=lambda j: group(j) != chosen)  # stable: that group's runs first, in their random order
+    return order[:k]
+
+
+def spot_check_group_pick(seed: str, groups: Sequence) -> Any:
+    """The group a seeded spot check draws its first run from: a function of the seed and the set of groups only
+    (not of the grid), so every round of one comparison draws the same one. A cache warm-up calls it too."""
+    import random
+
+    values = sorted(set(groups), key=repr)
+    return values[random.Random(f"{seed}|group").randrange(len(values))] if values else None
+
+
+def spot_check_seed() -> str | None:
+    """``$DSOPT_SPOT_CHECK_SEED``, or None (the fixed pick)."""
+    return os.environ.get("DSOPT_SPOT_CHECK_SEED", "").strip() or None
 
 
 def _timed(run: Callable[..., dict], args: tuple, kwargs: dict) -> tuple[dict, float]:

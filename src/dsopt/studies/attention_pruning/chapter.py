@@ -23,6 +23,12 @@ class AttentionPruningStudy(Study):
                   "dsopt.studies.attention_pruning.fixtures", "dsopt.studies.attention_pruning.measure")
 
     @staticmethod
+    def spot_check_group(job) -> Any:
+        """A job's seed (every round's jobs are a seed or ``(seed, method)``): a seeded spot check re-executes runs
+        of one drawn seed in every round, so it fine-tunes one MiniLM, not one per round."""
+        return job if isinstance(job, int) else job[0]
+
+    @staticmethod
     def device(p: Mapping[str, Any]) -> str:
         return "auto" if p["scale"] == "full" else "cpu"
 
