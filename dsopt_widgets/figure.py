@@ -97,7 +97,11 @@ class LiveFigure(go.Figure):
 
     def render(self) -> None:
         """Send the current figure to the browser now (plotly's JSON mimetype, drawn by JupyterLab)."""
-        bundle = pio.renderers["plotly_mimetype"].to_mimebundle(self.to_dict())
+        # The figure's own dicts, not to_dict()'s deep copy (~5 ms on 2 cores for chapter 04's 21 traces): the
+        # renderer turns them into JSON at once. Hidden traces (visible=False) are not sent: plotly would process
+        # and not draw them (chapter 04 hides 12 of its 21), and the browser's redraw is most of a key press's time.
+        shown = [trace for trace in self._data if trace.get("visible", True) is not False]
+        bundle = pio.renderers["plotly_mimetype"].to_mimebundle({"data": shown, "layout": self._layout})
         bundle["text/plain"] = f"<plotly figure: {len(self.data)} traces>"
         self._output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
         self._renders += 1

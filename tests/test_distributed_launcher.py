@@ -226,13 +226,19 @@ def test_horovod_missing_says_how_to_install(monkeypatch):
         start("pass", 2, "horovod")
 
 
-def test_cell_magic_runs_the_cell_in_workers_with_vars(capsys):
+def test_cell_magic_runs_the_cell_in_workers_with_vars(capsys, monkeypatch):
+    import dsopt.distributed.launcher as launcher
     from dsopt.distributed.magic import distributed
 
+    before_launch = []
+    real = launcher.launch
+    monkeypatch.setattr(launcher, "launch", lambda *a, **k: before_launch.append(capsys.readouterr().out) or real(*a, **k))
     ns = {"scale": 3}
     distributed("-n 2 --backend ddp --timeout 120 --vars scale", "result = (rank + 1) * scale\nprint('ok')\n", ns)
     assert ns["_distributed"].results == [3, 6]
     assert "[rank 1] ok" in capsys.readouterr().out
+    # the cell says what is happening before any worker exists (it was blank while they imported torch)
+    assert "dsopt: starting 2 ddp workers on cpu; each starts Python and imports torch" in before_launch[0]
 
 
 # -- a real kernel: interrupt and restart ---------------------------------------------------------------

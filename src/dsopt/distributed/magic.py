@@ -74,6 +74,10 @@ def distributed(line: str, cell: str, user_ns: dict) -> object:
             raise _Usage(f"%%distributed --env expects NAME=VALUE; got {item!r}")
         k, v = item.split("=", 1)
         env[k] = v
+    # said before the workers exist: each starts Python and imports torch first, which kept the cell blank for
+    # seconds (16 s under load) before its first line
+    print(f"dsopt: starting {ns.workers} {ns.backend} worker{'s' if ns.workers != 1 else ''} on {ns.device}; each "
+          f"starts Python and imports torch before the cell's first line ...", flush=True)
     result = launch(cell, ns.workers, ns.backend, timeout=ns.timeout, device=ns.device, threads=ns.threads,
                     vars={v: user_ns[v] for v in names}, env=env, nnodes=ns.nnodes, node_rank=ns.node_rank,
                     master_addr=ns.master_addr, master_port=ns.master_port)
