@@ -79,6 +79,13 @@ def _add_curve(fig, pts: dict, arm: str, row: int, col: int, showlegend: bool) -
                              hovertemplate="%{x} per class: %{y:.1f} %<extra>" + arm + "</extra>"), row=row, col=col)
 
 
+def _size_ticks(fig, table: list[dict], full_x: float, row: int, col: int) -> None:
+    """Ticks at the training-set sizes measured ("2 5 10 full"), not plotly's log ticks ("5 1 2 5 10 2 5")."""
+    sizes = sorted({_x(r["size"], full_x) for r in table})
+    fig.update_xaxes(tickmode="array", tickvals=sizes, ticktext=["full" if v == full_x else f"{v:g}" for v in sizes],
+                     row=row, col=col)
+
+
 def learning_curve_figure(table: list[dict], *, learners: Sequence[str] | None = None, arms: Sequence[str] | None = None,
                           full_x: float = 35.0, height: int = 380) -> go.Figure:
     """Test macro-F1 (%) vs training examples per class, one panel per learner; bars: 95 % t interval over seeds."""
@@ -94,6 +101,7 @@ def learning_curve_figure(table: list[dict], *, learners: Sequence[str] | None =
             if pts["x"]:
                 _add_curve(fig, pts, arm, 1, c, showlegend=c == 1)
         fig.update_xaxes(type="log", title_text="training examples per class (log scale)", row=1, col=c)
+        _size_ticks(fig, table, full_x, 1, c)
         fig.update_yaxes(title_text="test macro-F1 (%)", row=1, col=c)
     fig.update_layout(**PANEL_LAYOUT, height=height, legend=LEGEND_BELOW)
     fig.update_layout(margin={"b": 110})
@@ -136,6 +144,8 @@ def live_figure(table: list[dict] | None = None, *, learner: str = "transformer"
     fig.update_xaxes(title_text="epoch", row=1, col=1)
     fig.update_yaxes(title_text="validation macro-F1 (%)", row=1, col=1)
     fig.update_xaxes(type="log", title_text="training examples per class (log scale)", row=1, col=2)
+    if table:
+        _size_ticks(fig, table, 35.0, 1, 2)
     fig.update_yaxes(title_text="test macro-F1 (%)", row=1, col=2)
     fig.update_layout(**PANEL_LAYOUT, height=height, legend=LEGEND_BELOW)
     fig.update_layout(margin={"b": 130})

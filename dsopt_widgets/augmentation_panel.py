@@ -32,7 +32,8 @@ from dsopt_widgets.fields import read_whole, whole_field
 from dsopt_widgets.live import RecorderFeed
 
 MAX_CHARS = 1000
-STYLE = {"description_width": "150px"}
+STYLE = {"description_width": "190px"}  # "augmentations / example" in full at JupyterLab's font
+SLIDER_WIDTH = "520px"
 
 
 def check_sentence(text) -> str:
@@ -94,11 +95,11 @@ class AugmentationPanel(RunPanel):
                                    layout=W.Layout(width="100%", height="4.2em"), continuous_update=False)
         self.recipe = W.Dropdown(options=list(RECIPES), value=v["recipe"], description="recipe", style=STYLE)
         self.pct = W.FloatSlider(value=v["pct_words_to_swap"], min=0.05, max=0.5, step=0.05, description="share of words changed",
-                                 style=STYLE, readout_format=".2f", continuous_update=False)
+                                 style=STYLE, layout=W.Layout(width=SLIDER_WIDTH), readout_format=".2f", continuous_update=False)
         self.n_aug = W.IntSlider(value=v["n_aug"], min=1, max=5, description="augmentations / example", style=STYLE,
-                                 continuous_update=False)
+                                 layout=W.Layout(width=SLIDER_WIDTH), continuous_update=False)
         self.threshold = W.FloatSlider(value=v["threshold"], min=0.0, max=1.0, step=0.01, description="similarity threshold",
-                                       style=STYLE, readout_format=".2f", continuous_update=False)
+                                       style=STYLE, layout=W.Layout(width=SLIDER_WIDTH), readout_format=".2f", continuous_update=False)
         self.seed = whole_field(v["seed"], "seed", style=STYLE, layout=W.Layout(width="260px"))
         self.size = W.Dropdown(options=[(f"{s} per class" if s != FULL else "full train split", s) for s in SIZES],
                                value=v["size"], description="training set", style=STYLE)

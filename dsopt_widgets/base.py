@@ -263,6 +263,9 @@ class RunPanel(Panel):
         t = self.trainer
         if t is not None and t.running:
             t.stop(wait=wait)
+            # the line said "pausing at step N ..." after a Pause: it must not outlive the run it spoke of
+            self._say(f"stopped at step {t.state.step}: Export replays the session up to here; Restart begins a "
+                      f"fresh run")
         self._update_status()
 
     def restart(self) -> bool:

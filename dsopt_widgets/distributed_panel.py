@@ -93,7 +93,7 @@ class DistributedPanel(Panel):
         self.backend = W.Dropdown(options=[("DDP (torch.distributed, gloo)", "ddp")] +
                                   ([("Horovod (gloo)", "horovod")] if self.horovod_ok else []),
                                   value=backend if (backend != "horovod" or self.horovod_ok) else "ddp",
-                                  description="backend", style=style)
+                                  description="backend", style=style, layout=W.Layout(width="440px"))
         self.bucket = W.FloatText(value=25.0, description="DDP bucket (MB)", style=style)
         self.fusion = W.FloatText(value=128.0, description="Horovod fusion (MB)", style=style)
         self.start_button = W.Button(description="Start", button_style="primary", tooltip="launch with these knobs")
@@ -103,13 +103,16 @@ class DistributedPanel(Panel):
         self.status = W.HTML("no job yet" + ("" if self.horovod_ok else
                                              " &middot; Horovod not installed here: backend ddp only (see `dsopt doctor`)"))
         # what-if
-        self.w_n = W.IntSlider(value=128, min=1, max=1024, description="N workers", style=style)
+        wide = W.Layout(width="460px")  # a 1..1024 slider needs a track a person can aim at (it was 54 px)
+        self.w_n = W.IntSlider(value=128, min=1, max=1024, description="N workers", style=style, layout=wide)
         self.w_bw = W.Dropdown(options=[(f"{k} ({cm.gbps(v):g} Gbit/s)", cm.gbps(v)) for k, v in cm.BANDWIDTHS.items()],
-                               value=cm.gbps(cm.BANDWIDTHS["25 GbE"]), description="link", style=style)
+                               value=cm.gbps(cm.BANDWIDTHS["25 GbE"]), description="link", style=style,
+                               layout=W.Layout(width="440px"))
         first = next(iter(cm.MODEL_GRADIENT_BYTES))
         self.w_grad = W.FloatText(value=cm.MODEL_GRADIENT_BYTES[first] / 1e6, description="gradient (MB)", style=style)
         self.w_compute = W.FloatText(value=1000 * cm.ASSUMED_COMPUTE_S[first], description="compute / step (ms)", style=style)
-        self.w_overlap = W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="overlap", style=style)
+        self.w_overlap = W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="overlap", style=style,
+                                       layout=wide)
         self.w_latency = W.FloatText(value=round(1e6 * latency_s, 1), description="latency (us)", style=style)
         self.w_out = W.HTML()
         self.whatif_fig = LiveFigure(self._whatif_figure(self._whatif_values()))

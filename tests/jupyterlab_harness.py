@@ -498,6 +498,25 @@ def report_redraw(chapter: str, what: str, in_page: float, seen: float) -> None:
                   f"seen by the test; {load()}; target < 100 ms on a quiet machine)")
 
 
+def clipped_controls(page) -> list[str]:
+    """What a person at 1400x900 cannot read or use in the widgets on the page: labels cut off ("share of words
+    chan..."), dropdowns whose chosen option is cut off, sliders whose track is under 120 px (06's N workers, 1 to
+    1024, was 54 px wide). Empty when everything fits (issue 20 item 8)."""
+    return page.evaluate("""() => {
+        const out = [];
+        for (const el of document.querySelectorAll('.widget-label, .widget-dropdown select')) {
+            if (el.offsetParent !== null && el.scrollWidth > el.clientWidth + 1)
+                out.push(`clipped: ${el.textContent || el.value}`);
+        }
+        for (const el of document.querySelectorAll('.widget-slider .slider-container')) {
+            const label = el.closest('.widget-slider').querySelector('.widget-label');
+            if (el.offsetParent !== null && el.getBoundingClientRect().width < 120)
+                out.push(`narrow slider (${Math.round(el.getBoundingClientRect().width)} px): ${label && label.textContent}`);
+        }
+        return out;
+    }""")
+
+
 def screenshot(page, tmp_path: Path, name: str) -> Path:
     """A 1400x900 screenshot in ``tmp_path`` (and in $DSOPT_SCREENSHOTS when set, to look at)."""
     path = tmp_path / f"{name}.png"

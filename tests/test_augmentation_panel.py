@@ -120,3 +120,15 @@ def test_try_it_runs_in_the_background_and_exports(panel):
     from dsopt.chapters.registry import get_chapter
 
     get_chapter("03").validate(params)  # the exported parameters are valid chapter parameters
+
+
+def test_learning_curves_tick_at_the_sizes_measured():
+    """Issue 20 item 8: the log axis read "5 1 2 5 10 2 5"; it now names the training-set sizes."""
+    from dsopt.studies.augmentation.measure import FULL  # the size that means the whole train split
+    from dsopt_widgets.augmentation_figures import learning_curve_figure, live_figure
+
+    table = [{"learner": "transformer", "arm": arm, "size": size, "f1": [0.5, 0.6], "f1_mean": 0.55}
+             for arm in ("no augmentation", "eda x2") for size in (2, 5, 10, FULL)]
+    for fig in (learning_curve_figure(table), live_figure(table, learner="transformer")):
+        axes = [a for a in fig.layout if a.startswith("xaxis") and fig.layout[a].type == "log"]
+        assert axes and all(list(fig.layout[a].ticktext) == ["2", "5", "10", "full"] for a in axes)

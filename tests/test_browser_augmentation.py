@@ -9,6 +9,7 @@ import time
 import pytest
 from jupyterlab_harness import (
     chapter_in_lab,
+    clipped_controls,
     log_console_errors,
     measure_key_to_text,
     report_redraw,
@@ -85,6 +86,7 @@ def test_augmentation_panel_preview_try_it_and_export(tmp_path):
         wide = page.evaluate("() => Array.from(document.querySelectorAll('.jp-WindowedPanel-outer, .jp-Notebook'))"
                              ".some(el => el.scrollWidth > el.clientWidth + 1)")
         assert not wide
+        assert clipped_controls(page) == []  # every label readable, every slider usable at 1400x900
         page.screenshot(path=str(tmp_path / "lab03.png"), full_page=False)
         # the comparison, in the background meanwhile, posts the claim's verdict; then every cell has run
         page.get_by_text(re.compile(r"Claim: 'F1 \+12 %'")).first.wait_for(timeout=900_000)

@@ -13,6 +13,7 @@ import pytest
 from jupyterlab_harness import (
     IDLE,
     lab_page,
+    clipped_controls,
     log_console_errors,
     measure_key_to_text,
     report_redraw,
@@ -104,6 +105,7 @@ def _session(page, tmp_path):
     expect(page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
            .filter(has_text="Traceback")).to_have_count(0)
     page.screenshot(path=str(tmp_path / "lab06.png"), full_page=False)
+    assert clipped_controls(page) == []  # every label readable, every slider usable at 1400x900
     errors = log_console_errors(page)
     assert errors == [], "JupyterLab's log console shows kernel errors:\n" + "\n".join(errors)
     # Kernel > Restart: the old panel stays on the page; it greys out, ignores the pointer and says why and what to

@@ -97,3 +97,15 @@ def test_headless_show_renders_static_and_returns(monkeypatch, capsys):
     monkeypatch.setattr("dsopt_widgets.base.show_static", lambda fig: shown.append(fig))
     LRPanel(t).show()
     assert len(shown) == 1 and len(shown[0].data) >= 3
+
+
+def test_stop_after_pause_replaces_the_pausing_message():
+    """Issue 20 item 8: after Pause then Stop the message line still said "pausing at step 203"."""
+    tr = small_trainer(epochs=50)
+    panel = LRPanel(tr)
+    panel.start()
+    panel.pause()
+    assert "pausing at step" in panel.message.value
+    panel.stop(wait=30)
+    assert "pausing" not in panel.message.value and "stopped at step" in panel.message.value
+    assert not tr.running
