@@ -321,7 +321,11 @@ class DistributedStudy(Study):
 
     id = "06"
     runs = (run_arm, _calibrate_one)
-    depends_on = (*TRAINING, *DATA, "dsopt.models", "dsopt.lr", "dsopt.distributed", "dsopt.studies.distributed")
+    # dsopt.distributed without its notebook magic (magic.py: the %%distributed cell's own text; no run uses it)
+    depends_on = (*TRAINING, *DATA, "dsopt.models", "dsopt.lr", "dsopt.distributed.__init__",
+                  "dsopt.distributed.cost_model", "dsopt.distributed.doctor", "dsopt.distributed.equivalence",
+                  "dsopt.distributed.hvdrun", "dsopt.distributed.launcher", "dsopt.distributed.runtime",
+                  "dsopt.distributed.supervisor", "dsopt.distributed.worker", "dsopt.studies.distributed")
 
     @staticmethod
     def train_kwargs(p: Mapping[str, Any]) -> dict:
