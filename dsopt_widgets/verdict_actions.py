@@ -43,7 +43,8 @@ class VerdictActions:
         self.study, self.params, self.cache_dir = study, dict(params), cache_dir
         self.measure_options = dict(measure_options or {})
         self.compute_options = dict(compute_options or {})
-        self.max_seeds_field = whole_field(max(max_seeds, int(self.params.get("n_seeds", 3))), "budget (seeds)")
+        self.max_seeds_field = whole_field(max(max_seeds, int(self.params.get("n_seeds", 3))), "budget (seeds)",
+                                           style={"description_width": "110px"}, layout=W.Layout(width="190px"))
         self.decide_button = W.Button(description="Add seeds until decided", button_style="primary",
                                       layout=W.Layout(width="210px"))
         self.here_button = W.Button(description="Measure here", layout=W.Layout(width="130px"),
