@@ -90,3 +90,20 @@ def test_run_gives_the_executor_to_the_kernel_as_its_environment(monkeypatch, tm
         runner.run_chapter("01", {"tasks": "digits"}, tmp_path / "out", cwd=tmp_path, check_data=False,
                            executor="dask://127.0.0.1:8786 ")
     assert seen["executor"] == "dask://127.0.0.1:8786" and "DSOPT_EXECUTOR" not in os.environ
+
+
+def test_doctor_reports_the_executor_and_fails_when_it_cannot_run_jobs(monkeypatch, capsys):
+    import dsopt.distributed.doctor as doc
+    from dsopt.cli import main
+
+    monkeypatch.setattr(doc, "doctor", lambda smoke=False: [{"ok": True, "backend": "ddp", "device": "cpu",
+                                                             "why": "torch with gloo"}])
+    monkeypatch.delenv("DSOPT_EXECUTOR", raising=False)
+    assert main(["doctor"]) == 0 and "executor: ok  local processes" in capsys.readouterr().out
+    pytest.importorskip("distributed")
+    monkeypatch.setenv("DSOPT_EXECUTOR", "dask://127.0.0.1:9")
+    monkeypatch.setattr("dsopt.studies.executors.scheduler_answers",
+                        lambda spec: (False, f"no Dask scheduler answers at {spec.address} (OSError)"))
+    assert main(["doctor"]) == 1 and "executor: NO  no Dask scheduler answers at tcp://127.0.0.1:9" in \
+        capsys.readouterr().out
+    assert main(["doctor", "--executor", "dask://"]) == 2 and "--executor must be one of" in capsys.readouterr().err
