@@ -70,6 +70,8 @@ def test_a_loop_killed_mid_promotion_leaves_the_service_a_valid_model(tmp_path, 
     if mode == "during_save":
         assert store.versions() == [1]  # the half-written checkpoint is not a version
         assert list((tmp_path / "store" / "versions").glob(".v000002.pt.*.part"))  # the interrupted write
+        assert ModelStore(tmp_path / "store").removed_parts == 1  # the killed writer's: removed when a store opens
+        assert not list((tmp_path / "store" / "versions").glob("*.part"))
     # a complete promotion afterwards is picked up
     done = subprocess.run([sys.executable, str(HELPER), str(tmp_path / "store"), "none"], capture_output=True, check=False,
                           text=True, timeout=120)

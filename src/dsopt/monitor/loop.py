@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dsopt.core.checkpoint import load_checkpoint, save_checkpoint
+from dsopt.core.checkpoint import save_checkpoint
 from dsopt.monitor.exporter import Exporter
 from dsopt.monitor.signals import ChartRecord
 from dsopt.util.atomic import atomic_write_text
@@ -36,12 +36,60 @@ from dsopt.util.validation import ParameterError, check_number
 _VERSION_FILE = re.compile(r"^v(\d{6})\.pt$")
 
 
-class ModelStore:
-    """Versioned model checkpoints under ``root`` with an atomically moved ``CURRENT`` pointer."""
+class StoreError(RuntimeError):
+    """A version file the store will not serve: missing, damaged, or not a model checkpoint (message says which)."""
 
-    def __init__(self, root: str | os.PathLike):
+
+class ModelStore:
+    """Versioned model checkpoints under ``root`` with an atomically moved ``CURRENT`` pointer.
+
+    What it reads it does not trust: a version is loaded with ``torch.load(weights_only=True)`` (a model checkpoint is
+    tensors and plain values; a crafted pickle is refused, never run), a version is checked to load before
+    ``CURRENT`` moves to it (promote and rollback), an unreadable ``CURRENT`` falls back to the newest version that
+    loads (with a warning), temporary files of writers that died are removed when the store opens, and at most
+    ``keep`` versions are kept (never the current one or the one a rollback would serve).
+    """
+
+    #: While another process writes (it holds the store's writer lock), only temporary files older than this are
+    #: taken for a dead writer's (a live save takes seconds); with the lock free, every one is.
+    STALE_PART_SECONDS = 600.0
+
+    def __init__(self, root: str | os.PathLike, *, keep: int | None = 20):
         self.root = Path(root)
+        self.keep = None if keep is None else check_number("keep", keep, low=2, high=10**6, integer=True)
         (self.root / "versions").mkdir(parents=True, exist_ok=True)
+        self.removed_parts = self._remove_dead_parts()
+
+    def _writer_lock(self, blocking: bool = True):
+        """The store's writer lock (``flock`` on ``root/.writer.lock``), held while a version is written; returns
+        the open file holding it, or None when ``blocking`` is False and another process holds it."""
+        import fcntl
+
+        fh = open(self.root / ".writer.lock", "a+b")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            fh.close()
+            return None
+        return fh
+
+    def _remove_dead_parts(self) -> int:
+        """Remove the ``.part`` files of writes cut off by a kill: all of them when no process is writing (the writer
+        lock is free: a killed writer's lock died with it), else those older than :attr:`STALE_PART_SECONDS`."""
+        lock = self._writer_lock(blocking=False)
+        n, now = 0, time.time()
+        try:
+            for p in (self.root / "versions").glob(".*.part"):
+                try:
+                    if lock is not None or now - p.stat().st_mtime > self.STALE_PART_SECONDS:
+                        p.unlink()
+                        n += 1
+                except FileNotFoundError:  # another process removed or finished it
+                    pass
+        finally:
+            if lock is not None:
+                lock.close()
+        return n
 
     @property
     def pointer(self) -> Path:
@@ -61,15 +109,40 @@ class ModelStore:
 
     def save(self, model: torch.nn.Module, meta: dict | None = None) -> int:
         """Write ``model``'s weights as the next version (atomic); return its number. Not yet served."""
-        version = (self.versions() or [0])[-1] + 1
-        save_checkpoint(self.path(version), {"state_dict": model.state_dict(), "meta": dict(meta or {}),
-                                             "version": version})
+        meta = json.loads(json.dumps(dict(meta or {}), default=repr))  # plain values: loadable with weights_only
+        lock = self._writer_lock()
+        try:
+            version = (self.versions() or [0])[-1] + 1
+            save_checkpoint(self.path(version), {"state_dict": model.state_dict(), "meta": meta, "version": version})
+        finally:
+            lock.close()
         return version
 
     def _read_pointer(self) -> dict:
         if not self.pointer.is_file():
             return {"version": None, "history": []}
-        return json.loads(self.pointer.read_text())
+        try:
+            state = json.loads(self.pointer.read_text())
+            if not (isinstance(state, dict) and isinstance(state.get("history"), list)
+                    and (state.get("version") is None or isinstance(state["version"], int))):
+                raise ValueError("not a {version, history} record")
+            return state
+        except (ValueError, UnicodeDecodeError) as exc:
+            return self._fallback(f"{self.pointer} is unreadable ({exc})")
+
+    def _fallback(self, why: str) -> dict:
+        """The newest version that loads, when ``CURRENT`` cannot be read (said as a warning)."""
+        import warnings
+
+        for version in reversed(self.versions()):
+            try:
+                self.load(version)
+            except (StoreError, FileNotFoundError):
+                continue
+            warnings.warn(f"dsopt: {why}; serving version {version}, the newest that loads", RuntimeWarning,
+                          stacklevel=3)
+            return {"version": version, "history": [version]}
+        raise StoreError(f"{why}, and no version in {self.root / 'versions'} loads")
 
     def current_version(self) -> int | None:
         """The version in service (None before the first promotion)."""
@@ -81,26 +154,56 @@ class ModelStore:
 
     def promote(self, version: int) -> None:
         """Make ``version`` current. It must be a complete, loadable checkpoint."""
-        self.load(version)  # refuse a missing or unreadable file before the pointer moves
+        self.load(version)  # refuse a missing, damaged or crafted file before the pointer moves
         state = self._read_pointer()
         atomic_write_text(self.pointer, json.dumps({"version": int(version),
                                                     "history": state["history"] + [int(version)]}))
+        self._prune()
 
     def rollback(self) -> int:
-        """Serve the previously promoted version again; return it."""
+        """Serve the previously promoted version again; return it. The pointer moves only once that version is
+        known to load (a damaged or missing previous version raises and changes nothing)."""
         state = self._read_pointer()
         if len(state["history"]) < 2:
             raise ParameterError("version", "nothing to roll back to: fewer than two versions were promoted")
         history = state["history"][:-1]
+        self.load(history[-1])
         atomic_write_text(self.pointer, json.dumps({"version": history[-1], "history": history}))
         return history[-1]
 
+    def _prune(self) -> None:
+        """Keep the newest ``keep`` versions, and always the current one and the one a rollback would serve."""
+        if self.keep is None:
+            return
+        history = self.history()
+        protected = set(history[-2:])
+        old = [v for v in self.versions() if v not in protected]
+        for version in old[: max(0, len(self.versions()) - self.keep)]:
+            try:
+                self.path(version).unlink()
+            except FileNotFoundError:
+                pass
+
     def load(self, version: int | None = None) -> dict:
-        """``{"state_dict", "meta", "version"}`` of ``version`` (default: the current one)."""
+        """``{"state_dict", "meta", "version"}`` of ``version`` (default: the current one), read with
+        ``weights_only=True``; :class:`StoreError` names a damaged or non-model file, FileNotFoundError a missing
+        one."""
         version = self.current_version() if version is None else version
         if version is None:
             raise FileNotFoundError(f"no model has been promoted in {self.root}")
-        return load_checkpoint(self.path(version))
+        path = self.path(version)
+        if not path.is_file():
+            raise FileNotFoundError(f"version {version} of {self.root} is missing ({path})")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a crafted pickle (refused by weights_only), a cut-off or garbage file
+            raise StoreError(f"version {version} ({path}) is not a model checkpoint this store serves: "
+                             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        if not (isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict)
+                and payload.get("version") == version):
+            raise StoreError(f"version {version} ({path}) is not a model checkpoint: no state_dict for version "
+                             f"{version}")
+        return payload
 
     def load_model(self, make_model: Callable[[], torch.nn.Module], version: int | None = None
                    ) -> tuple[torch.nn.Module, int]:

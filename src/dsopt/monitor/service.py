@@ -128,7 +128,16 @@ class ModelService:
         current = self._store.current_version()
         if current is None or current == self.version:
             return False
-        model, version = self._store.load_model(self._make_model, current)
+        from dsopt.monitor.loop import StoreError
+
+        try:
+            model, version = self._store.load_model(self._make_model, current)
+        except (StoreError, FileNotFoundError) as exc:  # CURRENT names no model file: keep serving, say why
+            import warnings
+
+            warnings.warn(f"dsopt: not serving version {current}: {exc}; still serving version {self.version}",
+                          RuntimeWarning, stacklevel=2)
+            return False
         self.swap_model(model, version)
         return True
 
