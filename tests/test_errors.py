@@ -18,7 +18,9 @@ from dsopt.data.nltk import NltkDataError, WordNetMissingError
 from dsopt.distributed.launcher import (BackendUnavailable, DistributedError, PauseUnsupported, WorkerFailed, WorkersLost,
                                       WorkerTimeout)
 from dsopt.distributed.magic import _Usage
+from dsopt.monitor.loop import StoreError
 from dsopt.monitor.prometheus import PrometheusError, PrometheusNotFound
+from dsopt.studies.executors import CodeVersionError
 from dsopt.studies.jobs import JobsCancelled, StoredRunError
 from dsopt.util.runfile import RunFileError
 from dsopt.util.validation import ParameterError
@@ -37,6 +39,8 @@ ERRORS = [
                      "free memory or run a smaller -p scale, then run again"), {}),
     (JobsCancelled, ("schedule comparison", 5, 24), {}),
     (StoredRunError, ("3 of 24 runs ... regenerate with `dsopt run 01 --update-notebook`",), {}),
+    (CodeVersionError, ("worker w1 has code 0123456789ab for m:f, the client ba9876543210: ...",), {}),
+    (StoreError, ("version 2 (/store/versions/v000002.pt) is not a model checkpoint this store serves: ...",), {}),
     (PrometheusNotFound, ("the prometheus server binary was not found on PATH: install ...",), {}),
     (PrometheusError, ("prometheus did not become ready within 60 s; its log ends: ...",), {}),
     (DistributedError, ("the job did not finish",), {}),
