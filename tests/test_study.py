@@ -295,6 +295,15 @@ def test_a_seeded_spot_check_is_random_reproducible_reaches_every_run_and_keeps_
                                                                                        seed="c0ffee")
     picked = {spot_check_pick(jobs, keys, seconds, 1, seed=f"commit{i}")[0] for i in range(200)}
     assert picked == set(jobs) - {(2, "d")}
+    # the cheaper a run, the more often it is drawn (a check costs about a cheap run), yet every one is drawn
+    timed = {j: (20.0 if j[1] == "a" else 10.0) for j in jobs}  # "a" runs: 2x the others, still "cheap"
+    counts = {}
+    for i in range(600):
+        j = spot_check_pick(jobs, keys, timed, 1, seed=f"c{i}")[0]
+        counts[j[1]] = counts.get(j[1], 0) + 1
+    assert 0 < counts["a"] < 0.75 * counts["b"]  # per run (3 of each): about half as often, yet drawn
+    assert len(spot_check_pick(jobs, keys, timed, 4, seed="x")) == 4  # k distinct runs
+    assert len(set(spot_check_pick(jobs, keys, timed, 4, seed="x"))) == 4
     rounds = {"train": [0, 1, 2], "sweep": jobs, "test": [0, 1, 2]}
     group = (lambda j: j if isinstance(j, int) else j[0])
     drawn = set()

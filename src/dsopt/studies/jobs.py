@@ -492,8 +492,9 @@ def spot_check_pick(jobs: list, keys: dict, seconds: dict, k: int, *, seed: str 
     fine-tune one MiniLM, the first seed's).
 
     With ``seed`` (``$DSOPT_SPOT_CHECK_SEED``: CI passes the commit id, ``--verify`` a fresh random one): a random
-    pick, reproducible from the seed and unknowable before it, so over many commits every stored run is
-    re-executed. ``group(job)`` (a Study's ``spot_check_group``, e.g. the job's seed) keeps what is expensive
+    pick, reproducible from the seed and unknowable before it, each run drawn with weight 1 / its stored time (the
+    cheaper more often; every cheap run can be drawn), so over many commits every stored run is re-executed.
+    ``group(job)`` (a Study's ``spot_check_group``, e.g. the job's seed) keeps what is expensive
     shared: the first pick comes from one group drawn by :func:`spot_check_group_pick` from the seed alone, so
     every round of a comparison draws the same group (and chapter 02 fine-tunes one model, whichever)."""
     times = sorted(seconds.get(j, 0.0) for j in jobs)
@@ -503,12 +504,23 @@ def spot_check_pick(jobs: list, keys: dict, seconds: dict, k: int, *, seed: str 
         return (cheap[:1] + sorted(cheap[1:], key=lambda j: keys[j]))[:k]
     import random
 
-    order = sorted(cheap, key=lambda j: keys[j])
-    random.Random(f"{seed}|{'|'.join(keys[j] for j in order)}").shuffle(order)
-    if group is not None and order:
-        chosen = spot_check_group_pick(seed, [group(j) for j in order])
-        order.sort(key=lambda j: group(j) != chosen)  # stable: that group's runs first, in their random order
-    return order[:k]
+    rng = random.Random(f"{seed}|{'|'.join(sorted(keys[j] for j in cheap))}")
+    pool = sorted(cheap, key=lambda j: keys[j])
+    first: list = []  # the drawn group's runs: the first pick comes from them
+    if group is not None and pool:
+        chosen = spot_check_group_pick(seed, [group(j) for j in pool])
+        first = [j for j in pool if group(j) == chosen]
+    # drawn without replacement, each with weight 1 / (its stored time): every cheap run can be drawn, the cheaper
+    # more often, so a check costs about what re-running a typical cheap run costs (chapter 05's bf16 runs take 6x
+    # the fp32 ones on an AVX2 CPU; drawn uniformly they made CI's nbval ~100 s longer on one commit)
+    out = []
+    while pool and len(out) < k:
+        head = first if first and not out else pool
+        weights = [1.0 / max(seconds.get(j, 0.0), 1e-3) for j in head]
+        pick = rng.choices(head, weights=weights)[0]
+        out.append(pick)
+        pool.remove(pick)
+    return out
 
 
 def spot_check_group_pick(seed: str, groups: Sequence) -> Any:
