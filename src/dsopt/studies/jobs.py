@@ -511,8 +511,7 @@ def spot_check_pick(jobs: list, keys: dict, seconds: dict, k: int, *, seed: str 
         chosen = spot_check_group_pick(seed, [group(j) for j in pool])
         first = [j for j in pool if group(j) == chosen]
     # drawn without replacement, each with weight 1 / (its stored time): every cheap run can be drawn, the cheaper
-    # more often, so a check costs about what re-running a typical cheap run costs (chapter 05's bf16 runs take 6x
-    # the fp32 ones on an AVX2 CPU; drawn uniformly they made CI's nbval ~100 s longer on one commit)
+    # more often, so a check's expected cost is about a cheap run's (some chapters' runs differ several-fold in time)
     out = []
     while pool and len(out) < k:
         head = first if first and not out else pool
