@@ -29,9 +29,7 @@ import contextlib
 import logging
 import os
 import re
-import time
 from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,13 +54,6 @@ class ExecutorSpec:
     kind: str
     address: str | None = None
     client: Any = None
-
-    def describe(self) -> str:
-        if self.kind == "local":
-            return "local processes"
-        if self.kind == "dask-local":
-            return "a Dask cluster on this machine"
-        return f"the Dask scheduler at {self.address}"
 
 
 def parse_executor(spec: Any, *, name: str = "executor") -> ExecutorSpec:
@@ -114,6 +105,7 @@ def run_checked(run: Callable[..., dict], args: tuple, kwargs: dict, expected_co
     Returns ``(result, seconds, made)``; ``made`` is the worker's :func:`machine` record with the finish time and
     load (the run file records where the run was made, not where the client sat)."""
     from dsopt.studies.fingerprint import fingerprint, machine
+    from dsopt.studies.jobs import _timed, made_now
 
     theirs = fingerprint(run)["code"]
     if theirs != expected_code:
@@ -125,12 +117,8 @@ def run_checked(run: Callable[..., dict], args: tuple, kwargs: dict, expected_co
             f"checkout or wheel) and restart them.")
     if nice:
         _lower_thread_priority(nice)
-    t0 = time.perf_counter()
-    result = run(*args, **kwargs)
-    seconds = time.perf_counter() - t0
-    made = {**machine(), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "load": round(os.getloadavg()[0], 2)}
-    return result, seconds, made
+    result, seconds = _timed(run, args, kwargs)
+    return result, seconds, made_now(machine())
 
 
 def _lower_thread_priority(nice: int) -> None:
@@ -199,22 +187,10 @@ def quiet_dask(level: int = logging.ERROR):
 
 
 def _drive(client, todo, run, call, *, code: str, run_name: str, nice: int, finish, check_cancel) -> None:
+    from dsopt.studies.jobs import drain
+
     pool = client.get_executor(pure=False)  # concurrent.futures-compatible futures
-    futures = {}
-    try:
-        for job in todo:
-            args, kwargs = call(job)
-            futures[pool.submit(run_checked, run, args, kwargs, code, run_name, nice)] = job
-        pending = set(futures)
-        while pending:
-            check_cancel()
-            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                finish(futures[fut], fut.result())
-    except BaseException:
-        for fut in futures:
-            fut.cancel()
-        raise
+    drain(lambda job: pool.submit(run_checked, run, *call(job), code, run_name, nice), todo, finish, check_cancel)
 
 
 def scheduler_answers(spec: ExecutorSpec, timeout: float = 5.0) -> tuple[bool, str]:

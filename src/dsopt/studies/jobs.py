@@ -411,9 +411,7 @@ def run_jobs(
         result, seconds = timed[0], timed[1]
         computed_seconds[0] += seconds
         if paths[job] is not None:
-            made = timed[2] if len(timed) > 2 else {
-                **here, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "load": round(os.getloadavg()[0], 2)}  # when and under what load: provenance for people
+            made = timed[2] if len(timed) > 2 else made_now(here)
             write_run(paths[job], seal(keys[job], result, fingerprint=fp, job=_jsonable(job), run=run_name,
                                        seconds=round(seconds, 3), machine=made))
         done[job] = result
@@ -462,22 +460,43 @@ def _run_in_workers(todo, run, call, workers: int, ex: Execution, desc: str, fin
     halt = ctx.Event()
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
                                initargs=(os.getpid(), ex.nice, halt))
-    futures = {}
     try:
-        for job in todo:
-            args, kwargs = call(job)
-            futures[pool.submit(_timed, run, args, kwargs)] = job
-        pending = set(futures)
-        while pending:
-            _check_cancel(ex, desc, *progress())
-            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                finish(futures[fut], fut.result())
+        drain(lambda job: pool.submit(_timed, run, *call(job)), todo, finish,
+              lambda: _check_cancel(ex, desc, *progress()))
     except BaseException:
         halt.set()  # running workers exit within a second instead of finishing their runs
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def drain(submit: Callable[[Hashable], Any], todo: Sequence[Hashable], finish: Callable[[Hashable, Any], None],
+          check_cancel: Callable[[], None]) -> None:
+    """Submit every job (``submit(job)`` returns a concurrent.futures-style future), then hand each result to
+    ``finish(job, result)`` on this thread as it arrives, calling ``check_cancel`` at least every 0.5 s. On any
+    exception the futures not yet started are cancelled and it propagates (the caller stops its workers). The one
+    loop of the local pool and of the Dask executor."""
+    futures = {}
+    try:
+        for job in todo:
+            futures[submit(job)] = job
+        pending = set(futures)
+        while pending:
+            check_cancel()
+            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                finish(futures[fut], fut.result())
+    except BaseException:
+        for fut in futures:
+            fut.cancel()
+        raise
+
+
+def made_now(record: dict) -> dict:
+    """A :func:`~dsopt.studies.fingerprint.machine` record stamped with the time and load average now: where, when
+    and under what load a run was made (provenance for people; never part of a key)."""
+    return {**record, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "load": round(os.getloadavg()[0], 2)}
 
 
 def spot_check_pick(jobs: list, keys: dict, seconds: dict, k: int, *, seed: str | None = None,

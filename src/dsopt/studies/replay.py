@@ -32,8 +32,7 @@ def check_control_schedule(run: Any, schedule: Sequence, *, name: str = "control
         sim.define(knob)
     for check in getattr(controls, "_constraints", ()):  # joint checks (eta_min <= base_lr): the same functions
         sim.add_constraint(check)
-    for knob_name, value in controls.values().items():  # start where the run starts
-        sim._values[knob_name] = value
+    sim.load_state_dict({"values": controls.values(), "history": []})  # start where the run starts
     steps: dict[int, dict[str, Any]] = {}
     for step, knob, value in schedule:
         step = int(step)
